@@ -1,0 +1,3 @@
+//! One file per subcommand: each wires the library's parts together, nothing clever.
+
+pub mod pending;

@@ -1,0 +1,53 @@
+//! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
+
+use clap::{Parser, Subcommand};
+use dapt::commands::pending;
+
+/// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
+///
+/// The usual chain: `vocab` → `encode` → `pretrain` → `finetune` → `predict`,
+/// or all of it from one TOML file with `pipeline --config`.
+#[derive(Parser, Debug)]
+#[command(name = "dapt", version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Count word frequencies over corpora and write a BERT vocabulary
+    Vocab(pending::Args),
+    /// Turn text corpora into memory-mapped shards of token ids
+    Encode(pending::Args),
+    /// Masked-language-model pretraining (token, whole-word or n-gram masking)
+    Pretrain(pending::Args),
+    /// Fine-tune a sentence-pair classifier with k-fold cross-validation
+    Finetune(pending::Args),
+    /// Ensemble fold checkpoints over new pairs and write probabilities
+    Predict(pending::Args),
+    /// Metrics of a model on labelled pairs
+    Eval(pending::Args),
+    /// Run the stages a TOML config names, skipping those already up to date
+    Pipeline(pending::Args),
+    /// Show what a vocabulary dir, a shard or a checkpoint holds
+    Inspect(pending::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Vocab(_) => pending::run("vocab"),
+        Command::Encode(_) => pending::run("encode"),
+        Command::Pretrain(_) => pending::run("pretrain"),
+        Command::Finetune(_) => pending::run("finetune"),
+        Command::Predict(_) => pending::run("predict"),
+        Command::Eval(_) => pending::run("eval"),
+        Command::Pipeline(_) => pending::run("pipeline"),
+        Command::Inspect(_) => pending::run("inspect"),
+    };
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        std::process::exit(dapt::error::exit_code(&err));
+    }
+}
