@@ -1,0 +1,106 @@
+//! Documents as the collator reads them: token ids, word starts and the pair split,
+//! from a shard or from memory.
+
+/// One document without special tokens: a single text, or a pair (text a then text b).
+pub trait DocSource {
+    /// Number of tokens (both texts of a pair).
+    fn len(&self) -> usize;
+    /// Token id at position `i`.
+    fn id(&self, i: usize) -> u32;
+    /// Whether token `i` begins a word (false for WordPiece continuations).
+    fn is_word_start(&self, i: usize) -> bool;
+    /// For a pair, the number of tokens of text a; `None` for a single text.
+    fn split(&self) -> Option<usize>;
+
+    /// True for a document without tokens.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Anything that hands out documents by index (a shard, a slice of [`MemDoc`]s).
+pub trait DocStore: Sync {
+    /// The borrowed document type.
+    type Doc<'a>: DocSource
+    where
+        Self: 'a;
+    /// Number of documents.
+    fn num_docs(&self) -> usize;
+    /// Document `i` (panics if out of range).
+    fn doc(&self, i: usize) -> Self::Doc<'_>;
+}
+
+/// A document held in memory (tests, small corpora, text read on the fly).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemDoc {
+    /// Token ids, text a then text b for a pair.
+    pub ids: Vec<u32>,
+    /// Word-start bit of each token.
+    pub word_start: Vec<bool>,
+    /// For a pair, the number of tokens of text a.
+    pub split: Option<usize>,
+}
+
+impl MemDoc {
+    /// A single text whose every token starts a word (whitespace-split ids, as in
+    /// desensitized corpora).
+    pub fn single(ids: Vec<u32>) -> Self {
+        let word_start = vec![true; ids.len()];
+        MemDoc {
+            ids,
+            word_start,
+            split: None,
+        }
+    }
+
+    /// A pair of texts whose every token starts a word.
+    pub fn pair(a: &[u32], b: &[u32]) -> Self {
+        let ids: Vec<u32> = a.iter().chain(b).copied().collect();
+        let word_start = vec![true; ids.len()];
+        MemDoc {
+            ids,
+            word_start,
+            split: Some(a.len()),
+        }
+    }
+}
+
+impl DocSource for MemDoc {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+    fn id(&self, i: usize) -> u32 {
+        self.ids[i]
+    }
+    fn is_word_start(&self, i: usize) -> bool {
+        self.word_start[i]
+    }
+    fn split(&self) -> Option<usize> {
+        self.split
+    }
+}
+
+impl<T: DocSource + ?Sized> DocSource for &T {
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn id(&self, i: usize) -> u32 {
+        (**self).id(i)
+    }
+    fn is_word_start(&self, i: usize) -> bool {
+        (**self).is_word_start(i)
+    }
+    fn split(&self) -> Option<usize> {
+        (**self).split()
+    }
+}
+
+impl DocStore for [MemDoc] {
+    type Doc<'a> = &'a MemDoc;
+    fn num_docs(&self) -> usize {
+        self.len()
+    }
+    fn doc(&self, i: usize) -> &MemDoc {
+        &self[i]
+    }
+}
