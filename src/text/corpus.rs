@@ -87,7 +87,10 @@ impl ChunkReader {
     /// Open `path`; an unreadable path is an input error.
     pub fn open(path: &Path, chunk_bytes: usize) -> Result<Self> {
         let file = File::open(path).map_err(|e| {
-            InputError::at_path(path, format!("cannot open: {e}; check the path and permissions"))
+            InputError::at_path(
+                path,
+                format!("cannot open: {e}; check the path and permissions"),
+            )
         })?;
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             return Err(InputError::at_path(path, "is a directory, expected a corpus file").into());
@@ -176,14 +179,18 @@ pub fn parse_line(format: Format, line: &str) -> std::result::Result<Record<'_>,
             let mut fields = line.split('\t');
             let a = fields.next().unwrap_or("");
             let Some(b) = fields.next() else {
-                return Err("expected 2 or 3 TAB-separated fields (text_a, text_b[, label]), found 1; \
+                return Err(
+                    "expected 2 or 3 TAB-separated fields (text_a, text_b[, label]), found 1; \
                      use --format lines for one text per line"
-                    .to_string());
+                        .to_string(),
+                );
             };
             let label = match fields.next() {
                 None => None,
                 Some(l) => Some(l.trim().parse::<i64>().map_err(|_| {
-                    format!("field 3 (label): {l:?} is not an integer; labels are class ids 0, 1, ...")
+                    format!(
+                        "field 3 (label): {l:?} is not an integer; labels are class ids 0, 1, ..."
+                    )
                 })?),
             };
             if fields.next().is_some() {
@@ -193,7 +200,11 @@ pub fn parse_line(format: Format, line: &str) -> std::result::Result<Record<'_>,
                      a text may not contain a TAB"
                 ));
             }
-            Ok(Record { a, b: Some(b), label })
+            Ok(Record {
+                a,
+                b: Some(b),
+                label,
+            })
         }
     }
 }
@@ -201,7 +212,11 @@ pub fn parse_line(format: Format, line: &str) -> std::result::Result<Record<'_>,
 /// Split a text into whitespace-separated words (Unicode whitespace, as the tokenizers
 /// crate's `WhitespaceSplit`).
 pub fn words(text: &str) -> impl Iterator<Item = &[u8]> {
-    WordIter { rest: text.as_bytes(), ascii: text.is_ascii(), text }
+    WordIter {
+        rest: text.as_bytes(),
+        ascii: text.is_ascii(),
+        text,
+    }
 }
 
 /// Whitespace splitting that stays on bytes for ASCII text (the common, hot case) and
@@ -226,7 +241,10 @@ impl<'a> Iterator for WordIter<'a> {
         if self.ascii {
             let start = self.rest.iter().position(|&b| !is_ascii_ws(b))?;
             let rest = &self.rest[start..];
-            let end = rest.iter().position(|&b| is_ascii_ws(b)).unwrap_or(rest.len());
+            let end = rest
+                .iter()
+                .position(|&b| is_ascii_ws(b))
+                .unwrap_or(rest.len());
             self.rest = &rest[end..];
             Some(&rest[..end])
         } else {
@@ -235,7 +253,9 @@ impl<'a> Iterator for WordIter<'a> {
             let tail = &self.text[consumed..];
             let start = tail.find(|c: char| !c.is_whitespace())?;
             let word_tail = &tail[start..];
-            let end = word_tail.find(char::is_whitespace).unwrap_or(word_tail.len());
+            let end = word_tail
+                .find(char::is_whitespace)
+                .unwrap_or(word_tail.len());
             self.rest = &word_tail.as_bytes()[end..];
             Some(&word_tail.as_bytes()[..end])
         }

@@ -1,1 +1,3 @@
-//! placeholder
+//! Training: the shared loop, evaluation, metrics, progress and logging.
+
+pub mod progress;
