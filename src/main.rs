@@ -7,6 +7,10 @@ use dapt::commands::{encode, inspect, pending, vocab};
 ///
 /// The usual chain: `vocab` → `encode` → `pretrain` → `finetune` → `predict`,
 /// or all of it from one TOML file with `pipeline --config`.
+///
+/// Every subcommand also takes `--config FILE.toml`: its keys are flag names in
+/// snake_case (`min_count = 3`), at the top level or in a `[vocab]`-style table named
+/// after the subcommand; flags on the command line win.
 #[derive(Parser, Debug)]
 #[command(name = "dapt", version, about, long_about)]
 struct Cli {
@@ -35,7 +39,15 @@ enum Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // `--config FILE.toml` turns into flags before clap sees them (flags given win).
+    let args = match dapt::commands::config::expand(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(dapt::error::exit_code(&err));
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Vocab(a) => vocab::run(a),
         Command::Encode(a) => encode::run(a),

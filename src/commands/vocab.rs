@@ -83,7 +83,7 @@ pub fn run(args: Args) -> Result<()> {
         s.counts.len(),
         built.tokens.len(),
         args.out.display(),
-        100.0 * built.covered as f64 / s.words.max(1) as f64,
+        100.0 * built.covered as f64 / built.occurrences.max(1) as f64,
     ));
     info(format!(
         "vocab: {:.1} MB in {secs:.2}s ({:.0} MB/s)",

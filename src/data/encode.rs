@@ -115,6 +115,7 @@ fn encode_chunk(chunk: &Chunk, opts: &EncodeOptions, encoder: &TextEncoder) -> R
     let text = chunk.check_utf8()?;
     let mut out = Encoded::default();
     let mut doc = EncodedDoc::default();
+    let mut single = EncodedDoc::default();
     for (line_no, line) in chunk.lines(text) {
         if is_blank(line) {
             continue;
@@ -136,8 +137,16 @@ fn encode_chunk(chunk: &Chunk, opts: &EncodeOptions, encoder: &TextEncoder) -> R
             Some(b) => {
                 encoder.encode(&[rec.a, b], &mut doc)?;
                 if opts.pairs_as != PairsAs::Pair {
-                    out.push(&doc, &[0], opts.max_len);
-                    out.push(&doc, &[1], opts.max_len);
+                    if doc.used_rare {
+                        // Placeholders are numbered per document: encode each text alone.
+                        for text in [rec.a, b] {
+                            encoder.encode(&[text], &mut single)?;
+                            out.push(&single, &[0], opts.max_len);
+                        }
+                    } else {
+                        out.push(&doc, &[0], opts.max_len);
+                        out.push(&doc, &[1], opts.max_len);
+                    }
                 }
                 if opts.pairs_as != PairsAs::Single {
                     out.push(&doc, &[0, 1], opts.max_len);
@@ -205,4 +214,20 @@ pub fn encode_corpus(
         truncated,
         bytes,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::truncate_lens;
+
+    #[test]
+    fn longest_first_truncation_by_hand() {
+        // max_len 10: budget 7 for a pair (CLS + 2 SEP), 8 for a single text.
+        assert_eq!(truncate_lens(&[6, 3], Some(10)), [4, 3]);
+        assert_eq!(truncate_lens(&[5, 5], Some(10)), [4, 3]);
+        assert_eq!(truncate_lens(&[2, 9], Some(10)), [2, 5]);
+        assert_eq!(truncate_lens(&[12], Some(10)), [8]);
+        assert_eq!(truncate_lens(&[3, 2], Some(10)), [3, 2]);
+        assert_eq!(truncate_lens(&[3, 2], None), [3, 2]);
+    }
 }

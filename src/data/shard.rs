@@ -193,6 +193,7 @@ pub struct ShardWriter {
     splits: BufWriter<File>,
     bits: BufWriter<File>,
     word: u64,
+    buf: Vec<u8>,
     header: Header,
 }
 
@@ -229,6 +230,7 @@ impl ShardWriter {
             side,
             tmp,
             word: 0,
+            buf: Vec::new(),
             header: Header {
                 version: VERSION,
                 token_width: token_width_for(vocab_size),
@@ -250,15 +252,16 @@ impl ShardWriter {
     /// tokens of the first text.
     pub fn push(&mut self, ids: &[u32], word_start: &[bool], split: Option<usize>) -> Result<()> {
         debug_assert_eq!(ids.len(), word_start.len());
+        // Serialise into one buffer and write it at once: this runs on the single
+        // writer thread for every token of the corpus.
+        self.buf.clear();
         if self.header.token_width == 2 {
-            for &id in ids {
-                self.tokens.write_all(&(id as u16).to_le_bytes())?;
-            }
+            self.buf
+                .extend(ids.iter().flat_map(|&id| (id as u16).to_le_bytes()));
         } else {
-            for &id in ids {
-                self.tokens.write_all(&id.to_le_bytes())?;
-            }
+            self.buf.extend(ids.iter().flat_map(|&id| id.to_le_bytes()));
         }
+        self.tokens.write_all(&self.buf)?;
         for &ws in word_start {
             let bit = self.header.num_tokens % 64;
             self.word |= (ws as u64) << bit;

@@ -23,8 +23,11 @@ pub struct BuiltVocab {
     pub tokenizer: Tokenizer,
     /// Corpus statistics from counting.
     pub stats: WordCounts,
-    /// Occurrences of words (word-level) covered by the vocabulary.
+    /// Occurrences (of words for word-level, of tokens for WordPiece) that the
+    /// vocabulary covers, i.e. that do not become `[UNK]`.
     pub covered: u64,
+    /// All occurrences counted in `covered`'s unit.
+    pub occurrences: u64,
 }
 
 /// Build a vocabulary as `meta` describes from the corpora `paths`.
@@ -53,6 +56,7 @@ pub fn build_vocab(
             let tokenizer = super::tokenizer::wordlevel(&tokens, meta.lowercase)?;
             Ok(BuiltVocab {
                 counts: stats.counts.clone(),
+                occurrences: stats.words,
                 tokens,
                 tokenizer,
                 stats,
@@ -67,6 +71,7 @@ pub fn build_vocab(
             Ok(BuiltVocab {
                 counts: tokens.iter().cloned().zip(ids.iter().copied()).collect(),
                 covered: total - ids[unk],
+                occurrences: total,
                 tokens,
                 tokenizer,
                 stats,

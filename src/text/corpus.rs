@@ -266,3 +266,39 @@ impl<'a> Iterator for WordIter<'a> {
 pub fn is_blank(line: &str) -> bool {
     line.trim().is_empty()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_split_like_unicode_whitespace() {
+        let w = |s: &str| {
+            words(s)
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(w("  12 3\t45\u{b}6 "), ["12", "3", "45", "6"]);
+        // U+3000 (ideographic space) and U+00A0 are whitespace; U+200B is not.
+        assert_eq!(
+            w("你好\u{3000}世界\u{a0}x\u{200b}y"),
+            ["你好", "世界", "x\u{200b}y"]
+        );
+        assert!(w(" \t ").is_empty());
+    }
+
+    #[test]
+    fn pair_lines_parse_or_say_what_is_wrong() {
+        let r = parse_line(Format::Pairs, "a b\tc\t1").unwrap();
+        assert_eq!((r.a, r.b, r.label), ("a b", Some("c"), Some(1)));
+        assert!(parse_line(Format::Pairs, "a b")
+            .unwrap_err()
+            .contains("found 1"));
+        assert!(parse_line(Format::Pairs, "a\tb\t1\tx")
+            .unwrap_err()
+            .contains("found 4"));
+        assert!(parse_line(Format::Pairs, "a\tb\tz")
+            .unwrap_err()
+            .contains("label"));
+    }
+}

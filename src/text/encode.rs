@@ -19,6 +19,9 @@ pub struct EncodedDoc {
     pub word_start: Vec<bool>,
     /// Number of tokens of each text.
     pub lens: Vec<usize>,
+    /// Whether any rare placeholder was assigned (their numbering is per document, so
+    /// a text taken alone may then encode differently than inside its pair).
+    pub used_rare: bool,
 }
 
 impl EncodedDoc {
@@ -27,6 +30,7 @@ impl EncodedDoc {
         self.ids.clear();
         self.word_start.clear();
         self.lens.clear();
+        self.used_rare = false;
     }
 }
 
@@ -118,5 +122,6 @@ impl<'v> TextEncoder<'v> {
             }
             out.lens.push(out.ids.len() - before);
         }
+        out.used_rare = !unknown.is_empty();
     }
 }

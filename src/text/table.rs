@@ -107,3 +107,31 @@ impl TokenMap<u64> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_keys_with_zero_bytes_do_not_collide() {
+        let mut m = TokenMap::default();
+        m.insert(b"1", 1u32);
+        m.insert(b"1\0", 2);
+        m.insert(b"", 3);
+        m.insert(b"12345678", 4); // long path
+        assert_eq!(
+            (
+                m.get(b"1"),
+                m.get(b"1\0"),
+                m.get(b""),
+                m.get(b"12345678"),
+                m.get(b"1234567")
+            ),
+            (Some(&1), Some(&2), Some(&3), Some(&4), None)
+        );
+        let mut v = m.into_vec();
+        v.sort();
+        assert_eq!(v[0], (b"".to_vec(), 3));
+        assert_eq!(v[2], (b"1\0".to_vec(), 2));
+    }
+}
