@@ -114,9 +114,13 @@ pub(crate) fn sum_squares(t: &Tensor) -> Result<f64> {
         bail!("sum_squares: not a CPU tensor")
     };
     let x = f32_ref(cpu, layout)?;
-    Ok(x.par_chunks(CHUNK)
+    // Chunk sums are collected in order and added serially: rayon's own reduction tree
+    // depends on work stealing, which would make the norm (and a resumed run) irreproducible.
+    let partial: Vec<f64> = x
+        .par_chunks(CHUNK)
         .map(|c| c.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>())
-        .sum())
+        .collect();
+    Ok(partial.iter().sum())
 }
 
 /// Copy of a CPU f32 contiguous tensor's elements.
