@@ -25,8 +25,10 @@ pub struct AdamWConfig {
     /// Decoupled weight decay, applied as `p *= 1 - lr * weight_decay` before the update, to
     /// parameters for which [`decays`] holds.
     pub weight_decay: f64,
-    /// Divide the moments by `1 - beta^t` (Adam's bias correction). `false` is BERT's
-    /// original recipe (old `transformers.AdamW(correct_bias=False)`).
+    /// Divide the moments by `1 - beta^t` (Adam's bias correction), exactly as
+    /// torch.optim.AdamW does (eps added after dividing by `sqrt(1 - beta2^t)`). `false` is
+    /// BERT's original recipe (old `transformers.AdamW(correct_bias=False)`):
+    /// `p -= lr * m / (sqrt(v) + eps)`.
     pub correct_bias: bool,
 }
 

@@ -144,7 +144,7 @@ impl Schedule {
         }
         let decay_steps = (total as i64 - warmup as i64).max(1) as f64;
         match &self.decay {
-            Decay::Constant => peak * 1.0,
+            Decay::Constant => peak,
             Decay::Linear => {
                 peak * f64::max(0.0, (total as i64 - step as i64) as f64 / decay_steps)
             }

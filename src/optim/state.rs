@@ -1,6 +1,11 @@
 //! Saving and restoring optimizer state: `optimizer.safetensors` holds the optimizer's
 //! tensors (moments, step counts, Lookahead slow weights, keyed by parameter name) and, in
 //! its metadata, the schedule and the number of optimizer steps taken.
+//!
+//! Tensor keys: `adamw.step.NAME` (i64 scalar), `adamw.exp_avg.NAME`, `adamw.exp_avg_sq.NAME`
+//! for every parameter that has been stepped; with Lookahead also `lookahead.steps` (i64
+//! scalar) and `lookahead.slow.NAME` for every parameter. Metadata: `format`
+//! (`dapt-optimizer-1`), `optimizer` (e.g. `lookahead(adamw)`), `schedule` (JSON), `step`.
 
 use std::collections::HashMap;
 use std::path::Path;
