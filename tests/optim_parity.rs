@@ -222,3 +222,26 @@ fn tensor_path_handles_f64_parameters() {
         );
     }
 }
+
+#[test]
+fn a_gradient_of_the_wrong_shape_fails_before_any_update() {
+    let f = Fixture::load("adamw.safetensors");
+    let params = init_params(&f);
+    let mut opt = AdamW::new(params.clone(), AdamWConfig::default()).unwrap();
+    let mut grads = grads_at(&f, &params, 0);
+    let last = &params[params.len() - 1].1;
+    grads.insert(
+        last.as_tensor(),
+        candle_core::Tensor::zeros(3, DType::F32, &candle_core::Device::Cpu).unwrap(),
+    );
+    let before: Vec<Vec<f32>> = params
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+        .collect();
+    assert!(opt.step(&grads, 1e-2).is_err());
+    let after: Vec<Vec<f32>> = params
+        .iter()
+        .map(|(_, v)| v.as_tensor().flatten_all().unwrap().to_vec1().unwrap())
+        .collect();
+    assert_eq!(before, after);
+}

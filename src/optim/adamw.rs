@@ -135,19 +135,24 @@ impl AdamW {
 
 impl Optimizer for AdamW {
     fn step(&mut self, grads: &GradStore, lr: f64) -> Result<()> {
+        // Check every gradient first, so that a bad one leaves all parameters untouched.
+        for (name, var) in &self.params {
+            if let Some(grad) = grads.get(var.as_tensor()) {
+                if grad.shape() != var.shape() {
+                    anyhow::bail!(
+                        "gradient of {name} has shape {:?}, the parameter {:?}",
+                        grad.dims(),
+                        var.dims()
+                    )
+                }
+            }
+        }
         let (b1, b2) = self.config.betas;
         for i in 0..self.params.len() {
             let (name, var) = &self.params[i];
             let Some(grad) = grads.get(var.as_tensor()) else {
                 continue;
             };
-            if grad.shape() != var.shape() {
-                anyhow::bail!(
-                    "gradient of {name} has shape {:?}, the parameter {:?}",
-                    grad.dims(),
-                    var.dims()
-                )
-            }
             let host = self.host(var);
             let st = &mut self.state[i];
             st.step += 1;
