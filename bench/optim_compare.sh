@@ -2,9 +2,12 @@
 # One AdamW step on BERT-base shapes (~110M parameters, CPU): dapt's AdamW next to
 # torch.optim.AdamW(foreach=True), one after the other on the same machine, and the ratio.
 # Both use every core (rayon's default; torch.set_num_threads(os.cpu_count())).
-# Usage: bench/optim_compare.sh [STEPS]   (from the repository root)
+# Usage: bench/optim_compare.sh [STEPS] [THREADS]   (from the repository root)
+# THREADS, when given, sets both sides' thread count (RAYON_NUM_THREADS, OPTIM_BENCH_THREADS):
+# on a busy machine torch's OpenMP threads can slow down more than rayon's when oversubscribed.
 set -euo pipefail
 steps="${1:-10}"
+if [ -n "${2:-}" ]; then export RAYON_NUM_THREADS="$2" OPTIM_BENCH_THREADS="$2"; fi
 cd "$(dirname "$0")/.."
 cargo build --release --example optim_step
 bin="${CARGO_TARGET_DIR:-target}/release/examples/optim_step"

@@ -1,7 +1,8 @@
 """Time one torch.optim.AdamW step on BERT-base shapes (~110M f32 parameters), CPU.
 
 The counterpart of bench/optim_step.rs (same shapes, same hyperparameters, weight-decay
-groups as Hugging Face). torch uses as many threads as the machine has cores.
+groups as Hugging Face). torch uses as many threads as the machine has cores, or
+OPTIM_BENCH_THREADS when set.
 Usage: python3 bench/optim_step.py [STEPS] - prints one `RESULT name ms_per_step` per variant.
 """
 
@@ -50,7 +51,7 @@ def time_steps(name, opt, steps):
 
 def main():
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 10
-    torch.set_num_threads(os.cpu_count())
+    torch.set_num_threads(int(os.environ.get("OPTIM_BENCH_THREADS", os.cpu_count())))
     torch.manual_seed(0)
     params = []
     for name, shape in bert_base_shapes():
