@@ -21,7 +21,8 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "out"
-DAPT = ROOT / "target" / "release" / "dapt"
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+DAPT = TARGET / "release" / "dapt"
 
 PY_COUNTER = r"""
 import sys
@@ -55,7 +56,7 @@ def main():
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cargo", "build", "--release", "--bin", "dapt", "--example", "gen_corpus"], check=True, cwd=ROOT)
-    gen = ROOT / "target" / "release" / "examples" / "gen_corpus"
+    gen = TARGET / "release" / "examples" / "gen_corpus"
     small, big = OUT / f"corpus_{args.size_mb}.tsv", OUT / f"corpus_{2 * args.size_mb}.tsv"
     for path, mb, seed in [(small, args.size_mb, 1), (big, 2 * args.size_mb, 2)]:
         if not path.exists():
