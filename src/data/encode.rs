@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::shard::{Header, ShardWriter};
+use super::shard::{DocBlock, Header, ShardWriter};
 use crate::error::InputError;
 use crate::text::corpus::{is_blank, parse_line, Chunk};
 use crate::text::count::{for_each_batch, ReadOptions};
@@ -62,58 +62,80 @@ pub struct EncodeStats {
     pub bytes: u64,
 }
 
-/// Documents of one chunk, flattened, in order.
-#[derive(Default)]
+/// Documents of one chunk, serialised, with what encoding them found.
 struct Encoded {
-    ids: Vec<u32>,
-    word_start: Vec<bool>,
-    /// (length, split) per document.
-    docs: Vec<(usize, Option<usize>)>,
+    block: DocBlock,
     lines: u64,
     skipped: u64,
     truncated: u64,
+    unk: u64,
+    rare: u64,
 }
 
 impl Encoded {
+    /// Count `[UNK]`s and rare placeholders of one input record.
+    fn count_unknown(&mut self, doc: &EncodedDoc, vocab: &Vocab) {
+        let (unk, rare) = (vocab.special.unk, &vocab.rare);
+        for &id in &doc.ids {
+            self.unk += (id == unk) as u64;
+            self.rare += (!rare.is_empty() && id >= rare[0] && id <= rare[rare.len() - 1]) as u64;
+        }
+    }
+
+    /// Add the texts `texts` (indices into `doc`'s texts: one, or two for a pair) of
+    /// `doc` as one document, truncated to `max_len`.
     fn push(&mut self, doc: &EncodedDoc, texts: &[usize], max_len: Option<usize>) {
-        let lens: Vec<usize> = texts.iter().map(|&t| doc.lens[t]).collect();
-        let kept = truncate_lens(&lens, max_len);
-        if kept != lens {
-            self.truncated += 1;
+        let mut kept = [0usize; 2];
+        let kept = &mut kept[..texts.len()];
+        for (k, &t) in kept.iter_mut().zip(texts) {
+            *k = doc.lens[t];
         }
-        let mut len = 0;
-        for (&t, &k) in texts.iter().zip(&kept) {
+        self.truncated += truncate_lens(kept, max_len) as u64;
+        for (&t, &k) in texts.iter().zip(kept.iter()) {
             let start: usize = doc.lens[..t].iter().sum();
-            self.ids.extend_from_slice(&doc.ids[start..start + k]);
-            self.word_start
-                .extend_from_slice(&doc.word_start[start..start + k]);
-            len += k;
+            self.block.extend(
+                &doc.ids[start..start + k],
+                &doc.word_start[start..start + k],
+            );
         }
-        let split = (texts.len() == 2).then_some(kept[0]);
-        self.docs.push((len, split));
+        self.block.end_doc((texts.len() == 2).then_some(kept[0]));
     }
 }
 
-/// Lengths after truncating to `max_len` minus the special tokens (`[CLS]` + one `[SEP]`
-/// per text), removing from the longer text first (ties: the second, as HF does).
-pub fn truncate_lens(lens: &[usize], max_len: Option<usize>) -> Vec<usize> {
-    let mut kept = lens.to_vec();
-    let Some(max_len) = max_len else { return kept };
+/// Truncate text lengths in place to `max_len` minus the special tokens (`[CLS]` + one
+/// `[SEP]` per text), removing from the longer text first (ties: the second, as HF
+/// does). Returns whether anything was cut.
+pub fn truncate_lens(lens: &mut [usize], max_len: Option<usize>) -> bool {
+    let Some(max_len) = max_len else { return false };
     let budget = max_len.saturating_sub(1 + lens.len());
-    while kept.iter().sum::<usize>() > budget {
-        let longest = if kept.len() == 2 && kept[0] > kept[1] {
+    let mut cut = false;
+    while lens.iter().sum::<usize>() > budget {
+        let longest = if lens.len() == 2 && lens[0] > lens[1] {
             0
         } else {
-            kept.len() - 1
+            lens.len() - 1
         };
-        kept[longest] -= 1;
+        lens[longest] -= 1;
+        cut = true;
     }
-    kept
+    cut
 }
 
-fn encode_chunk(chunk: &Chunk, opts: &EncodeOptions, encoder: &TextEncoder) -> Result<Encoded> {
+fn encode_chunk(
+    chunk: &Chunk,
+    opts: &EncodeOptions,
+    vocab: &Vocab,
+    encoder: &TextEncoder,
+) -> Result<Encoded> {
     let text = chunk.check_utf8()?;
-    let mut out = Encoded::default();
+    let mut out = Encoded {
+        block: DocBlock::new(vocab.len()),
+        lines: 0,
+        skipped: 0,
+        truncated: 0,
+        unk: 0,
+        rare: 0,
+    };
     let mut doc = EncodedDoc::default();
     let mut single = EncodedDoc::default();
     for (line_no, line) in chunk.lines(text) {
@@ -132,10 +154,12 @@ fn encode_chunk(chunk: &Chunk, opts: &EncodeOptions, encoder: &TextEncoder) -> R
         match rec.b {
             None => {
                 encoder.encode(&[rec.a], &mut doc)?;
+                out.count_unknown(&doc, vocab);
                 out.push(&doc, &[0], opts.max_len);
             }
             Some(b) => {
                 encoder.encode(&[rec.a, b], &mut doc)?;
+                out.count_unknown(&doc, vocab);
                 if opts.pairs_as != PairsAs::Pair {
                     if doc.used_rare {
                         // Placeholders are numbered per document: encode each text alone.
@@ -168,7 +192,6 @@ pub fn encode_corpus(
     let encoder = TextEncoder::new(vocab, opts.rare_placeholders)?;
     let mut writer = ShardWriter::create(out, vocab.len(), &vocab.sha256)?;
     let (mut lines, mut skipped, mut truncated, mut bytes, mut unk, mut rare) = (0, 0, 0, 0, 0, 0);
-    let rare_range = vocab.rare.first().copied().zip(vocab.rare.last().copied());
     for_each_batch(
         paths,
         opts.read.header,
@@ -176,21 +199,15 @@ pub fn encode_corpus(
         |chunks| {
             let encoded: Vec<Encoded> = chunks
                 .par_iter()
-                .map(|c| encode_chunk(c, opts, &encoder))
+                .map(|c| encode_chunk(c, opts, vocab, &encoder))
                 .collect::<Result<_>>()?;
             for (e, c) in encoded.iter().zip(&chunks) {
-                let mut at = 0;
-                for &(len, split) in &e.docs {
-                    writer.push(&e.ids[at..at + len], &e.word_start[at..at + len], split)?;
-                    at += len;
-                }
-                for &id in &e.ids {
-                    unk += (id == vocab.special.unk) as u64;
-                    rare += rare_range.is_some_and(|(lo, hi)| id >= lo && id <= hi) as u64;
-                }
+                writer.append(&e.block)?;
                 lines += e.lines;
                 skipped += e.skipped;
                 truncated += e.truncated;
+                unk += e.unk;
+                rare += e.rare;
                 bytes += c.data.len() as u64;
                 progress(c.data.len() as u64);
             }
@@ -223,11 +240,12 @@ mod tests {
     #[test]
     fn longest_first_truncation_by_hand() {
         // max_len 10: budget 7 for a pair (CLS + 2 SEP), 8 for a single text.
-        assert_eq!(truncate_lens(&[6, 3], Some(10)), [4, 3]);
-        assert_eq!(truncate_lens(&[5, 5], Some(10)), [4, 3]);
-        assert_eq!(truncate_lens(&[2, 9], Some(10)), [2, 5]);
-        assert_eq!(truncate_lens(&[12], Some(10)), [8]);
-        assert_eq!(truncate_lens(&[3, 2], Some(10)), [3, 2]);
-        assert_eq!(truncate_lens(&[3, 2], None), [3, 2]);
+        let cut = |mut lens: Vec<usize>, max_len| (truncate_lens(&mut lens, max_len), lens);
+        assert_eq!(cut(vec![6, 3], Some(10)), (true, vec![4, 3]));
+        assert_eq!(cut(vec![5, 5], Some(10)), (true, vec![4, 3]));
+        assert_eq!(cut(vec![2, 9], Some(10)), (true, vec![2, 5]));
+        assert_eq!(cut(vec![12], Some(10)), (true, vec![8]));
+        assert_eq!(cut(vec![3, 2], Some(10)), (false, vec![3, 2]));
+        assert_eq!(cut(vec![3, 2], None), (false, vec![3, 2]));
     }
 }

@@ -182,6 +182,96 @@ pub fn token_width_for(vocab_size: usize) -> u32 {
     }
 }
 
+/// Documents serialised in the shard's layout, ready for [`ShardWriter::append`]: the
+/// per-token work of writing a shard, done by parallel workers.
+#[derive(Debug, Clone)]
+pub struct DocBlock {
+    token_width: u32,
+    tokens: Vec<u8>,
+    /// Token count at the end of each document, relative to the block.
+    doc_ends: Vec<u64>,
+    splits: Vec<u8>,
+    bits: Vec<u64>,
+    num_tokens: u64,
+    num_pairs: u64,
+    doc_start: u64,
+}
+
+impl DocBlock {
+    /// An empty block for a vocabulary of `vocab_size` tokens.
+    pub fn new(vocab_size: usize) -> Self {
+        DocBlock {
+            token_width: token_width_for(vocab_size),
+            tokens: Vec::new(),
+            doc_ends: Vec::new(),
+            splits: Vec::new(),
+            bits: Vec::new(),
+            num_tokens: 0,
+            num_pairs: 0,
+            doc_start: 0,
+        }
+    }
+
+    /// Add tokens to the current document.
+    pub fn extend(&mut self, ids: &[u32], word_start: &[bool]) {
+        debug_assert_eq!(ids.len(), word_start.len());
+        // Resize, then fill fixed-size slots: loops the compiler vectorises.
+        let w = self.token_width as usize;
+        let at = self.tokens.len();
+        self.tokens.resize(at + w * ids.len(), 0);
+        let dst = &mut self.tokens[at..];
+        if w == 2 {
+            for (d, &id) in dst.chunks_exact_mut(2).zip(ids) {
+                d.copy_from_slice(&(id as u16).to_le_bytes());
+            }
+        } else {
+            for (d, &id) in dst.chunks_exact_mut(4).zip(ids) {
+                d.copy_from_slice(&id.to_le_bytes());
+            }
+        }
+        let first = self.num_tokens as usize;
+        self.num_tokens += ids.len() as u64;
+        self.bits.resize((self.num_tokens as usize).div_ceil(64), 0);
+        // Gather bits in a register and store each word once (a read-modify-write of
+        // memory per token would serialise on store-to-load forwarding).
+        let (mut t, mut idx) = (first, first / 64);
+        let mut cur = self.bits.get(idx).copied().unwrap_or(0);
+        for &ws in word_start {
+            cur |= (ws as u64) << (t % 64);
+            t += 1;
+            if t % 64 == 0 {
+                self.bits[idx] = cur;
+                idx += 1;
+                cur = 0;
+            }
+        }
+        if t % 64 != 0 {
+            self.bits[idx] = cur;
+        }
+    }
+
+    /// Close the current document; for a pair, `split` is the number of tokens of its
+    /// first text.
+    pub fn end_doc(&mut self, split: Option<usize>) {
+        debug_assert!(split.is_none_or(|s| s as u64 <= self.num_tokens - self.doc_start));
+        self.doc_ends.push(self.num_tokens);
+        self.doc_start = self.num_tokens;
+        self.splits
+            .extend_from_slice(&split.map_or(SINGLE, |s| s as u32).to_le_bytes());
+        self.num_pairs += split.is_some() as u64;
+    }
+
+    /// Documents in the block.
+    pub fn num_docs(&self) -> usize {
+        self.doc_ends.len()
+    }
+
+    /// Tokens in the block.
+    pub fn num_tokens(&self) -> u64 {
+        self.num_tokens
+    }
+}
+
 /// Streams documents into a new shard. Per-document arrays go to temporary side files,
 /// so memory stays constant whatever the corpus size; nothing appears under the final
 /// name until [`ShardWriter::finish`].
@@ -248,35 +338,32 @@ impl ShardWriter {
         })
     }
 
-    /// Append one document: its token ids, word starts, and for a pair the number of
-    /// tokens of the first text.
-    pub fn push(&mut self, ids: &[u32], word_start: &[bool], split: Option<usize>) -> Result<()> {
-        debug_assert_eq!(ids.len(), word_start.len());
-        // Serialise into one buffer and write it at once: this runs on the single
-        // writer thread for every token of the corpus.
+    /// Append a block of documents serialised by [`DocBlock`] (in parallel, elsewhere).
+    pub fn append(&mut self, block: &DocBlock) -> Result<()> {
+        debug_assert_eq!(block.token_width, self.header.token_width);
+        self.tokens.write_all(&block.tokens)?;
         self.buf.clear();
-        if self.header.token_width == 2 {
+        for &end in &block.doc_ends {
             self.buf
-                .extend(ids.iter().flat_map(|&id| (id as u16).to_le_bytes()));
-        } else {
-            self.buf.extend(ids.iter().flat_map(|&id| id.to_le_bytes()));
+                .extend_from_slice(&(self.header.num_tokens + end).to_le_bytes());
         }
-        self.tokens.write_all(&self.buf)?;
-        for &ws in word_start {
-            let bit = self.header.num_tokens % 64;
-            self.word |= (ws as u64) << bit;
-            self.header.num_tokens += 1;
-            if bit == 63 {
+        self.offsets.write_all(&self.buf)?;
+        self.splits.write_all(&block.splits)?;
+        // Splice the block's bitmap onto ours, which may end mid-word.
+        let mut left = block.num_tokens;
+        for &w in &block.bits {
+            let take = left.min(64);
+            left -= take;
+            let used = self.header.num_tokens % 64;
+            self.word |= w << used;
+            self.header.num_tokens += take;
+            if used + take >= 64 {
                 self.bits.write_all(&self.word.to_le_bytes())?;
-                self.word = 0;
+                self.word = if used == 0 { 0 } else { w >> (64 - used) };
             }
         }
-        self.offsets
-            .write_all(&self.header.num_tokens.to_le_bytes())?;
-        self.splits
-            .write_all(&split.map_or(SINGLE, |s| s as u32).to_le_bytes())?;
-        self.header.num_docs += 1;
-        self.header.num_pairs += split.is_some() as u64;
+        self.header.num_docs += block.doc_ends.len() as u64;
+        self.header.num_pairs += block.num_pairs;
         Ok(())
     }
 

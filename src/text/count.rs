@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use rayon::prelude::*;
 
-use super::corpus::{is_blank, parse_line, words, Chunk, ChunkReader, Format, CHUNK_BYTES};
+use super::corpus::{for_each_word, is_blank, parse_line, Chunk, ChunkReader, Format, CHUNK_BYTES};
 use super::table::TokenMap;
 use crate::error::InputError;
 
@@ -40,57 +40,77 @@ pub struct WordCounts {
     pub bytes: u64,
 }
 
-/// Counts of one chunk or of a merge of chunks.
+/// Counts of one chunk (`C = u32`: a chunk holds far fewer than 2^32 words, and the
+/// smaller table stays in cache) or of everything so far (`C = u64`).
 #[derive(Default)]
-struct Partial {
-    map: TokenMap<u64>,
+struct Partial<C> {
+    map: TokenMap<C>,
     lines: u64,
     skipped: u64,
     words: u64,
     bytes: u64,
 }
 
-impl Partial {
-    fn merge(mut self, other: Partial) -> Partial {
-        if self.map.len() < other.map.len() {
-            return other.merge(self);
-        }
+impl Partial<u64> {
+    fn add(&mut self, other: Partial<u32>) {
         self.map.merge(other.map);
         self.lines += other.lines;
         self.skipped += other.skipped;
         self.words += other.words;
         self.bytes += other.bytes;
-        self
     }
 }
 
 /// Calls `f` with batches of chunks read in order from `paths`, one batch per
-/// `per_batch` chunks: the unit of parallel work for counting and encoding.
+/// `per_batch` chunks: the unit of parallel work for counting and encoding. A reader
+/// thread reads ahead (at most one batch) while `f` works, so I/O overlaps compute.
 pub fn for_each_batch(
     paths: &[PathBuf],
     header: bool,
     per_batch: usize,
     mut f: impl FnMut(Vec<Chunk>) -> Result<()>,
 ) -> Result<()> {
-    let mut batch = Vec::with_capacity(per_batch);
-    for path in paths {
-        let mut reader = ChunkReader::open(path, CHUNK_BYTES)?;
-        let mut first = true;
-        while let Some(mut chunk) = reader.next_chunk()? {
-            if header && first {
-                skip_first_line(&mut chunk);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk>>(per_batch);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            for path in paths {
+                let mut reader = match ChunkReader::open(path, CHUNK_BYTES) {
+                    Ok(r) => r,
+                    Err(e) => return drop(tx.send(Err(e))),
+                };
+                let mut first = true;
+                loop {
+                    let next = match reader.next_chunk() {
+                        Ok(Some(mut chunk)) => {
+                            if header && first {
+                                skip_first_line(&mut chunk);
+                            }
+                            first = false;
+                            Ok(chunk)
+                        }
+                        Ok(None) => break,
+                        Err(e) => Err(e),
+                    };
+                    let failed = next.is_err();
+                    // A closed channel means the consumer stopped on an error: stop too.
+                    if tx.send(next).is_err() || failed {
+                        return;
+                    }
+                }
             }
-            first = false;
-            batch.push(chunk);
+        });
+        let mut batch = Vec::with_capacity(per_batch);
+        for chunk in rx {
+            batch.push(chunk?);
             if batch.len() == per_batch {
                 f(std::mem::take(&mut batch))?;
             }
         }
-    }
-    if !batch.is_empty() {
-        f(batch)?;
-    }
-    Ok(())
+        if !batch.is_empty() {
+            f(batch)?;
+        }
+        Ok(())
+    })
 }
 
 fn skip_first_line(chunk: &mut Chunk) {
@@ -110,14 +130,16 @@ pub fn count_words(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<WordCounts> {
     let per_batch = 2 * rayon::current_num_threads();
-    let mut total = Partial::default();
+    let mut total = Partial::<u64>::default();
     for_each_batch(paths, opts.header, per_batch, |batch| {
-        let part = batch
+        let parts: Vec<Partial<u32>> = batch
             .par_iter()
             .map(|chunk| count_chunk(chunk, opts, lowercase))
-            .try_reduce(Partial::default, |a, b| Ok(a.merge(b)))?;
-        progress(part.bytes);
-        total = std::mem::take(&mut total).merge(part);
+            .collect::<Result<_>>()?;
+        for part in parts {
+            progress(part.bytes);
+            total.add(part);
+        }
         Ok(())
     })?;
     if total.words == 0 {
@@ -145,7 +167,7 @@ pub fn count_words(
     })
 }
 
-fn count_chunk(chunk: &Chunk, opts: &ReadOptions, lowercase: bool) -> Result<Partial> {
+fn count_chunk(chunk: &Chunk, opts: &ReadOptions, lowercase: bool) -> Result<Partial<u32>> {
     let text = chunk.check_utf8()?;
     let mut part = Partial {
         bytes: chunk.data.len() as u64,
@@ -172,18 +194,22 @@ fn count_chunk(chunk: &Chunk, opts: &ReadOptions, lowercase: bool) -> Result<Par
 }
 
 #[inline]
-fn count_text(map: &mut TokenMap<u64>, text: &str, lowercase: bool) -> u64 {
-    let mut n = 0;
-    if lowercase {
-        for w in words(&text.to_lowercase()) {
-            *map.entry(w, || 0) += 1;
-            n += 1;
-        }
+fn count_text(map: &mut TokenMap<u32>, text: &str, lowercase: bool) -> u64 {
+    let lowered;
+    let text = if lowercase {
+        lowered = text.to_lowercase();
+        &lowered
     } else {
-        for w in words(text) {
-            *map.entry(w, || 0) += 1;
-            n += 1;
+        text
+    };
+    let mut n = 0;
+    // The closure is passed by value so that it inlines into the word scanner.
+    for_each_word(text, |w, int| {
+        match int {
+            Some(v) => *map.entry_int(v, || 0) += 1,
+            None => *map.entry(w, || 0) += 1,
         }
-    }
+        n += 1;
+    });
     n
 }

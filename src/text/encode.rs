@@ -7,7 +7,7 @@
 use anyhow::{anyhow, Result};
 use tokenizers::Tokenizer;
 
-use super::corpus::words;
+use super::corpus::for_each_word;
 use super::vocab::{TokenizerKind, Vocab};
 
 /// Token ids of one document (one or two texts) with a word-start flag per token.
@@ -92,36 +92,47 @@ impl<'v> TextEncoder<'v> {
     }
 
     fn encode_wordlevel(&self, texts: &[&str], out: &mut EncodedDoc) {
+        if self.vocab.meta.lowercase {
+            let lowered: Vec<String> = texts.iter().map(|t| t.to_lowercase()).collect();
+            self.encode_words(lowered.iter().map(|s| s.as_str()), out);
+        } else {
+            self.encode_words(texts.iter().copied(), out);
+        }
+    }
+
+    fn encode_words<'t>(&self, texts: impl Iterator<Item = &'t str>, out: &mut EncodedDoc) {
         // Distinct unknown words of this document, index = placeholder number. Documents
         // are short queries, so a linear scan beats hashing.
-        let mut unknown: Vec<&[u8]> = Vec::new();
-        let lowered: Vec<String>;
-        let texts: Vec<&str> = if self.vocab.meta.lowercase {
-            lowered = texts.iter().map(|t| t.to_lowercase()).collect();
-            lowered.iter().map(|s| s.as_str()).collect()
-        } else {
-            texts.to_vec()
-        };
+        let mut unknown: Vec<&'t [u8]> = Vec::new();
         for text in texts {
             let before = out.ids.len();
-            for w in words(text) {
-                let id = match self.vocab.id(w) {
+            for_each_word(text, |w, int| {
+                let id = match self.vocab.id_of_word(w, int) {
                     Some(id) => id,
-                    None if self.rare.is_empty() => self.vocab.special.unk,
-                    None => match unknown.iter().position(|u| *u == w) {
-                        Some(k) => self.rare[k],
-                        None if unknown.len() < self.rare.len() => {
-                            unknown.push(w);
-                            self.rare[unknown.len() - 1]
-                        }
-                        None => self.vocab.special.unk,
-                    },
+                    None => self.unknown_id(w, &mut unknown),
                 };
                 out.ids.push(id);
-                out.word_start.push(true);
-            }
+            });
+            // Word-level: every token is a word.
+            out.word_start.resize(out.ids.len(), true);
             out.lens.push(out.ids.len() - before);
         }
         out.used_rare = !unknown.is_empty();
+    }
+
+    /// The id of an out-of-vocabulary word: its rare placeholder within the document
+    /// (`unknown` lists the document's unknown words so far), or `[UNK]`. Out of line:
+    /// the common case is a known word.
+    #[cold]
+    #[inline(never)]
+    fn unknown_id<'t>(&self, w: &'t [u8], unknown: &mut Vec<&'t [u8]>) -> u32 {
+        if let Some(k) = unknown.iter().position(|u| *u == w) {
+            return self.rare[k];
+        }
+        if unknown.len() < self.rare.len() {
+            unknown.push(w);
+            return self.rare[unknown.len() - 1];
+        }
+        self.vocab.special.unk
     }
 }

@@ -233,6 +233,16 @@ impl Vocab {
         self.index.get(token).copied()
     }
 
+    /// Id of a token whose canonical-decimal value `int` is known (see
+    /// [`crate::text::corpus::for_each_word`]), else by its bytes.
+    #[inline]
+    pub fn id_of_word(&self, token: &[u8], int: Option<u32>) -> Option<u32> {
+        match int {
+            Some(v) => self.index.get_int(v).copied(),
+            None => self.index.get(token).copied(),
+        }
+    }
+
     /// The token of an id (`"<id N>"` when out of range, for display only).
     pub fn token(&self, id: u32) -> &str {
         self.tokens
