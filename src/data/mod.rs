@@ -1,4 +1,7 @@
 //! Data: memory-mapped shards of token ids, and encoding corpora into them.
 
+pub mod augment;
 pub mod encode;
+pub mod folds;
 pub mod shard;
+pub mod union_find;
