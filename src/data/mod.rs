@@ -3,5 +3,6 @@
 pub mod augment;
 pub mod encode;
 pub mod folds;
+pub mod pairs;
 pub mod shard;
 pub mod union_find;
