@@ -1,12 +1,16 @@
 //! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
 
 use clap::{Parser, Subcommand};
-use dapt::commands::pending;
+use dapt::commands::{encode, inspect, pending, vocab};
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
 ///
 /// The usual chain: `vocab` → `encode` → `pretrain` → `finetune` → `predict`,
 /// or all of it from one TOML file with `pipeline --config`.
+///
+/// Every subcommand also takes `--config FILE.toml`: its keys are flag names in
+/// snake_case (`min_count = 3`), at the top level or in a `[vocab]`-style table named
+/// after the subcommand; flags on the command line win.
 #[derive(Parser, Debug)]
 #[command(name = "dapt", version, about, long_about)]
 struct Cli {
@@ -17,9 +21,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Count word frequencies over corpora and write a BERT vocabulary
-    Vocab(pending::Args),
+    Vocab(vocab::Args),
     /// Turn text corpora into memory-mapped shards of token ids
-    Encode(pending::Args),
+    Encode(encode::Args),
     /// Masked-language-model pretraining (token, whole-word or n-gram masking)
     Pretrain(pending::Args),
     /// Fine-tune a sentence-pair classifier with k-fold cross-validation
@@ -31,20 +35,28 @@ enum Command {
     /// Run the stages a TOML config names, skipping those already up to date
     Pipeline(pending::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
-    Inspect(pending::Args),
+    Inspect(inspect::Args),
 }
 
 fn main() {
-    let cli = Cli::parse();
+    // `--config FILE.toml` turns into flags before clap sees them (flags given win).
+    let args = match dapt::commands::config::expand(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(dapt::error::exit_code(&err));
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
-        Command::Vocab(_) => pending::run("vocab"),
-        Command::Encode(_) => pending::run("encode"),
+        Command::Vocab(a) => vocab::run(a),
+        Command::Encode(a) => encode::run(a),
         Command::Pretrain(_) => pending::run("pretrain"),
         Command::Finetune(_) => pending::run("finetune"),
         Command::Predict(_) => pending::run("predict"),
         Command::Eval(_) => pending::run("eval"),
         Command::Pipeline(_) => pending::run("pipeline"),
-        Command::Inspect(_) => pending::run("inspect"),
+        Command::Inspect(a) => inspect::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -1,9 +1,16 @@
-//! Data: memory-mapped shards of token ids, masking and MLM batch collation.
+//! Data: memory-mapped shards of token ids, encoding corpora into them, masking, MLM
+//! batch collation, pair readers, folds and augmentation.
 
+pub mod augment;
 pub mod batching;
 pub mod collate;
 pub mod doc;
+pub mod encode;
+pub mod folds;
 pub mod mask;
+pub mod pairs;
 pub mod rng;
+pub mod shard;
 pub mod span;
 pub mod special;
+pub mod union_find;

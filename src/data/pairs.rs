@@ -1,0 +1,162 @@
+//! Labelled pair files for fine-tuning, evaluation and prediction.
+//!
+//! Training sets are small next to pretraining corpora (tens or hundreds of thousands
+//! of pairs), so they are read whole; every line is checked before any training starts.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::InputError;
+use crate::text::corpus::{is_blank, parse_line, Format};
+
+/// One pair with its optional label and 1-based line number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairRecord {
+    /// First text.
+    pub a: String,
+    /// Second text.
+    pub b: String,
+    /// Class id, if the file has a label column.
+    pub label: Option<usize>,
+    /// Line in the file (for error messages).
+    pub line: u64,
+}
+
+/// Read a pair TSV. With `labels_required`, every line needs a label in
+/// `0..num_classes` (`num_classes` from the checkpoint or the data).
+pub fn read_pairs(
+    path: &Path,
+    header: bool,
+    labels_required: bool,
+    num_classes: Option<usize>,
+) -> Result<Vec<PairRecord>> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        InputError::at_path(
+            path,
+            format!("cannot open: {e}; check the path and permissions"),
+        )
+    })?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
+        InputError::at_line(
+            path,
+            line,
+            format!("invalid UTF-8 at byte offset {at} of the file"),
+        )
+    })?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(header as usize) {
+        let line_no = i as u64 + 1;
+        if is_blank(line) {
+            continue;
+        }
+        let rec =
+            parse_line(Format::Pairs, line).map_err(|m| InputError::at_line(path, line_no, m))?;
+        let label = match rec.label {
+            Some(l) if l < 0 || num_classes.is_some_and(|c| l as usize >= c) => {
+                let range = num_classes.map_or("0, 1, ...".to_string(), |c| format!("0..{}", c - 1));
+                return Err(InputError::at_line(path, line_no, format!("field 3 (label): {l} is outside {range}")).into());
+            }
+            Some(l) => Some(l as usize),
+            None if labels_required => {
+                return Err(InputError::at_line(
+                    path,
+                    line_no,
+                    "missing field 3 (label): training and evaluation files are text_a<TAB>text_b<TAB>label",
+                )
+                .into())
+            }
+            None => None,
+        };
+        out.push(PairRecord {
+            a: rec.a.to_string(),
+            b: rec.b.unwrap_or_default().to_string(),
+            label,
+            line: line_no,
+        });
+    }
+    if out.is_empty() {
+        crate::bad_input!(
+            "{}: no pairs found; expected text_a<TAB>text_b[<TAB>label] lines",
+            path.display()
+        );
+    }
+    Ok(out)
+}
+
+/// Number of classes implied by the labels (max label + 1); an error naming the first
+/// missing class when some class in between never occurs.
+pub fn num_classes(path: &Path, pairs: &[PairRecord]) -> Result<usize> {
+    let n = pairs
+        .iter()
+        .filter_map(|p| p.label)
+        .max()
+        .map_or(0, |m| m + 1);
+    for c in 0..n {
+        if !pairs.iter().any(|p| p.label == Some(c)) {
+            crate::bad_input!(
+                "{}: no example has label {c}, but labels go up to {}; labels must be 0..C-1",
+                path.display(),
+                n - 1
+            );
+        }
+    }
+    if n < 2 {
+        crate::bad_input!(
+            "{}: all labels are {}; a classifier needs at least two classes",
+            path.display(),
+            n.saturating_sub(1)
+        );
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(content: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("train.tsv");
+        std::fs::write(&p, content).unwrap();
+        (dir, p)
+    }
+
+    #[test]
+    fn reads_pairs_and_checks_labels() {
+        let (_d, p) = write("a b\tc\t1\n\nd\te f\t0\n");
+        let pairs = read_pairs(&p, false, true, Some(2)).unwrap();
+        assert_eq!(pairs.len(), 2);
+        assert_eq!(
+            (
+                pairs[1].a.as_str(),
+                pairs[1].b.as_str(),
+                pairs[1].label,
+                pairs[1].line
+            ),
+            ("d", "e f", Some(0), 3)
+        );
+        assert_eq!(num_classes(&p, &pairs).unwrap(), 2);
+        let err = read_pairs(&p, false, true, Some(1))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train.tsv:1:") && err.contains("outside 0..0"),
+            "{err}"
+        );
+        let (_d, p) = write("a\tb\n");
+        assert!(read_pairs(&p, false, true, None)
+            .unwrap_err()
+            .to_string()
+            .contains("missing field 3"));
+        assert_eq!(read_pairs(&p, false, false, None).unwrap()[0].label, None);
+        let (_d, p) = write("a\tb\t0\nc\td\t2\n");
+        let pairs = read_pairs(&p, false, true, None).unwrap();
+        assert!(num_classes(&p, &pairs)
+            .unwrap_err()
+            .to_string()
+            .contains("no example has label 1"));
+    }
+}

@@ -1,0 +1,165 @@
+//! Classification metrics: ROC AUC, accuracy, F1 and log-loss.
+//!
+//! Definitions follow scikit-learn so reported numbers compare with Python pipelines:
+//! AUC by the Mann–Whitney statistic with ties counted half, F1 of class 1 for binary
+//! tasks and macro-F1 otherwise, log-loss with probabilities clipped to [1e-15, 1-1e-15].
+
+use serde::Serialize;
+
+/// The metrics of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Metrics {
+    /// ROC AUC of class 1 (binary tasks only; `None` otherwise or if one class is absent).
+    pub auc: Option<f64>,
+    /// Fraction of argmax predictions equal to the label.
+    pub accuracy: f64,
+    /// F1 of class 1 (binary) or macro-averaged F1 (more classes).
+    pub f1: f64,
+    /// Mean negative log-likelihood of the labels.
+    pub log_loss: f64,
+}
+
+/// ROC AUC of `scores` for the positives in `labels` (true = positive); `None` when
+/// either class is absent.
+pub fn auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
+    let pos = labels.iter().filter(|&&l| l).count();
+    let neg = labels.len() - pos;
+    if pos == 0 || neg == 0 {
+        return None;
+    }
+    // Rank the scores (1-based, ties get their average rank) and sum the positives'.
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[a].total_cmp(&scores[b]));
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < order.len() {
+        let mut j = i;
+        while j + 1 < order.len() && scores[order[j + 1]] == scores[order[i]] {
+            j += 1;
+        }
+        let avg_rank = (i + j) as f64 / 2.0 + 1.0;
+        rank_sum += avg_rank * order[i..=j].iter().filter(|&&k| labels[k]).count() as f64;
+        i = j + 1;
+    }
+    let (pos, neg) = (pos as f64, neg as f64);
+    Some((rank_sum - pos * (pos + 1.0) / 2.0) / (pos * neg))
+}
+
+/// F1 of class `c` from argmax predictions.
+fn f1_of(pred: &[usize], labels: &[usize], c: usize) -> f64 {
+    let tp = pred
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == c && **l == c)
+        .count() as f64;
+    let fp = pred
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p == c && **l != c)
+        .count() as f64;
+    let fn_ = pred
+        .iter()
+        .zip(labels)
+        .filter(|(p, l)| **p != c && **l == c)
+        .count() as f64;
+    if tp == 0.0 {
+        0.0
+    } else {
+        2.0 * tp / (2.0 * tp + fp + fn_)
+    }
+}
+
+/// All metrics from class probabilities (`probs[i]` sums to 1 over the classes) and labels.
+pub fn evaluate(probs: &[Vec<f64>], labels: &[usize]) -> Metrics {
+    assert_eq!(probs.len(), labels.len(), "one probability row per label");
+    let num_classes = probs.first().map_or(2, |p| p.len());
+    let pred: Vec<usize> = probs
+        .iter()
+        .map(|p| {
+            (0..p.len())
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                .unwrap_or(0)
+        })
+        .collect();
+    let n = labels.len().max(1) as f64;
+    let accuracy = pred.iter().zip(labels).filter(|(p, l)| p == l).count() as f64 / n;
+    let f1 = if num_classes == 2 {
+        f1_of(&pred, labels, 1)
+    } else {
+        (0..num_classes)
+            .map(|c| f1_of(&pred, labels, c))
+            .sum::<f64>()
+            / num_classes as f64
+    };
+    const EPS: f64 = 1e-15;
+    let log_loss = probs
+        .iter()
+        .zip(labels)
+        .map(|(p, &l)| -p[l].clamp(EPS, 1.0 - EPS).ln())
+        .sum::<f64>()
+        / n;
+    let auc = (num_classes == 2)
+        .then(|| {
+            let scores: Vec<f64> = probs.iter().map(|p| p[1]).collect();
+            let pos: Vec<bool> = labels.iter().map(|&l| l == 1).collect();
+            auc(&scores, &pos)
+        })
+        .flatten();
+    Metrics {
+        auc,
+        accuracy,
+        f1,
+        log_loss,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_by_hand() {
+        // Pairs (pos, neg): (0.8,0.1) (0.8,0.4) (0.35,0.1) (0.35,0.4) -> 3 of 4 ordered.
+        assert_eq!(
+            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            Some(0.75)
+        );
+        // A tie between a positive and a negative counts one half: (1 + 0.5) / 2.
+        assert_eq!(auc(&[0.5, 0.5, 0.9], &[false, true, true]), Some(0.75));
+        assert_eq!(auc(&[0.1, 0.2], &[true, true]), None);
+    }
+
+    #[test]
+    fn metrics_by_hand() {
+        let probs = vec![
+            vec![0.9, 0.1],
+            vec![0.3, 0.7],
+            vec![0.6, 0.4],
+            vec![0.2, 0.8],
+        ];
+        let labels = [0, 1, 1, 0];
+        let m = evaluate(&probs, &labels);
+        // Predictions 0,1,0,1: correct on rows 0 and 1.
+        assert_eq!(m.accuracy, 0.5);
+        // Class 1: tp = 1, fp = 1, fn = 1 -> F1 = 2 / 4.
+        assert_eq!(m.f1, 0.5);
+        let ll = -(0.9f64.ln() + 0.7f64.ln() + 0.4f64.ln() + 0.2f64.ln()) / 4.0;
+        assert!((m.log_loss - ll).abs() < 1e-12);
+        // Positives score 0.7, 0.4; negatives 0.1, 0.8: ordered pairs (0.7,0.1) (0.4,0.1).
+        assert_eq!(m.auc, Some(0.5));
+    }
+
+    #[test]
+    fn multiclass_uses_macro_f1_and_no_auc() {
+        let probs = vec![
+            vec![0.8, 0.1, 0.1],
+            vec![0.1, 0.8, 0.1],
+            vec![0.1, 0.1, 0.8],
+            vec![0.1, 0.8, 0.1],
+        ];
+        let m = evaluate(&probs, &[0, 1, 2, 2]);
+        // F1: class 0 = 1, class 1 = 2/3 (tp 1, fp 1), class 2 = 2/3 (tp 1, fn 1).
+        assert!((m.f1 - (1.0 + 2.0 / 3.0 + 2.0 / 3.0) / 3.0).abs() < 1e-12);
+        assert_eq!(m.auc, None);
+    }
+}

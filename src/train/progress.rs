@@ -1,0 +1,93 @@
+//! Progress and log output: the only place below `commands/` that writes to the terminal.
+//!
+//! On a terminal, an indicatif bar; otherwise (cron, CI, `| tee`), a plain line every
+//! few seconds, so logs stay readable.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// How often a plain log line is written when stderr is not a terminal.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// A progress reporter over a known total (bytes, steps, ...).
+pub struct Progress {
+    bar: Option<ProgressBar>,
+    label: String,
+    total: u64,
+    bytes: bool,
+    plain: Mutex<(Instant, u64)>,
+    start: Instant,
+}
+
+impl Progress {
+    /// Progress over `total` bytes of input.
+    pub fn bytes(label: &str, total: u64) -> Progress {
+        Self::new(label, total, true)
+    }
+
+    /// Progress over `total` items (steps, documents).
+    pub fn items(label: &str, total: u64) -> Progress {
+        Self::new(label, total, false)
+    }
+
+    fn new(label: &str, total: u64, bytes: bool) -> Progress {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            let template = if bytes {
+                "{msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
+            } else {
+                "{msg} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta}"
+            };
+            let bar = ProgressBar::new(total);
+            bar.set_style(ProgressStyle::with_template(template).expect("valid template"));
+            bar.set_message(label.to_string());
+            bar
+        });
+        Progress {
+            bar,
+            label: label.to_string(),
+            total,
+            bytes,
+            plain: Mutex::new((Instant::now(), 0)),
+            start: Instant::now(),
+        }
+    }
+
+    /// Advance by `n`.
+    pub fn inc(&self, n: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(n);
+            return;
+        }
+        let mut state = self.plain.lock().expect("progress lock");
+        state.1 += n;
+        if state.0.elapsed() >= LOG_EVERY {
+            state.0 = Instant::now();
+            let pct = 100.0 * state.1 as f64 / self.total.max(1) as f64;
+            let unit = if self.bytes { " bytes" } else { "" };
+            eprintln!(
+                "{}: {}/{}{unit} ({pct:.1}%)",
+                self.label, state.1, self.total
+            );
+        }
+    }
+
+    /// Seconds since the start.
+    pub fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    /// Remove the bar.
+    pub fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Print an informational line (summary, warnings) to stderr.
+pub fn info(msg: impl std::fmt::Display) {
+    eprintln!("{msg}");
+}

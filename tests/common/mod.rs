@@ -1,0 +1,49 @@
+//! Helpers shared by the integration tests: run the `dapt` binary, read outputs.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The repository root (where `corpora/` and `tests/fixtures/` live).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run `dapt` with `args`, returning its output whatever the exit code.
+pub fn dapt(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dapt"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("running dapt")
+}
+
+/// Run `dapt` and fail the test (with its stderr) unless it succeeds.
+pub fn dapt_ok(args: &[&str]) -> Output {
+    let out = dapt(args);
+    assert!(
+        out.status.success(),
+        "dapt {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Stderr of a run as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A path inside a temporary dir, as a string argument.
+pub fn arg(p: &Path) -> &str {
+    p.to_str().expect("utf-8 temp path")
+}
+
+/// Lines of a text file.
+pub fn lines(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .expect("reading file")
+        .lines()
+        .map(String::from)
+        .collect()
+}
