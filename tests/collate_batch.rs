@@ -300,3 +300,36 @@ fn masking_rates_on_real_pairs() {
         );
     }
 }
+
+/// The collator reads a real memory-mapped shard exactly as the same documents in memory.
+#[test]
+fn shard_documents_collate_like_memory_documents() {
+    use dapt::data::shard::{DocBlock, Shard, ShardWriter};
+    let mut synth = Synth::new(8);
+    let docs: Vec<MemDoc> = (0..40)
+        .map(|i| {
+            if i % 3 == 0 {
+                synth.single()
+            } else {
+                synth.pair()
+            }
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.shard");
+    let mut w = ShardWriter::create(&path, masking_synth::VOCAB, "test").unwrap();
+    let mut block = DocBlock::new(masking_synth::VOCAB);
+    for d in &docs {
+        block.extend(&d.ids, &d.word_start);
+        block.end_doc(d.split);
+    }
+    w.append(&block).unwrap();
+    w.finish(&path).unwrap();
+    let shard = Shard::open(&path).unwrap();
+    let seqs: Vec<Vec<usize>> = (0..40).map(|i| vec![i]).collect();
+    let c = collator(24, 0.5, MaskStrategy::Ngram, special());
+    assert_eq!(
+        c.collate(&shard, &seqs, 3, 1),
+        c.collate(docs.as_slice(), &seqs, 3, 1)
+    );
+}

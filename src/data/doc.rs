@@ -30,6 +30,31 @@ pub trait DocStore: Sync {
     fn doc(&self, i: usize) -> Self::Doc<'_>;
 }
 
+impl DocSource for super::shard::Doc<'_> {
+    fn len(&self) -> usize {
+        super::shard::Doc::len(self)
+    }
+    fn id(&self, i: usize) -> u32 {
+        super::shard::Doc::id(self, i)
+    }
+    fn is_word_start(&self, i: usize) -> bool {
+        super::shard::Doc::is_word_start(self, i)
+    }
+    fn split(&self) -> Option<usize> {
+        super::shard::Doc::split(self)
+    }
+}
+
+impl DocStore for super::shard::Shard {
+    type Doc<'a> = super::shard::Doc<'a>;
+    fn num_docs(&self) -> usize {
+        super::shard::Shard::num_docs(self)
+    }
+    fn doc(&self, i: usize) -> super::shard::Doc<'_> {
+        super::shard::Shard::doc(self, i)
+    }
+}
+
 /// A document held in memory (tests, small corpora, text read on the fly).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemDoc {
