@@ -1,0 +1,165 @@
+//! `BertConfig`: the Hugging Face `config.json` keys of a BERT encoder, and the size presets.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::error::InputError;
+
+/// The hyper-parameters of a BERT encoder, under the key names of Hugging Face's
+/// `BertConfig`, so a `config.json` written by transformers reads here and back.
+///
+/// Keys that transformers writes but dapt does not use (e.g. `transformers_version`) are
+/// ignored on read; `architectures` and `model_type` are kept so a saved dir stays loadable
+/// by `from_pretrained`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Number of rows of the word-embedding matrix (and MLM output classes).
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    pub hidden_size: usize,
+    /// Number of transformer layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer; must divide `hidden_size`.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward inner layer.
+    pub intermediate_size: usize,
+    /// Feed-forward activation; only `gelu` (erf form) is supported.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// Dropout on embeddings, attention output and feed-forward output.
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on the attention probabilities.
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Number of learned position embeddings (longest input).
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    /// Number of token-type (segment) embeddings.
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    /// Epsilon of every LayerNorm.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// Id of the padding token.
+    #[serde(default)]
+    pub pad_token_id: u32,
+    /// Standard deviation of the normal initialisation of weights.
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+    /// Number of classes of the pair head (transformers derives it from `id2label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_labels: Option<usize>,
+    /// Model classes that can load the checkpoint, for transformers' `AutoModel`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub architectures: Vec<String>,
+    /// Always `"bert"`.
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+}
+
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_max_pos() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_init_range() -> f64 {
+    0.02
+}
+fn default_model_type() -> String {
+    "bert".into()
+}
+
+impl BertConfig {
+    /// A preset by name (`tiny`, `small`, `base`, as in DESIGN.md) for `vocab_size` tokens.
+    pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
+        let (layers, hidden, heads, ffn) = match name {
+            "tiny" => (2, 128, 2, 512),
+            "small" => (4, 256, 4, 1024),
+            "base" => (12, 768, 12, 3072),
+            _ => return None,
+        };
+        Some(Self {
+            vocab_size,
+            hidden_size: hidden,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            intermediate_size: ffn,
+            hidden_act: default_act(),
+            hidden_dropout_prob: default_dropout(),
+            attention_probs_dropout_prob: default_dropout(),
+            max_position_embeddings: default_max_pos(),
+            type_vocab_size: default_type_vocab(),
+            layer_norm_eps: default_eps(),
+            pad_token_id: 0,
+            initializer_range: default_init_range(),
+            num_labels: None,
+            architectures: Vec::new(),
+            model_type: default_model_type(),
+        })
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Checks the values that the model relies on; the error names `origin` and the key.
+    pub fn validate(&self, origin: &Path) -> Result<()> {
+        let bad = |what: String| Err(InputError::at_path(origin, what).into());
+        if self.hidden_size == 0 || self.num_attention_heads == 0 {
+            return bad("hidden_size and num_attention_heads must be positive".into());
+        }
+        if self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.hidden_act != "gelu" {
+            return bad(format!(
+                "hidden_act \"{}\" is not supported; use \"gelu\"",
+                self.hidden_act
+            ));
+        }
+        for (key, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(format!("{key} {p} must be in [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and validates a `config.json`.
+    pub fn read(path: &Path) -> Result<Self> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Self = serde_json::from_str(&text)
+            .map_err(|e| InputError::at_path(path, format!("not a BERT config.json: {e}")))?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// The `config.json` text (pretty-printed, keys in transformers' names).
+    pub fn to_json(&self) -> Result<String> {
+        Ok(serde_json::to_string_pretty(self)?)
+    }
+}
