@@ -1,0 +1,155 @@
+//! The BERT encoder (embeddings + transformer layers), eval-mode forward built only from
+//! differentiable candle ops so every parameter gets a gradient.
+
+use candle_core::{DType, Module, Result, Tensor, D};
+use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+
+use super::BertConfig;
+
+/// LayerNorm written with differentiable ops (candle-nn's fused one has no backward).
+pub struct LayerNorm {
+    weight: Tensor,
+    bias: Tensor,
+    eps: f64,
+}
+
+impl LayerNorm {
+    /// Loads `weight` and `bias` of width `size` under `vb`.
+    pub fn new(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        let weight = vb.get_with_hints(size, "weight", candle_nn::Init::Const(1.0))?;
+        let bias = vb.get_with_hints(size, "bias", candle_nn::Init::Const(0.0))?;
+        Ok(Self { weight, bias, eps })
+    }
+
+    /// Normalises over the last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mean = x.mean_keepdim(D::Minus1)?;
+        let centred = x.broadcast_sub(&mean)?;
+        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        normed
+            .broadcast_mul(&self.weight)?
+            .broadcast_add(&self.bias)
+    }
+}
+
+/// Word + position + token-type embeddings, then LayerNorm.
+pub struct Embeddings {
+    /// The word-embedding table (tied to the MLM decoder).
+    pub word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    norm: LayerNorm,
+}
+
+impl Embeddings {
+    fn new(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            word: embedding(c.vocab_size, c.hidden_size, vb.pp("word_embeddings"))?,
+            position: embedding(
+                c.max_position_embeddings,
+                c.hidden_size,
+                vb.pp("position_embeddings"),
+            )?,
+            token_type: embedding(
+                c.type_vocab_size,
+                c.hidden_size,
+                vb.pp("token_type_embeddings"),
+            )?,
+            norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, vb.pp("LayerNorm"))?,
+        })
+    }
+
+    fn forward(&self, ids: &Tensor, types: &Tensor) -> Result<Tensor> {
+        let seq = ids.dim(1)?;
+        let pos = Tensor::arange(0u32, seq as u32, ids.device())?;
+        let x = self
+            .word
+            .forward(ids)?
+            .add(&self.token_type.forward(types)?)?;
+        self.norm
+            .forward(&x.broadcast_add(&self.position.forward(&pos)?)?)
+    }
+}
+
+struct Layer {
+    query: Linear,
+    key: Linear,
+    value: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    inter: Linear,
+    out: Linear,
+    out_norm: LayerNorm,
+    heads: usize,
+}
+
+impl Layer {
+    fn new(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, i) = (c.hidden_size, c.intermediate_size);
+        let att = vb.pp("attention");
+        Ok(Self {
+            query: linear(h, h, att.pp("self").pp("query"))?,
+            key: linear(h, h, att.pp("self").pp("key"))?,
+            value: linear(h, h, att.pp("self").pp("value"))?,
+            attn_out: linear(h, h, att.pp("output").pp("dense"))?,
+            attn_norm: LayerNorm::new(h, c.layer_norm_eps, att.pp("output").pp("LayerNorm"))?,
+            inter: linear(h, i, vb.pp("intermediate").pp("dense"))?,
+            out: linear(i, h, vb.pp("output").pp("dense"))?,
+            out_norm: LayerNorm::new(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
+            heads: c.num_attention_heads,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+        let (b, s, h) = x.dims3()?;
+        let d = h / self.heads;
+        let split = |t: Tensor| -> Result<Tensor> {
+            t.reshape((b, s, self.heads, d))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
+        let q = split(self.query.forward(x)?)?;
+        let k = split(self.key.forward(x)?)?;
+        let v = split(self.value.forward(x)?)?;
+        let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(mask_bias)?;
+        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let a = self
+            .attn_norm
+            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
+        let f = self.out.forward(&self.inter.forward(&a)?.gelu_erf()?)?;
+        self.out_norm.forward(&(f + a)?)
+    }
+}
+
+/// `BertModel` without pooler: ids, token types and attention mask to last hidden states.
+pub struct Encoder {
+    /// Embedding layer.
+    pub embeddings: Embeddings,
+    layers: Vec<Layer>,
+}
+
+impl Encoder {
+    /// Builds the encoder under `vb` (`bert.` prefix already applied by the caller).
+    pub fn new(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let embeddings = Embeddings::new(c, vb.pp("embeddings"))?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| Layer::new(c, vb.pp(format!("encoder.layer.{i}"))))
+            .collect::<Result<_>>()?;
+        Ok(Self { embeddings, layers })
+    }
+
+    /// Last hidden states `(batch, seq, hidden)`; `mask` is 1 for real tokens, 0 for padding.
+    pub fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Tensor> {
+        // Masked keys get f32::MIN added, as transformers does.
+        let (b, s) = mask.dims2()?;
+        let mask_bias =
+            ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?.reshape((b, 1, 1, s))?;
+        let mut x = self.embeddings.forward(ids, types)?;
+        for layer in &self.layers {
+            x = layer.forward(&x, &mask_bias)?;
+        }
+        Ok(x)
+    }
+}

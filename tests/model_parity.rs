@@ -1,0 +1,38 @@
+//! Encoder forward against the committed transformers fixture (tests/fixtures/model).
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use dapt::model::{encoder::Encoder, BertConfig};
+
+const FIX: &str = "tests/fixtures/model";
+
+#[test]
+fn last_hidden_state_matches_transformers() {
+    let dev = Device::Cpu;
+    let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
+    let vb = unsafe {
+        VarBuilder::from_mmaped_safetensors(
+            &[format!("{FIX}/mlm/model.safetensors")],
+            DType::F32,
+            &dev,
+        )
+    }
+    .unwrap();
+    let enc = Encoder::new(&config, vb.pp("bert")).unwrap();
+    let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();
+    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
+    let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
+    let mask = &r["attention_mask"];
+    let h = enc.forward(&ids, &types, mask).unwrap();
+    let want: &Tensor = &r["mlm.last_hidden_state"];
+    let diff = (h - want)
+        .unwrap()
+        .abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap();
+    eprintln!("last hidden state max abs diff {diff}");
+    assert!(diff <= 1e-4, "max abs diff {diff}");
+}
