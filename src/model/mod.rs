@@ -1,8 +1,10 @@
 //! The BERT encoder: configuration, layers, heads, checkpoint I/O and embedding alignment.
 //!
-//! Exists so far: `config` and the eval-mode `encoder` forward (no dropout, no heads yet).
+//! Exists so far: `config`, the eval-mode `encoder` and the `mlm_head` (no dropout, no
+//! pair head, no checkpoint I/O yet).
 
 pub mod config;
 pub mod encoder;
+pub mod mlm_head;
 
 pub use config::BertConfig;
