@@ -1,0 +1,186 @@
+//! The `.shard` format: token ids of many documents in one memory-mapped file.
+//!
+//! Layout (all little-endian, sections 8-byte aligned):
+//!
+//! | offset | content |
+//! | --- | --- |
+//! | 0 | magic `DAPTSHRD` |
+//! | 8 | format version (u32) |
+//! | 12 | token width in bytes, 2 or 4 (u32) |
+//! | 16 | sha256 of the vocabulary's `vocab.txt` (32 bytes) |
+//! | 48 | vocabulary size (u32), 52: flags (u32, 0) |
+//! | 56 | documents, tokens, pair documents (3 × u64) |
+//! | 80 | offsets of the token, document-offset, split and word-start sections (4 × u64) |
+//! | 112 | total file length (u64), 120: reserved |
+//! | 128 | token ids (`u16` or `u32` each) |
+//! | … | document start offsets in tokens, `documents + 1` × u64 |
+//! | … | split per document (u32): tokens of text a for a pair, `u32::MAX` for a single text |
+//! | … | word-start bitmap, one bit per token, in u64 words (bit i of word i/64) |
+//!
+//! Documents hold no special tokens: the batch collator adds `[CLS]`/`[SEP]`, so a pair
+//! can be swapped or truncated longest-first when it is drawn.
+
+mod reader;
+mod writer;
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::InputError;
+
+pub use reader::{Doc, Shard, Tokens};
+pub use writer::{DocBlock, ShardWriter};
+
+#[cfg(target_endian = "big")]
+compile_error!(
+    "the shard format is little-endian and read in place; big-endian hosts are not supported"
+);
+
+/// File magic.
+pub const MAGIC: &[u8; 8] = b"DAPTSHRD";
+/// Current format version.
+pub const VERSION: u32 = 1;
+const HEADER_LEN: u64 = 128;
+/// Split value of a single-text document.
+const SINGLE: u32 = u32::MAX;
+
+/// The fixed header of a shard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub version: u32,
+    /// Bytes per token id (2 or 4).
+    pub token_width: u32,
+    /// sha256 of the vocabulary's `vocab.txt`, hex.
+    pub vocab_sha256: String,
+    /// Vocabulary size.
+    pub vocab_size: u32,
+    /// Number of documents.
+    pub num_docs: u64,
+    /// Number of tokens.
+    pub num_tokens: u64,
+    /// Number of documents that are sentence pairs.
+    pub num_pairs: u64,
+    tokens_at: u64,
+    offsets_at: u64,
+    splits_at: u64,
+    bits_at: u64,
+    file_len: u64,
+}
+
+fn align8(x: u64) -> u64 {
+    x.div_ceil(8) * 8
+}
+
+impl Header {
+    fn layout(token_width: u32, num_docs: u64, num_tokens: u64) -> (u64, u64, u64, u64, u64) {
+        let tokens_at = HEADER_LEN;
+        let offsets_at = align8(tokens_at + num_tokens * token_width as u64);
+        let splits_at = offsets_at + (num_docs + 1) * 8;
+        let bits_at = align8(splits_at + num_docs * 4);
+        let file_len = bits_at + num_tokens.div_ceil(64) * 8;
+        (tokens_at, offsets_at, splits_at, bits_at, file_len)
+    }
+
+    fn to_bytes(&self) -> [u8; HEADER_LEN as usize] {
+        let mut b = [0u8; HEADER_LEN as usize];
+        b[..8].copy_from_slice(MAGIC);
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
+        b[12..16].copy_from_slice(&self.token_width.to_le_bytes());
+        b[16..48].copy_from_slice(&hex_to_bytes(&self.vocab_sha256));
+        b[48..52].copy_from_slice(&self.vocab_size.to_le_bytes());
+        let words = [
+            self.num_docs,
+            self.num_tokens,
+            self.num_pairs,
+            self.tokens_at,
+            self.offsets_at,
+            self.splits_at,
+            self.bits_at,
+            self.file_len,
+        ];
+        for (i, w) in words.iter().enumerate() {
+            b[56 + 8 * i..64 + 8 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    fn parse(path: &Path, b: &[u8]) -> Result<Header> {
+        let bad = |what: String| anyhow::Error::new(InputError::at_path(path, what));
+        if b.len() < HEADER_LEN as usize || &b[..8] != MAGIC {
+            return Err(bad(
+                "not a dapt shard (bad magic); create one with `dapt encode`".into(),
+            ));
+        }
+        let u32_at = |o: usize| u32::from_le_bytes(b[o..o + 4].try_into().expect("4 bytes"));
+        let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+        let h = Header {
+            version: u32_at(8),
+            token_width: u32_at(12),
+            vocab_sha256: b[16..48].iter().map(|x| format!("{x:02x}")).collect(),
+            vocab_size: u32_at(48),
+            num_docs: u64_at(56),
+            num_tokens: u64_at(64),
+            num_pairs: u64_at(72),
+            tokens_at: u64_at(80),
+            offsets_at: u64_at(88),
+            splits_at: u64_at(96),
+            bits_at: u64_at(104),
+            file_len: u64_at(112),
+        };
+        if h.version != VERSION {
+            return Err(bad(format!(
+                "shard format version {} but this dapt reads version {VERSION}; re-encode it with this dapt",
+                h.version
+            )));
+        }
+        if h.token_width != 2 && h.token_width != 4 {
+            return Err(bad(format!(
+                "token width {} is neither 2 nor 4: corrupt header",
+                h.token_width
+            )));
+        }
+        let expect = Header::layout(h.token_width, h.num_docs, h.num_tokens);
+        if (
+            h.tokens_at,
+            h.offsets_at,
+            h.splits_at,
+            h.bits_at,
+            h.file_len,
+        ) != expect
+        {
+            return Err(bad(
+                "section offsets disagree with the counts: corrupt header".into(),
+            ));
+        }
+        if (b.len() as u64) != h.file_len {
+            return Err(bad(format!(
+                "file is {} bytes but its header says {}: truncated or corrupt; re-run `dapt encode`",
+                b.len(),
+                h.file_len
+            )));
+        }
+        Ok(h)
+    }
+}
+
+fn hex_to_bytes(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = hex
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    out
+}
+
+/// Token width needed for a vocabulary of `vocab_size` ids.
+pub fn token_width_for(vocab_size: usize) -> u32 {
+    if vocab_size <= 1 << 16 {
+        2
+    } else {
+        4
+    }
+}
