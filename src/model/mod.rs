@@ -1,8 +1,10 @@
 //! The BERT encoder: configuration, layers, heads, checkpoint I/O and embedding alignment.
 //!
 //! Exists so far: `config`, the eval-mode `encoder`, `mlm_head`, `pair_head`, seeded
-//! `dropout` (not yet wired into the layers) and `params`; no checkpoint I/O yet.
+//! `dropout` (not yet wired into the layers), `params` and `checkpoint` (save, verify,
+//! load); no model wrapper or embedding alignment yet.
 
+pub mod checkpoint;
 pub mod config;
 pub mod dropout;
 pub mod encoder;
