@@ -137,3 +137,35 @@ fn bert_model_weights_without_prefix_report_new_heads() {
         .unwrap();
     assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
 }
+
+/// Not a test on its own: writes a dapt-saved copy of the MLM and classification
+/// fixtures to `$DAPT_CHECKPOINT_OUT/{mlm,cls}` for
+/// tests/fixtures/model/check_transformers.py, which loads them with transformers.
+#[test]
+#[ignore]
+fn write_checkpoints_for_transformers() {
+    let out = std::path::PathBuf::from(
+        std::env::var("DAPT_CHECKPOINT_OUT").expect("set DAPT_CHECKPOINT_OUT"),
+    );
+    for model in ["mlm", "cls"] {
+        let dir = Path::new(FIX).join(model);
+        let config = BertConfig::read(&dir.join("config.json")).unwrap();
+        let vm = if model == "mlm" {
+            mlm_model(&config)
+        } else {
+            let vm = VarMap::new();
+            let vb = VarBuilder::from_varmap(&vm, DType::F32, &Device::Cpu);
+            Encoder::new(&config, vb.pp("bert")).unwrap();
+            PairHead::new(
+                &config,
+                config.num_labels.unwrap_or(2),
+                vb.pp("bert"),
+                vb.clone(),
+            )
+            .unwrap();
+            vm
+        };
+        assert!(load_into(&dir, &vm).unwrap().newly_initialized.is_empty());
+        save(&out.join(model), &config, &named_vars(&vm), &[]).unwrap();
+    }
+}
