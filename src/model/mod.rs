@@ -2,8 +2,9 @@
 //!
 //! Exists so far: `config`, the eval-mode `encoder`, `mlm_head`, `pair_head`, seeded
 //! `dropout` (not yet wired into the layers), `params` and `checkpoint` (save, verify,
-//! load); no model wrapper or embedding alignment yet.
+//! load) and `align` (embedding rows for a new vocabulary); no model wrapper yet.
 
+pub mod align;
 pub mod checkpoint;
 pub mod config;
 pub mod dropout;
