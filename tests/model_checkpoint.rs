@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use common::max_abs;
 use dapt::model::checkpoint::{load_into, save};
 use dapt::model::params::named_vars;
 use dapt::model::{encoder::Encoder, mlm_head::MlmHead, pair_head::PairHead, BertConfig};
@@ -28,15 +31,7 @@ fn fixture_tensors(model: &str) -> HashMap<String, Tensor> {
 fn assert_same(vm: &VarMap, reference: &HashMap<String, Tensor>) {
     for (name, var) in named_vars(vm) {
         let r = &reference[&name];
-        let diff = (var.as_tensor() - r)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .max_all()
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap();
-        assert_eq!(diff, 0.0, "{name}");
+        assert_eq!(max_abs(&(var.as_tensor() - r).unwrap()), 0.0, "{name}");
     }
 }
 
@@ -129,13 +124,8 @@ fn bert_model_weights_without_prefix_report_new_heads() {
         .find(|(n, _)| n == "bert.pooler.dense.weight")
         .unwrap()
         .1;
-    let diff = (pooler.as_tensor() - &reference["bert.pooler.dense.weight"])
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap();
-    assert_eq!(diff.to_scalar::<f32>().unwrap(), 0.0);
+    let diff = max_abs(&(pooler.as_tensor() - &reference["bert.pooler.dense.weight"]).unwrap());
+    assert_eq!(diff, 0.0);
 }
 
 /// Not a test on its own: writes a dapt-saved copy of the MLM and classification

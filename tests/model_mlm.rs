@@ -1,19 +1,13 @@
 //! MLM logits, loss and gradients against the committed transformers fixture.
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
+use common::max_abs;
 use dapt::model::{encoder::Encoder, mlm_head, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
-
-fn max_abs(a: &Tensor) -> f32 {
-    a.abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
 
 #[test]
 fn mlm_logits_loss_and_gradients_match_transformers() {

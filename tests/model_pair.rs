@@ -1,19 +1,13 @@
 //! Classification logits and gradients against the committed transformers fixture.
 
-use candle_core::{DType, Device, Tensor};
+mod common;
+
+use candle_core::{DType, Device};
 use candle_nn::{VarBuilder, VarMap};
+use common::max_abs;
 use dapt::model::{encoder::Encoder, pair_head::PairHead, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
-
-fn max_abs(a: &Tensor) -> f32 {
-    a.abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap()
-}
 
 #[test]
 fn classifier_logits_and_gradients_match_transformers() {

@@ -1,7 +1,10 @@
 //! Encoder forward against the committed transformers fixture (tests/fixtures/model).
 
+mod common;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use common::max_abs;
 use dapt::model::{encoder::Encoder, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
@@ -25,14 +28,7 @@ fn last_hidden_state_matches_transformers() {
     let mask = &r["attention_mask"];
     let h = enc.forward(&ids, &types, mask).unwrap();
     let want: &Tensor = &r["mlm.last_hidden_state"];
-    let diff = (h - want)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .max_all()
-        .unwrap()
-        .to_scalar::<f32>()
-        .unwrap();
+    let diff = max_abs(&(h - want).unwrap());
     eprintln!("last hidden state max abs diff {diff}");
     assert!(diff <= 1e-4, "max abs diff {diff}");
 }

@@ -47,3 +47,13 @@ pub fn lines(p: &Path) -> Vec<String> {
         .map(String::from)
         .collect()
 }
+
+/// Largest absolute value of a tensor (for parity checks).
+pub fn max_abs(t: &candle_core::Tensor) -> f32 {
+    t.abs()
+        .unwrap()
+        .max_all()
+        .unwrap()
+        .to_scalar::<f32>()
+        .unwrap()
+}
