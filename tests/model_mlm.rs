@@ -5,6 +5,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::max_abs;
+use dapt::model::dropout::Mode;
 use dapt::model::{encoder::Encoder, mlm_head, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
@@ -22,7 +23,9 @@ fn mlm_logits_loss_and_gradients_match_transformers() {
     let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
-    let h = enc.forward(&ids, &types, &r["attention_mask"]).unwrap();
+    let h = enc
+        .forward(&ids, &types, &r["attention_mask"], &mut Mode::eval())
+        .unwrap();
     let (b, s, hid) = h.dims3().unwrap();
     let flat = h.reshape((b * s, hid)).unwrap();
     let words = enc.embeddings.word.embeddings();

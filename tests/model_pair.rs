@@ -3,9 +3,10 @@
 mod common;
 
 use candle_core::{DType, Device};
-use candle_nn::{VarBuilder, VarMap};
 use common::max_abs;
-use dapt::model::{encoder::Encoder, pair_head::PairHead, BertConfig};
+use dapt::model::bert::{BertForSequenceClassification, Init};
+use dapt::model::dropout::Mode;
+use dapt::model::BertConfig;
 
 const FIX: &str = "tests/fixtures/model";
 
@@ -13,17 +14,18 @@ const FIX: &str = "tests/fixtures/model";
 fn classifier_logits_and_gradients_match_transformers() {
     let dev = Device::Cpu;
     let config = BertConfig::read(format!("{FIX}/cls/config.json").as_ref()).unwrap();
-    let mut vm = VarMap::new();
-    let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
-    let enc = Encoder::new(&config, vb.pp("bert")).unwrap();
-    let head = PairHead::new(&config, 2, vb.pp("bert"), vb.clone()).unwrap();
-    vm.load(format!("{FIX}/cls/model.safetensors")).unwrap();
+    let dir = format!("{FIX}/cls");
+    let (model, report) =
+        BertForSequenceClassification::new(&config, 2, &dev, Init::Checkpoint(dir.as_ref(), 0))
+            .unwrap();
+    assert!(report.newly_initialized.is_empty(), "{report:?}");
 
     let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
-    let h = enc.forward(&ids, &types, &r["attention_mask"]).unwrap();
-    let logits = head.forward(&h).unwrap();
+    let logits = model
+        .forward(&ids, &types, &r["attention_mask"], &mut Mode::eval())
+        .unwrap();
     let d = max_abs(&(&logits - &r["cls.logits"]).unwrap());
     eprintln!("classifier logits max abs diff {d}");
     assert!(d <= 1e-4);
@@ -33,7 +35,7 @@ fn classifier_logits_and_gradients_match_transformers() {
         .sum_all()
         .unwrap();
     let grads = objective.backward().unwrap();
-    let vars = vm.data().lock().unwrap();
+    let vars = model.vars.data().lock().unwrap();
     for name in [
         "classifier.weight",
         "bert.pooler.dense.weight",

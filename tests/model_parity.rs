@@ -5,6 +5,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use common::max_abs;
+use dapt::model::dropout::Mode;
 use dapt::model::{encoder::Encoder, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
@@ -26,7 +27,7 @@ fn last_hidden_state_matches_transformers() {
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
     let mask = &r["attention_mask"];
-    let h = enc.forward(&ids, &types, mask).unwrap();
+    let h = enc.forward(&ids, &types, mask, &mut Mode::eval()).unwrap();
     let want: &Tensor = &r["mlm.last_hidden_state"];
     let diff = max_abs(&(h - want).unwrap());
     eprintln!("last hidden state max abs diff {diff}");

@@ -1,9 +1,10 @@
-//! The BERT encoder (embeddings + transformer layers), eval-mode forward built only from
-//! differentiable candle ops so every parameter gets a gradient.
+//! The BERT encoder (embeddings + transformer layers), built only from differentiable
+//! candle ops so every parameter gets a gradient; dropout where transformers puts it.
 
 use candle_core::{DType, Module, Result, Tensor, D};
 use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
 
+use super::dropout::Mode;
 use super::BertConfig;
 
 /// LayerNorm written with differentiable ops (candle-nn's fused one has no backward).
@@ -40,6 +41,7 @@ pub struct Embeddings {
     position: Embedding,
     token_type: Embedding,
     norm: LayerNorm,
+    dropout: f64,
 }
 
 impl Embeddings {
@@ -57,18 +59,21 @@ impl Embeddings {
                 vb.pp("token_type_embeddings"),
             )?,
             norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, vb.pp("LayerNorm"))?,
+            dropout: c.hidden_dropout_prob,
         })
     }
 
-    fn forward(&self, ids: &Tensor, types: &Tensor) -> Result<Tensor> {
+    fn forward(&self, ids: &Tensor, types: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let seq = ids.dim(1)?;
         let pos = Tensor::arange(0u32, seq as u32, ids.device())?;
         let x = self
             .word
             .forward(ids)?
             .add(&self.token_type.forward(types)?)?;
-        self.norm
-            .forward(&x.broadcast_add(&self.position.forward(&pos)?)?)
+        let x = self
+            .norm
+            .forward(&x.broadcast_add(&self.position.forward(&pos)?)?)?;
+        mode.dropout(&x, self.dropout)
     }
 }
 
@@ -82,6 +87,8 @@ struct Layer {
     out: Linear,
     out_norm: LayerNorm,
     heads: usize,
+    hidden_dropout: f64,
+    attention_dropout: f64,
 }
 
 impl Layer {
@@ -98,10 +105,12 @@ impl Layer {
             out: linear(i, h, vb.pp("output").pp("dense"))?,
             out_norm: LayerNorm::new(h, c.layer_norm_eps, vb.pp("output").pp("LayerNorm"))?,
             heads: c.num_attention_heads,
+            hidden_dropout: c.hidden_dropout_prob,
+            attention_dropout: c.attention_probs_dropout_prob,
         })
     }
 
-    fn forward(&self, x: &Tensor, mask_bias: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let (b, s, h) = x.dims3()?;
         let d = h / self.heads;
         let split = |t: Tensor| -> Result<Tensor> {
@@ -114,11 +123,12 @@ impl Layer {
         let v = split(self.value.forward(x)?)?;
         let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(mask_bias)?;
         let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let probs = mode.dropout(&probs, self.attention_dropout)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
-        let a = self
-            .attn_norm
-            .forward(&(self.attn_out.forward(&ctx)? + x)?)?;
+        let attn = mode.dropout(&self.attn_out.forward(&ctx)?, self.hidden_dropout)?;
+        let a = self.attn_norm.forward(&(attn + x)?)?;
         let f = self.out.forward(&self.inter.forward(&a)?.gelu_erf()?)?;
+        let f = mode.dropout(&f, self.hidden_dropout)?;
         self.out_norm.forward(&(f + a)?)
     }
 }
@@ -141,14 +151,20 @@ impl Encoder {
     }
 
     /// Last hidden states `(batch, seq, hidden)`; `mask` is 1 for real tokens, 0 for padding.
-    pub fn forward(&self, ids: &Tensor, types: &Tensor, mask: &Tensor) -> Result<Tensor> {
+    pub fn forward(
+        &self,
+        ids: &Tensor,
+        types: &Tensor,
+        mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
         // Masked keys get f32::MIN added, as transformers does.
         let (b, s) = mask.dims2()?;
         let mask_bias =
             ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?.reshape((b, 1, 1, s))?;
-        let mut x = self.embeddings.forward(ids, types)?;
+        let mut x = self.embeddings.forward(ids, types, mode)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &mask_bias)?;
+            x = layer.forward(&x, &mask_bias, mode)?;
         }
         Ok(x)
     }

@@ -1,10 +1,11 @@
 //! The BERT encoder: configuration, layers, heads, checkpoint I/O and embedding alignment.
 //!
-//! Exists so far: `config`, the eval-mode `encoder`, `mlm_head`, `pair_head`, seeded
-//! `dropout` (not yet wired into the layers), `params` and `checkpoint` (save, verify,
-//! load) and `align` (embedding rows for a new vocabulary); no model wrapper yet.
+//! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` their
+//! parts; `dropout` the seeded train/eval mode; `checkpoint` save, verify and load;
+//! `align` embedding rows for a new vocabulary.
 
 pub mod align;
+pub mod bert;
 pub mod checkpoint;
 pub mod config;
 pub mod dropout;

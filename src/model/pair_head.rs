@@ -3,12 +3,14 @@
 use candle_core::{Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
+use super::dropout::Mode;
 use super::BertConfig;
 
-/// `bert.pooler` + `classifier` of `BertForSequenceClassification` (eval mode: no dropout).
+/// `bert.pooler` + dropout + `classifier` of `BertForSequenceClassification`.
 pub struct PairHead {
     pooler: Linear,
     classifier: Linear,
+    dropout: f64,
 }
 
 impl PairHead {
@@ -23,12 +25,14 @@ impl PairHead {
         Ok(Self {
             pooler: linear(c.hidden_size, c.hidden_size, bert_vb.pp("pooler.dense"))?,
             classifier: linear(c.hidden_size, num_labels, root_vb.pp("classifier"))?,
+            dropout: c.hidden_dropout_prob,
         })
     }
 
     /// Logits `(batch, num_labels)` from last hidden states `(batch, seq, hidden)`.
-    pub fn forward(&self, hidden: &Tensor) -> Result<Tensor> {
+    pub fn forward(&self, hidden: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let cls = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-        self.classifier.forward(&self.pooler.forward(&cls)?.tanh()?)
+        let pooled = mode.dropout(&self.pooler.forward(&cls)?.tanh()?, self.dropout)?;
+        self.classifier.forward(&pooled)
     }
 }

@@ -1,0 +1,211 @@
+//! The two models dapt trains, each owning its variables: `BertForMaskedLM` (pretraining)
+//! and `BertForSequenceClassification` (pair matching), under transformers' names.
+
+use std::path::Path;
+
+use anyhow::Result;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::{VarBuilder, VarMap};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use super::checkpoint::{self, LoadReport};
+use super::dropout::Mode;
+use super::encoder::Encoder;
+use super::mlm_head::{mlm_loss, MlmHead};
+use super::pair_head::PairHead;
+use super::params::named_vars;
+use super::BertConfig;
+use crate::data::collate::BatchTensors;
+
+/// Variables of a fresh model, initialised as transformers' `BertPreTrainedModel`
+/// `_init_weights` does: weights N(0, `initializer_range`), biases 0, LayerNorm 1/0, the
+/// `[PAD]` row of the word embeddings 0. Seeded, so two runs start from the same point.
+pub fn init_weights(vars: &VarMap, config: &BertConfig, seed: u64) -> Result<()> {
+    let normal = Normal::new(0.0f32, config.initializer_range as f32)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    for (name, var) in named_vars(vars) {
+        let shape = var.shape().clone();
+        let n = shape.elem_count();
+        let mut values: Vec<f32> = if name.ends_with("LayerNorm.weight") {
+            vec![1.0; n]
+        } else if name.ends_with("bias") {
+            vec![0.0; n]
+        } else {
+            (0..n).map(|_| normal.sample(&mut rng)).collect()
+        };
+        if name.ends_with("word_embeddings.weight") {
+            let h = config.hidden_size;
+            let pad = config.pad_token_id as usize;
+            values[pad * h..(pad + 1) * h].fill(0.0);
+        }
+        let t = Tensor::from_vec(values, shape, var.device())?.to_dtype(var.dtype())?;
+        var.set(&t)?;
+    }
+    Ok(())
+}
+
+/// Build a model's modules over a new `VarMap` on `device` (f32).
+fn build<M>(
+    device: &Device,
+    f: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
+) -> Result<(M, VarMap)> {
+    let vars = VarMap::new();
+    let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
+    Ok((f(vb)?, vars))
+}
+
+/// Where a model's initial weights come from.
+pub enum Init<'a> {
+    /// Fresh weights from the config, seeded.
+    Fresh(u64),
+    /// A checkpoint dir (HF layout); parameters it lacks are initialised fresh with the seed.
+    Checkpoint(&'a Path, u64),
+}
+
+/// Initialise `vars`, reporting what a checkpoint did not provide.
+fn initialise(vars: &VarMap, config: &BertConfig, init: Init) -> Result<LoadReport> {
+    match init {
+        Init::Fresh(seed) => {
+            init_weights(vars, config, seed)?;
+            Ok(LoadReport::default())
+        }
+        Init::Checkpoint(dir, seed) => {
+            init_weights(vars, config, seed)?;
+            checkpoint::load_into(dir, vars)
+        }
+    }
+}
+
+/// `BertForMaskedLM`: encoder + MLM head with the decoder tied to the word embeddings.
+pub struct BertForMaskedLM {
+    /// Its configuration (saved as `config.json`).
+    pub config: BertConfig,
+    /// Its variables under HF names.
+    pub vars: VarMap,
+    encoder: Encoder,
+    head: MlmHead,
+}
+
+/// Loss and logits of one MLM forward pass.
+pub struct MlmOutput {
+    /// Mean cross-entropy over the masked positions (scalar).
+    pub loss: Tensor,
+    /// Logits `(masked rows, vocab)`.
+    pub logits: Tensor,
+}
+
+impl BertForMaskedLM {
+    /// A model of `config` on `device`, initialised by `init`.
+    pub fn new(config: &BertConfig, device: &Device, init: Init) -> Result<(Self, LoadReport)> {
+        let ((encoder, head), vars) = build(device, |vb| {
+            Ok((
+                Encoder::new(config, vb.pp("bert"))?,
+                MlmHead::new(config, vb.pp("cls.predictions"))?,
+            ))
+        })?;
+        let report = initialise(&vars, config, init)?;
+        let mut config = config.clone();
+        config.architectures = vec!["BertForMaskedLM".into()];
+        config.num_labels = None;
+        Ok((
+            Self {
+                config,
+                vars,
+                encoder,
+                head,
+            },
+            report,
+        ))
+    }
+
+    /// Logits at the masked positions of `batch` only (the decoder over ~15% of the rows,
+    /// as NVIDIA's and Megatron's BERT do: it dominates the FLOPs otherwise).
+    pub fn forward(&self, batch: &BatchTensors, mode: &mut Mode) -> Result<Tensor> {
+        let h = self.encoder.forward(
+            &batch.input_ids,
+            &batch.token_type_ids,
+            &batch.attention_mask,
+            mode,
+        )?;
+        let (b, s, hidden) = h.dims3()?;
+        let rows = h
+            .reshape((b * s, hidden))?
+            .index_select(&batch.masked_positions, 0)?;
+        Ok(self
+            .head
+            .forward(&rows, self.encoder.embeddings.word.embeddings())?)
+    }
+
+    /// Forward pass and masked-LM loss.
+    pub fn loss(&self, batch: &BatchTensors, mode: &mut Mode) -> Result<MlmOutput> {
+        let logits = self.forward(batch, mode)?;
+        let loss = mlm_loss(&logits, &batch.masked_labels)?;
+        Ok(MlmOutput { loss, logits })
+    }
+
+    /// Save into checkpoint `dir` (atomic) with `extra` files such as `vocab.txt`.
+    pub fn save(&self, dir: &Path, extra: &[(&str, &Path)]) -> Result<()> {
+        checkpoint::save(dir, &self.config, &named_vars(&self.vars), extra)
+    }
+}
+
+/// `BertForSequenceClassification`: encoder + tanh pooler + dropout + linear classifier.
+pub struct BertForSequenceClassification {
+    /// Its configuration (saved as `config.json`, with `num_labels`).
+    pub config: BertConfig,
+    /// Its variables under HF names.
+    pub vars: VarMap,
+    encoder: Encoder,
+    head: PairHead,
+}
+
+impl BertForSequenceClassification {
+    /// A classifier with `num_labels` classes over an encoder of `config` on `device`.
+    pub fn new(
+        config: &BertConfig,
+        num_labels: usize,
+        device: &Device,
+        init: Init,
+    ) -> Result<(Self, LoadReport)> {
+        let ((encoder, head), vars) = build(device, |vb| {
+            Ok((
+                Encoder::new(config, vb.pp("bert"))?,
+                PairHead::new(config, num_labels, vb.pp("bert"), vb.clone())?,
+            ))
+        })?;
+        let report = initialise(&vars, config, init)?;
+        let mut config = config.clone();
+        config.architectures = vec!["BertForSequenceClassification".into()];
+        config.num_labels = Some(num_labels);
+        Ok((
+            Self {
+                config,
+                vars,
+                encoder,
+                head,
+            },
+            report,
+        ))
+    }
+
+    /// Logits `(batch, num_labels)`.
+    pub fn forward(
+        &self,
+        input_ids: &Tensor,
+        token_type_ids: &Tensor,
+        attention_mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        let h = self
+            .encoder
+            .forward(input_ids, token_type_ids, attention_mask, mode)?;
+        Ok(self.head.forward(&h, mode)?)
+    }
+
+    /// Save into checkpoint `dir` (atomic) with `extra` files such as `vocab.txt`.
+    pub fn save(&self, dir: &Path, extra: &[(&str, &Path)]) -> Result<()> {
+        checkpoint::save(dir, &self.config, &named_vars(&self.vars), extra)
+    }
+}
