@@ -230,6 +230,52 @@ fn encode_truncates_like_bert_tokenizer_fast() {
 }
 
 #[test]
+fn both_mode_documents_equal_truncated_texts_and_pairs() {
+    // With --max-len 12 a single text keeps 10 tokens and a pair the fixture's
+    // longest-first lengths; each of the three documents must hold exactly those ids,
+    // however the shard shares tokens between them.
+    let tmp = tempfile::tempdir().unwrap();
+    let (vocab, shard) = (tmp.path().join("v"), tmp.path().join("s.shard"));
+    dapt_ok(&["vocab", "--input", SAMPLE, "--out", arg(&vocab)]);
+    dapt_ok(&[
+        "encode",
+        "--vocab",
+        arg(&vocab),
+        "--input",
+        SAMPLE,
+        "--max-len",
+        "12",
+        "--out",
+        arg(&shard),
+    ]);
+    let ids: HashMap<String, u32> = lines(&vocab.join("vocab.txt"))
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (t, i as u32))
+        .collect();
+    let path = root().join("tests/fixtures/vocab/oppo_truncated_lens.json");
+    let kept: Vec<(usize, usize)> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let s = Shard::open(&shard).unwrap();
+    let pairs = sample_pairs();
+    assert_eq!(s.num_docs(), 3 * pairs.len());
+    for (i, ((a, b), &(ka, kb))) in pairs.iter().zip(&kept).enumerate() {
+        let enc = |t: &[String]| -> Vec<u32> { t.iter().map(|w| ids[w]).collect() };
+        let (ea, eb) = (enc(a), enc(b));
+        let line = i + 1;
+        assert_eq!(s.doc(3 * i).ids(), ea[..ea.len().min(10)], "line {line}");
+        assert_eq!(
+            s.doc(3 * i + 1).ids(),
+            eb[..eb.len().min(10)],
+            "line {line}"
+        );
+        let pair = s.doc(3 * i + 2);
+        assert_eq!(pair.split(), Some(ka), "line {line}");
+        assert_eq!(pair.ids(), [&ea[..ka], &eb[..kb]].concat(), "line {line}");
+    }
+}
+
+#[test]
 fn shard_from_another_vocab_is_refused_naming_both_hashes() {
     let tmp = tempfile::tempdir().unwrap();
     let (v1, v2, shard) = (

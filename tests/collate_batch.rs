@@ -322,8 +322,9 @@ fn shard_documents_collate_like_memory_documents() {
     let mut w = ShardWriter::create(&path, masking_synth::VOCAB, "test").unwrap();
     let mut block = DocBlock::new(masking_synth::VOCAB);
     for d in &docs {
+        let start = block.num_tokens();
         block.extend(&d.ids, &d.word_start);
-        block.end_doc(d.split);
+        block.add_doc(start, d.ids.len(), d.split);
     }
     w.append(&block).unwrap();
     w.finish(&path).unwrap();

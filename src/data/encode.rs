@@ -83,23 +83,56 @@ impl Encoded {
         }
     }
 
-    /// Add the texts `texts` (indices into `doc`'s texts: one, or two for a pair) of
-    /// `doc` as one document, truncated to `max_len`.
-    fn push(&mut self, doc: &EncodedDoc, texts: &[usize], max_len: Option<usize>) {
-        let mut kept = [0usize; 2];
-        let kept = &mut kept[..texts.len()];
-        for (k, &t) in kept.iter_mut().zip(texts) {
-            *k = doc.lens[t];
+    /// Add text `t` of `doc` as one document, truncated to `max_len`.
+    fn push_single(&mut self, doc: &EncodedDoc, t: usize, max_len: Option<usize>) {
+        let mut k = [doc.lens[t]];
+        self.truncated += truncate_lens(&mut k, max_len) as u64;
+        let from: usize = doc.lens[..t].iter().sum();
+        let start = self.block.num_tokens();
+        self.block.extend(
+            &doc.ids[from..from + k[0]],
+            &doc.word_start[from..from + k[0]],
+        );
+        self.block.add_doc(start, k[0], None);
+    }
+
+    /// Add the texts of pair `doc` as the documents `singles` (a, then b) and/or `pair`
+    /// asks for, each truncated to `max_len`, sharing one copy of the tokens where the
+    /// truncation allows (the pair's text a must be whole for `a b` to be contiguous).
+    fn push_pair(&mut self, doc: &EncodedDoc, singles: bool, pair: bool, max_len: Option<usize>) {
+        let (la, lb) = (doc.lens[0], doc.lens[1]);
+        let (mut ka, mut kb, mut kp) = ([la], [lb], [la, lb]);
+        if singles {
+            self.truncated += truncate_lens(&mut ka, max_len) as u64;
+            self.truncated += truncate_lens(&mut kb, max_len) as u64;
         }
-        self.truncated += truncate_lens(kept, max_len) as u64;
-        for (&t, &k) in texts.iter().zip(kept.iter()) {
-            let start: usize = doc.lens[..t].iter().sum();
-            self.block.extend(
-                &doc.ids[start..start + k],
-                &doc.word_start[start..start + k],
-            );
+        if pair {
+            self.truncated += truncate_lens(&mut kp, max_len) as u64;
         }
-        self.block.end_doc((texts.len() == 2).then_some(kept[0]));
+        let pair_view = pair && kp[0] == la;
+        let a_stored = match (pair_view, singles) {
+            (true, _) => la,
+            (false, true) => ka[0],
+            (false, false) => 0,
+        };
+        let b_stored = (if singles { kb[0] } else { 0 }).max(if pair_view { kp[1] } else { 0 });
+        let start = self.block.num_tokens();
+        let (ids, ws) = (&doc.ids, &doc.word_start);
+        self.block.extend(&ids[..a_stored], &ws[..a_stored]);
+        self.block
+            .extend(&ids[la..la + b_stored], &ws[la..la + b_stored]);
+        if singles {
+            self.block.add_doc(start, ka[0], None);
+            self.block.add_doc(start + a_stored as u64, kb[0], None);
+        }
+        if pair_view {
+            self.block.add_doc(start, la + kp[1], Some(la));
+        } else if pair {
+            let at = self.block.num_tokens();
+            self.block.extend(&ids[..kp[0]], &ws[..kp[0]]);
+            self.block.extend(&ids[la..la + kp[1]], &ws[la..la + kp[1]]);
+            self.block.add_doc(at, kp[0] + kp[1], Some(kp[0]));
+        }
     }
 }
 
@@ -152,25 +185,22 @@ fn encode_chunk(
             None => {
                 encoder.encode(&[rec.a], &mut doc)?;
                 out.count_unknown(&doc, vocab);
-                out.push(&doc, &[0], opts.max_len);
+                out.push_single(&doc, 0, opts.max_len);
             }
             Some(b) => {
                 encoder.encode(&[rec.a, b], &mut doc)?;
                 out.count_unknown(&doc, vocab);
-                if opts.pairs_as != PairsAs::Pair {
-                    if doc.used_rare {
-                        // Placeholders are numbered per document: encode each text alone.
-                        for text in [rec.a, b] {
-                            encoder.encode(&[text], &mut single)?;
-                            out.push(&single, &[0], opts.max_len);
-                        }
-                    } else {
-                        out.push(&doc, &[0], opts.max_len);
-                        out.push(&doc, &[1], opts.max_len);
+                let singles = opts.pairs_as != PairsAs::Pair;
+                let pair = opts.pairs_as != PairsAs::Single;
+                if singles && doc.used_rare {
+                    // Placeholders are numbered per document: encode each text alone.
+                    for text in [rec.a, b] {
+                        encoder.encode(&[text], &mut single)?;
+                        out.push_single(&single, 0, opts.max_len);
                     }
-                }
-                if opts.pairs_as != PairsAs::Single {
-                    out.push(&doc, &[0, 1], opts.max_len);
+                    out.push_pair(&doc, false, pair, opts.max_len);
+                } else {
+                    out.push_pair(&doc, singles, pair, opts.max_len);
                 }
             }
         }
@@ -189,28 +219,44 @@ pub fn encode_corpus(
     let encoder = TextEncoder::new(vocab, opts.rare_placeholders)?;
     let mut writer = ShardWriter::create(out, vocab.len(), &vocab.sha256)?;
     let (mut lines, mut skipped, mut truncated, mut bytes, mut unk, mut rare) = (0, 0, 0, 0, 0, 0);
-    for_each_batch(
-        paths,
-        opts.read.header,
-        2 * rayon::current_num_threads(),
-        |chunks| {
-            let encoded: Vec<Encoded> = chunks
-                .par_iter()
-                .map(|c| encode_chunk(c, opts, vocab, &encoder))
-                .collect::<Result<_>>()?;
-            for (e, c) in encoded.iter().zip(&chunks) {
-                writer.append(&e.block)?;
-                lines += e.lines;
-                skipped += e.skipped;
-                truncated += e.truncated;
-                unk += e.unk;
-                rare += e.rare;
-                bytes += c.data.len() as u64;
-                progress(c.data.len() as u64);
+    // A writer thread appends batch N while the workers encode batch N + 1: appending
+    // is serial, and without the overlap the cores would idle during it.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(1);
+    std::thread::scope(|scope| -> Result<()> {
+        let written = scope.spawn(|| -> Result<()> {
+            for batch in rx {
+                for e in &batch {
+                    writer.append(&e.block)?;
+                }
             }
             Ok(())
-        },
-    )?;
+        });
+        let encoded = for_each_batch(
+            paths,
+            opts.read.header,
+            2 * rayon::current_num_threads(),
+            |chunks| {
+                let encoded: Vec<Encoded> = chunks
+                    .par_iter()
+                    .map(|c| encode_chunk(c, opts, vocab, &encoder))
+                    .collect::<Result<_>>()?;
+                for (e, c) in encoded.iter().zip(&chunks) {
+                    lines += e.lines;
+                    skipped += e.skipped;
+                    truncated += e.truncated;
+                    unk += e.unk;
+                    rare += e.rare;
+                    bytes += c.data.len() as u64;
+                    progress(c.data.len() as u64);
+                }
+                // A closed channel means the writer failed: its error is reported below.
+                tx.send(encoded).or(Ok(()))
+            },
+        );
+        drop(tx);
+        let written = written.join().expect("shard writer thread panicked");
+        encoded.and(written)
+    })?;
     if writer.num_docs() == 0 {
         let names: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
         crate::bad_input!(

@@ -10,15 +10,21 @@
 //! | 16 | sha256 of the vocabulary's `vocab.txt` (32 bytes) |
 //! | 48 | vocabulary size (u32), 52: flags (u32, 0) |
 //! | 56 | documents, tokens, pair documents (3 × u64) |
-//! | 80 | offsets of the token, document-offset, split and word-start sections (4 × u64) |
-//! | 112 | total file length (u64), 120: reserved |
-//! | 128 | token ids (`u16` or `u32` each) |
-//! | … | document start offsets in tokens, `documents + 1` × u64 |
-//! | … | split per document (u32): tokens of text a for a pair, `u32::MAX` for a single text |
-//! | … | word-start bitmap, one bit per token, in u64 words (bit i of word i/64) |
+//! | 80 | offset of the block index, number of blocks, total file length (3 × u64) |
+//! | 104 | reserved (24 bytes) |
+//! | 128 | blocks, one after the other |
+//! | … | block index: per block its byte offset, documents and tokens (3 × u64) |
+//!
+//! A block holds the documents of one input chunk: its token ids (`u16` or `u32` each),
+//! then per document its start and length in the block's tokens and its split (3 × u32;
+//! split = tokens of text a for a pair, `u32::MAX` for a single text), then its
+//! word-start bitmap (one bit per token, in u64 words: bit i of word i/64). Blocks are
+//! written as they are encoded, so the writer never copies a section at the end.
 //!
 //! Documents hold no special tokens: the batch collator adds `[CLS]`/`[SEP]`, so a pair
-//! can be swapped or truncated longest-first when it is drawn.
+//! can be swapped or truncated longest-first when it is drawn. Documents are views into
+//! their block's tokens and may share them: with `--pairs-as both` the texts a and b and
+//! the pair `a b` are three documents over one copy of the tokens.
 
 mod reader;
 mod writer;
@@ -39,11 +45,13 @@ compile_error!(
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"DAPTSHRD";
-/// Current format version.
-pub const VERSION: u32 = 1;
+/// Current format version (1 stored sections whole and every document's tokens apart).
+pub const VERSION: u32 = 2;
 const HEADER_LEN: u64 = 128;
 /// Split value of a single-text document.
 const SINGLE: u32 = u32::MAX;
+/// Bytes of one block-index entry.
+const INDEX_ENTRY: u64 = 24;
 
 /// The fixed header of a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,10 +70,8 @@ pub struct Header {
     pub num_tokens: u64,
     /// Number of documents that are sentence pairs.
     pub num_pairs: u64,
-    tokens_at: u64,
-    offsets_at: u64,
-    splits_at: u64,
-    bits_at: u64,
+    index_at: u64,
+    num_blocks: u64,
     file_len: u64,
 }
 
@@ -73,16 +79,16 @@ fn align8(x: u64) -> u64 {
     x.div_ceil(8) * 8
 }
 
-impl Header {
-    fn layout(token_width: u32, num_docs: u64, num_tokens: u64) -> (u64, u64, u64, u64, u64) {
-        let tokens_at = HEADER_LEN;
-        let offsets_at = align8(tokens_at + num_tokens * token_width as u64);
-        let splits_at = offsets_at + (num_docs + 1) * 8;
-        let bits_at = align8(splits_at + num_docs * 4);
-        let file_len = bits_at + num_tokens.div_ceil(64) * 8;
-        (tokens_at, offsets_at, splits_at, bits_at, file_len)
-    }
+/// Where the sections of a block of `docs` documents and `tokens` tokens start, relative
+/// to the block, and its total length: (docs table, bitmap, length).
+fn block_layout(token_width: u32, docs: u64, tokens: u64) -> (u64, u64, u64) {
+    let docs_at = align8(tokens * token_width as u64);
+    let bits_at = docs_at + docs * 12;
+    let bits_at = align8(bits_at);
+    (docs_at, bits_at, bits_at + tokens.div_ceil(64) * 8)
+}
 
+impl Header {
     fn to_bytes(&self) -> [u8; HEADER_LEN as usize] {
         let mut b = [0u8; HEADER_LEN as usize];
         b[..8].copy_from_slice(MAGIC);
@@ -94,10 +100,8 @@ impl Header {
             self.num_docs,
             self.num_tokens,
             self.num_pairs,
-            self.tokens_at,
-            self.offsets_at,
-            self.splits_at,
-            self.bits_at,
+            self.index_at,
+            self.num_blocks,
             self.file_len,
         ];
         for (i, w) in words.iter().enumerate() {
@@ -123,11 +127,9 @@ impl Header {
             num_docs: u64_at(56),
             num_tokens: u64_at(64),
             num_pairs: u64_at(72),
-            tokens_at: u64_at(80),
-            offsets_at: u64_at(88),
-            splits_at: u64_at(96),
-            bits_at: u64_at(104),
-            file_len: u64_at(112),
+            index_at: u64_at(80),
+            num_blocks: u64_at(88),
+            file_len: u64_at(96),
         };
         if h.version != VERSION {
             return Err(bad(format!(
@@ -141,25 +143,22 @@ impl Header {
                 h.token_width
             )));
         }
-        let expect = Header::layout(h.token_width, h.num_docs, h.num_tokens);
-        if (
-            h.tokens_at,
-            h.offsets_at,
-            h.splits_at,
-            h.bits_at,
-            h.file_len,
-        ) != expect
-        {
-            return Err(bad(
-                "section offsets disagree with the counts: corrupt header".into(),
-            ));
-        }
         if (b.len() as u64) != h.file_len {
             return Err(bad(format!(
                 "file is {} bytes but its header says {}: truncated or corrupt; re-run `dapt encode`",
                 b.len(),
                 h.file_len
             )));
+        }
+        if h.index_at < HEADER_LEN
+            || h.num_blocks
+                .checked_mul(INDEX_ENTRY)
+                .and_then(|n| n.checked_add(h.index_at))
+                != Some(h.file_len)
+        {
+            return Err(bad(
+                "block index disagrees with the file length: corrupt header".into(),
+            ));
         }
         Ok(h)
     }

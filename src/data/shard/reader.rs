@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use memmap2::Mmap;
 
-use super::{Header, SINGLE};
+use super::{block_layout, Header, HEADER_LEN, INDEX_ENTRY, SINGLE};
 use crate::error::InputError;
 
 /// Token ids of one document, borrowed from the mapped file.
@@ -73,15 +73,29 @@ impl<'a> Doc<'a> {
     }
 }
 
+/// Where one block lies in the file.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    /// Index of the block's first document in the shard.
+    first_doc: u64,
+    docs: u64,
+    tokens: u64,
+    tokens_at: u64,
+    docs_at: u64,
+    bits_at: u64,
+}
+
 /// A shard opened read-only through `memmap2`.
 pub struct Shard {
     mmap: Mmap,
     header: Header,
     path: PathBuf,
+    blocks: Vec<Block>,
 }
 
 impl Shard {
-    /// Map and validate the shard at `path` (magic, version, section sizes, length).
+    /// Map and validate the shard at `path` (magic, version, block index, every
+    /// document's bounds), so that [`Shard::doc`] cannot fail later.
     pub fn open(path: &Path) -> Result<Shard> {
         let file = File::open(path).map_err(|e| {
             InputError::at_path(
@@ -94,19 +108,58 @@ impl Shard {
         let mmap =
             unsafe { Mmap::map(&file) }.with_context(|| format!("mapping {}", path.display()))?;
         let header = Header::parse(path, &mmap)?;
-        let shard = Shard {
+        let mut shard = Shard {
             mmap,
             header,
             path: path.to_path_buf(),
+            blocks: Vec::new(),
         };
-        let offsets: &[u64] = shard.section(shard.header.offsets_at, shard.header.num_docs + 1);
-        if offsets[0] != 0 || offsets[offsets.len() - 1] != shard.header.num_tokens {
-            crate::bad_input!(
-                "{}: document offsets disagree with the token count: corrupt shard",
-                path.display()
-            );
-        }
+        shard.blocks = shard.read_index()?;
         Ok(shard)
+    }
+
+    fn read_index(&self) -> Result<Vec<Block>> {
+        let h = &self.header;
+        let corrupt = |what: &str| -> anyhow::Error {
+            InputError::at_path(
+                &self.path,
+                format!("{what}: corrupt shard; re-run `dapt encode`"),
+            )
+            .into()
+        };
+        let index: &[[u64; 3]] = self.section(h.index_at, h.num_blocks);
+        debug_assert_eq!(INDEX_ENTRY, 24);
+        let (mut blocks, mut next_at, mut first_doc, mut tokens) = (Vec::new(), HEADER_LEN, 0, 0);
+        for (i, &[at, docs, n]) in index.iter().enumerate() {
+            let (docs_at, bits_at, len) = block_layout(h.token_width, docs, n);
+            if at != next_at || at.checked_add(len).is_none_or(|e| e > h.index_at) {
+                return Err(corrupt(&format!("block {i} lies outside the data")));
+            }
+            let block = Block {
+                first_doc,
+                docs,
+                tokens: n,
+                tokens_at: at,
+                docs_at: at + docs_at,
+                bits_at: at + bits_at,
+            };
+            let table: &[[u32; 3]] = self.section(block.docs_at, docs);
+            let bad = table.iter().position(|&[s, len, split]| {
+                s as u64 + len as u64 > n || (split != SINGLE && split > len)
+            });
+            if let Some(d) = bad {
+                let doc = first_doc + d as u64;
+                return Err(corrupt(&format!("document {doc} lies outside its block")));
+            }
+            blocks.push(block);
+            next_at = at + len;
+            first_doc += docs;
+            tokens += n;
+        }
+        if next_at != h.index_at || first_doc != h.num_docs || tokens != h.num_tokens {
+            return Err(corrupt("blocks disagree with the header's counts"));
+        }
+        Ok(blocks)
     }
 
     /// Refuse the shard unless it was encoded with the vocabulary whose hash is given.
@@ -147,19 +200,19 @@ impl Shard {
 
     /// Document `i`, borrowed from the map (panics if out of range).
     pub fn doc(&self, i: usize) -> Doc<'_> {
-        let h = &self.header;
-        let offsets: &[u64] = self.section(h.offsets_at, h.num_docs + 1);
-        let (s, e) = (offsets[i], offsets[i + 1]);
-        let tokens = if h.token_width == 2 {
-            Tokens::U16(&self.section::<u16>(h.tokens_at, h.num_tokens)[s as usize..e as usize])
+        assert!(i < self.num_docs(), "document {i} of {}", self.num_docs());
+        let b = self.blocks[self.blocks.partition_point(|b| b.first_doc <= i as u64) - 1];
+        let [s, len, split] = self.section::<[u32; 3]>(b.docs_at, b.docs)[i - b.first_doc as usize];
+        let (s, e) = (s as usize, s as usize + len as usize);
+        let tokens = if self.header.token_width == 2 {
+            Tokens::U16(&self.section::<u16>(b.tokens_at, b.tokens)[s..e])
         } else {
-            Tokens::U32(&self.section::<u32>(h.tokens_at, h.num_tokens)[s as usize..e as usize])
+            Tokens::U32(&self.section::<u32>(b.tokens_at, b.tokens)[s..e])
         };
-        let split = self.section::<u32>(h.splits_at, h.num_docs)[i];
         Doc {
             tokens,
-            bits: self.section(h.bits_at, h.num_tokens.div_ceil(64)),
-            start: s as usize,
+            bits: self.section(b.bits_at, b.tokens.div_ceil(64)),
+            start: s,
             split: (split != SINGLE).then_some(split as usize),
         }
     }

@@ -1,28 +1,28 @@
 //! Writing shards: documents serialised in parallel into [`DocBlock`]s, appended in
-//! order by one [`ShardWriter`] that streams to disk and renames into place at the end.
+//! order by one [`ShardWriter`] that streams them to disk as blocks and renames the file
+//! into place at the end.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::{token_width_for, Header, HEADER_LEN, SINGLE, VERSION};
+use super::{block_layout, token_width_for, Header, HEADER_LEN, SINGLE, VERSION};
 use crate::fsutil::{temp_sibling, TempOutput};
 
 /// Documents serialised in the shard's layout, ready for [`ShardWriter::append`]: the
-/// per-token work of writing a shard, done by parallel workers.
+/// per-token work of writing a shard, done by parallel workers. Tokens are added with
+/// [`DocBlock::extend`]; documents are views over them added with [`DocBlock::add_doc`].
 #[derive(Debug, Clone)]
 pub struct DocBlock {
     token_width: u32,
     tokens: Vec<u8>,
-    /// Token count at the end of each document, relative to the block.
-    doc_ends: Vec<u64>,
-    splits: Vec<u8>,
+    /// Start, length and split of each document, as the shard stores them.
+    docs: Vec<[u32; 3]>,
     bits: Vec<u64>,
     num_tokens: u64,
     num_pairs: u64,
-    doc_start: u64,
 }
 
 impl DocBlock {
@@ -31,16 +31,14 @@ impl DocBlock {
         DocBlock {
             token_width: token_width_for(vocab_size),
             tokens: Vec::new(),
-            doc_ends: Vec::new(),
-            splits: Vec::new(),
+            docs: Vec::new(),
             bits: Vec::new(),
             num_tokens: 0,
             num_pairs: 0,
-            doc_start: 0,
         }
     }
 
-    /// Add tokens to the current document.
+    /// Append tokens (no document yet: see [`DocBlock::add_doc`]).
     pub fn extend(&mut self, ids: &[u32], word_start: &[bool]) {
         debug_assert_eq!(ids.len(), word_start.len());
         // Resize, then fill fixed-size slots: loops the compiler vectorises.
@@ -78,77 +76,63 @@ impl DocBlock {
         }
     }
 
-    /// Close the current document; for a pair, `split` is the number of tokens of its
-    /// first text.
-    pub fn end_doc(&mut self, split: Option<usize>) {
-        debug_assert!(split.is_none_or(|s| s as u64 <= self.num_tokens - self.doc_start));
-        self.doc_ends.push(self.num_tokens);
-        self.doc_start = self.num_tokens;
-        self.splits
-            .extend_from_slice(&split.map_or(SINGLE, |s| s as u32).to_le_bytes());
+    /// Add a document over the block's tokens `start..start + len` (`start` counts from
+    /// the block's first token, see [`DocBlock::num_tokens`]); for a pair, `split` is the
+    /// number of tokens of its first text. A block holds less than 2^32 tokens (it is
+    /// one input chunk).
+    pub fn add_doc(&mut self, start: u64, len: usize, split: Option<usize>) {
+        debug_assert!(start + len as u64 <= self.num_tokens);
+        debug_assert!(split.is_none_or(|s| s <= len));
+        self.docs
+            .push([start as u32, len as u32, split.map_or(SINGLE, |s| s as u32)]);
         self.num_pairs += split.is_some() as u64;
     }
 
     /// Documents in the block.
     pub fn num_docs(&self) -> usize {
-        self.doc_ends.len()
+        self.docs.len()
     }
 
-    /// Tokens in the block.
+    /// Tokens in the block (the start of the next token added).
     pub fn num_tokens(&self) -> u64 {
         self.num_tokens
     }
 }
 
-/// Streams documents into a new shard. Per-document arrays go to temporary side files,
-/// so memory stays constant whatever the corpus size; nothing appears under the final
-/// name until [`ShardWriter::finish`].
+/// Streams documents into a new shard, one block per [`ShardWriter::append`]. Memory
+/// stays constant whatever the corpus size, and nothing appears under the final name
+/// until [`ShardWriter::finish`].
 pub struct ShardWriter {
     tmp: TempOutput,
-    side: [TempOutput; 3],
-    tokens: BufWriter<File>,
-    offsets: BufWriter<File>,
-    splits: BufWriter<File>,
-    bits: BufWriter<File>,
-    word: u64,
-    buf: Vec<u8>,
+    file: BufWriter<File>,
+    /// Bytes written so far (the next block's offset).
+    at: u64,
+    /// Bytes written since the data was last synced.
+    unsynced: u64,
+    index: Vec<u8>,
     header: Header,
 }
+
+/// Sync written data every this many bytes: the disk then writes while the next blocks
+/// are encoded, instead of all at once in the final fsync (which took a second per
+/// 450 MB here).
+const SYNC_EVERY: u64 = 64 << 20;
 
 impl ShardWriter {
     /// Start a shard for a vocabulary of `vocab_size` tokens with hash `vocab_sha256`,
     /// to be committed at `final_path`.
     pub fn create(final_path: &Path, vocab_size: usize, vocab_sha256: &str) -> Result<Self> {
         let tmp = TempOutput::new(temp_sibling(final_path));
-        let side_path = |ext: &str| {
-            let mut p = tmp.path().as_os_str().to_owned();
-            p.push(ext);
-            PathBuf::from(p)
-        };
-        let side = [
-            TempOutput::new(side_path(".offsets")),
-            TempOutput::new(side_path(".splits")),
-            TempOutput::new(side_path(".bits")),
-        ];
-        let create = |p: &Path| -> Result<BufWriter<File>> {
-            Ok(BufWriter::with_capacity(
-                1 << 20,
-                File::create(p).with_context(|| format!("creating {}", p.display()))?,
-            ))
-        };
-        let mut tokens = create(tmp.path())?;
-        tokens.write_all(&[0u8; HEADER_LEN as usize])?;
-        let mut offsets = create(side[0].path())?;
-        offsets.write_all(&0u64.to_le_bytes())?;
+        let f = File::create(tmp.path())
+            .with_context(|| format!("creating {}", tmp.path().display()))?;
+        let mut file = BufWriter::with_capacity(1 << 20, f);
+        file.write_all(&[0u8; HEADER_LEN as usize])?;
         Ok(ShardWriter {
-            splits: create(side[1].path())?,
-            bits: create(side[2].path())?,
-            tokens,
-            offsets,
-            side,
             tmp,
-            word: 0,
-            buf: Vec::new(),
+            file,
+            at: HEADER_LEN,
+            unsynced: 0,
+            index: Vec::new(),
             header: Header {
                 version: VERSION,
                 token_width: token_width_for(vocab_size),
@@ -157,10 +141,8 @@ impl ShardWriter {
                 num_docs: 0,
                 num_tokens: 0,
                 num_pairs: 0,
-                tokens_at: 0,
-                offsets_at: 0,
-                splits_at: 0,
-                bits_at: 0,
+                index_at: 0,
+                num_blocks: 0,
                 file_len: 0,
             },
         })
@@ -169,29 +151,34 @@ impl ShardWriter {
     /// Append a block of documents serialised by [`DocBlock`] (in parallel, elsewhere).
     pub fn append(&mut self, block: &DocBlock) -> Result<()> {
         debug_assert_eq!(block.token_width, self.header.token_width);
-        self.tokens.write_all(&block.tokens)?;
-        self.buf.clear();
-        for &end in &block.doc_ends {
-            self.buf
-                .extend_from_slice(&(self.header.num_tokens + end).to_le_bytes());
+        if block.docs.is_empty() {
+            return Ok(());
         }
-        self.offsets.write_all(&self.buf)?;
-        self.splits.write_all(&block.splits)?;
-        // Splice the block's bitmap onto ours, which may end mid-word.
-        let mut left = block.num_tokens;
-        for &w in &block.bits {
-            let take = left.min(64);
-            left -= take;
-            let used = self.header.num_tokens % 64;
-            self.word |= w << used;
-            self.header.num_tokens += take;
-            if used + take >= 64 {
-                self.bits.write_all(&self.word.to_le_bytes())?;
-                self.word = if used == 0 { 0 } else { w >> (64 - used) };
-            }
+        let (docs_at, bits_at, len) =
+            block_layout(block.token_width, block.docs.len() as u64, block.num_tokens);
+        let zeros = [0u8; 8];
+        let f = &mut self.file;
+        f.write_all(&block.tokens)?;
+        f.write_all(&zeros[..(docs_at - block.tokens.len() as u64) as usize])?;
+        let docs: &[u8] = bytemuck::cast_slice(&block.docs);
+        f.write_all(docs)?;
+        f.write_all(&zeros[..(bits_at - docs_at - docs.len() as u64) as usize])?;
+        f.write_all(bytemuck::cast_slice(&block.bits))?;
+        for v in [self.at, block.docs.len() as u64, block.num_tokens] {
+            self.index.extend_from_slice(&v.to_le_bytes());
         }
-        self.header.num_docs += block.doc_ends.len() as u64;
-        self.header.num_pairs += block.num_pairs;
+        self.at += len;
+        self.unsynced += len;
+        if self.unsynced >= SYNC_EVERY {
+            self.file.flush()?;
+            self.file.get_ref().sync_data()?;
+            self.unsynced = 0;
+        }
+        let h = &mut self.header;
+        h.num_docs += block.docs.len() as u64;
+        h.num_tokens += block.num_tokens;
+        h.num_pairs += block.num_pairs;
+        h.num_blocks += 1;
         Ok(())
     }
 
@@ -205,38 +192,14 @@ impl ShardWriter {
         self.header.num_tokens
     }
 
-    /// Assemble the sections, write the header, fsync and rename to `final_path`.
+    /// Write the block index and the header, fsync and rename to `final_path`.
     pub fn finish(mut self, final_path: &Path) -> Result<Header> {
         let h = &mut self.header;
-        (
-            h.tokens_at,
-            h.offsets_at,
-            h.splits_at,
-            h.bits_at,
-            h.file_len,
-        ) = Header::layout(h.token_width, h.num_docs, h.num_tokens);
-        if !h.num_tokens.is_multiple_of(64) {
-            self.bits.write_all(&self.word.to_le_bytes())?;
-        }
-        let pad = |w: &mut BufWriter<File>, upto: u64, at: u64| -> Result<()> {
-            w.write_all(&vec![0u8; (upto - at) as usize])?;
-            Ok(())
-        };
-        let tokens_end = h.tokens_at + h.num_tokens * h.token_width as u64;
-        pad(&mut self.tokens, h.offsets_at, tokens_end)?;
-        for (i, side) in [&mut self.offsets, &mut self.splits, &mut self.bits]
-            .into_iter()
-            .enumerate()
-        {
-            side.flush()?;
-            let mut f = File::open(self.side[i].path())?;
-            std::io::copy(&mut f, &mut self.tokens)?;
-            if i == 1 {
-                pad(&mut self.tokens, h.bits_at, h.splits_at + h.num_docs * 4)?;
-            }
-        }
-        self.tokens.flush()?;
-        let mut file = self.tokens.into_inner().map_err(|e| e.into_error())?;
+        h.index_at = self.at;
+        h.file_len = self.at + self.index.len() as u64;
+        self.file.write_all(&self.index)?;
+        self.file.flush()?;
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
         use std::io::{Seek, SeekFrom};
         file.seek(SeekFrom::Start(0))?;
         file.write_all(&h.to_bytes())?;
