@@ -4,4 +4,5 @@ pub mod config;
 pub mod encode;
 pub mod inspect;
 pub mod pending;
+pub mod pretrain;
 pub mod vocab;
