@@ -4,8 +4,8 @@
 //! A stage is up to date when its output exists with a stamp (`OUTPUT.dapt-stamp`,
 //! written after the stage succeeded) recording the same flags, and no input named by
 //! its flags (`input`, `corpus`, `vocab`, `init`, `init_from`, `model`) changed since.
-//! `pretrain` always gets `--resume auto` (unless its table says otherwise), so an
-//! interrupted nightly run continues where it stopped.
+//! `pretrain` gets the pipeline's `--resume` (default `auto`) unless its table sets
+//! `resume`, so an interrupted nightly run continues where it stopped.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -37,6 +37,10 @@ pub struct Args {
     /// Print the stages and their commands without running them
     #[arg(long)]
     pub dry_run: bool,
+    /// Passed to `pretrain` (unless its table sets `resume`): auto continues an
+    /// interrupted run, none starts afresh
+    #[arg(long, default_value = "auto", value_name = "auto|none")]
+    pub resume: String,
 }
 
 /// Path of the stamp of a stage output.
@@ -124,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
         let table = doc[stage].as_table().expect("checked: a table");
         let mut given = Vec::new();
         if stage == "pretrain" && !table.contains_key("resume") {
-            given.extend(["--resume".into(), "auto".into()]);
+            given.extend(["--resume".into(), args.resume.clone().into()]);
         }
         let mut flags = config_flags(&args.config, stage, &given)?;
         flags.extend(given);
