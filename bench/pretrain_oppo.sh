@@ -19,7 +19,7 @@ $DAPT encode --vocab "$OUT/vocab" --input "${CORPUS[@]}" --pairs-as both --out "
 for mask in ngram token wwm; do
   rm -rf "$OUT/run-$mask"
   $DAPT pretrain --config configs/pretrain_small.toml --vocab "$OUT/vocab" \
-    --corpus "$OUT/oppo.shard" --mask "$mask" --max-steps "$STEPS" --eval-every 50 \
+    --corpus "$OUT/oppo.shard" --mask "$mask" --max-steps "$STEPS" --eval-every 50 --lr 1e-3 \
     --save-every "$STEPS" --resume none --seed 1 --out "$OUT/run-$mask" 2>&1 | tail -n 2
 done
 python3 - "$OUT" <<'PY'
