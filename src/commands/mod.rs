@@ -2,6 +2,9 @@
 
 pub mod config;
 pub mod encode;
+pub mod eval;
+pub mod finetune;
 pub mod inspect;
 pub mod pending;
+pub mod predict;
 pub mod vocab;

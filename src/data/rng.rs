@@ -11,6 +11,8 @@ pub enum Purpose {
     Sequence = 1,
     /// Shuffling documents and batches for one epoch.
     Epoch = 2,
+    /// Dropout masks of one micro-batch.
+    Dropout = 3,
 }
 
 /// An independent ChaCha8 stream for `(seed, counter, index, purpose)`.
