@@ -1,7 +1,7 @@
 //! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
 
 use clap::{Parser, Subcommand};
-use dapt::commands::{encode, eval, finetune, inspect, pending, predict, vocab};
+use dapt::commands::{encode, eval, finetune, inspect, pending, predict, pretrain, vocab};
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
 ///
@@ -25,7 +25,7 @@ enum Command {
     /// Turn text corpora into memory-mapped shards of token ids
     Encode(encode::Args),
     /// Masked-language-model pretraining (token, whole-word or n-gram masking)
-    Pretrain(pending::Args),
+    Pretrain(Box<dapt::train::pretrain::PretrainArgs>),
     /// Fine-tune a sentence-pair classifier with k-fold cross-validation
     Finetune(Box<dapt::train::finetune::FinetuneArgs>),
     /// Ensemble fold checkpoints over new pairs and write probabilities
@@ -51,7 +51,7 @@ fn main() {
     let result = match cli.command {
         Command::Vocab(a) => vocab::run(a),
         Command::Encode(a) => encode::run(a),
-        Command::Pretrain(_) => pending::run("pretrain"),
+        Command::Pretrain(a) => pretrain::run(*a),
         Command::Finetune(a) => finetune::run(*a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),

@@ -7,4 +7,5 @@ pub mod finetune;
 pub mod inspect;
 pub mod pending;
 pub mod predict;
+pub mod pretrain;
 pub mod vocab;

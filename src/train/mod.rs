@@ -1,6 +1,7 @@
-//! Training: shared options, loss, metrics, progress and logging; fine-tuning and
-//! prediction of pair classifiers.
+//! Training: shared options, loss, metrics, progress and logging; MLM pretraining;
+//! fine-tuning and prediction of pair classifiers.
 
+pub mod checkpoints;
 pub mod ensemble;
 pub mod finetune;
 pub mod log;
@@ -9,5 +10,7 @@ pub mod metrics;
 pub mod options;
 pub mod pair_batch;
 pub mod pair_model;
+pub mod predict;
+pub mod pretrain;
 pub mod probs;
 pub mod progress;

@@ -11,6 +11,7 @@ use crate::error::InputError;
 use crate::model::bert::{BertForSequenceClassification, Init};
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::Vocab;
+use crate::train::checkpoints::TRAINER_STATE;
 
 /// What `dapt finetune` records beside a best checkpoint (`trainer_state.json`), so
 /// `predict` reads text as training did.
@@ -29,9 +30,6 @@ pub struct FinetuneState {
     /// `--max-len` of training.
     pub max_len: usize,
 }
-
-/// Name of the trainer state file inside a checkpoint dir.
-pub const TRAINER_STATE: &str = "trainer_state.json";
 
 /// The vocabulary files a checkpoint carries so it can be used on its own.
 pub const VOCAB_FILES: [&str; 3] = ["vocab.txt", "tokenizer.json", "dapt_vocab.json"];

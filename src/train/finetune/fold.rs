@@ -14,6 +14,7 @@ use super::data::Prepared;
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::bert::{BertForSequenceClassification, Init};
+use crate::model::checkpoint;
 use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
 use crate::optim::{clip_grad_norm, GradAccumulator};
@@ -21,7 +22,8 @@ use crate::train::log::MetricsLog;
 use crate::train::loss::cross_entropy;
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder};
-use crate::train::pair_model::{vocab_files, FinetuneState, TRAINER_STATE};
+use crate::train::checkpoints::TRAINER_STATE;
+use crate::train::pair_model::{vocab_files, FinetuneState};
 use crate::train::probs::class_probs;
 use crate::train::progress::{info, Progress};
 
@@ -264,13 +266,15 @@ fn save_best(
         best_metric: value,
         max_len: args.max_len,
     };
-    // checkpoint::save copies extra files from paths: stage the state beside the dir.
-    let state_path = dir.join(".trainer_state.json");
-    std::fs::write(&state_path, serde_json::to_string_pretty(&state)? + "\n")?;
-    let mut extra = vocab_files(&p.vocab.dir);
-    extra.push((TRAINER_STATE, state_path.clone()));
+    let extra = vocab_files(&p.vocab.dir);
     let extra: Vec<(&str, &Path)> = extra.iter().map(|(n, p)| (*n, p.as_path())).collect();
-    model.save(&dir.join("best"), &extra)?;
-    std::fs::remove_file(&state_path)?;
+    let state = serde_json::to_string_pretty(&state)? + "\n";
+    checkpoint::save_with(
+        &dir.join("best"),
+        &model.config,
+        &named_vars(&model.vars),
+        &extra,
+        |tmp| Ok(std::fs::write(tmp.join(TRAINER_STATE), state)?),
+    )?;
     Ok(())
 }
