@@ -224,7 +224,11 @@ fn predict_averages_the_folds_and_the_swapped_pairs() {
     let reversed = predict(out, &swapped, &[]);
     for i in 0..60 {
         let want = (ensemble[i] + reversed[i]) / 2.0;
-        assert!((tta[i] - want).abs() < 1e-6, "pair {i}: {} vs {want}", tta[i]);
+        assert!(
+            (tta[i] - want).abs() < 1e-6,
+            "pair {i}: {} vs {want}",
+            tta[i]
+        );
     }
 
     let rich = tempfile::NamedTempFile::new().unwrap();
@@ -271,7 +275,10 @@ fn eval_prints_every_fold_and_the_ensemble() {
         "corpora/mrpc_sample.tsv",
     ]);
     let text = String::from_utf8(table.stdout).unwrap();
-    assert!(text.starts_with("model") && text.contains("ensemble"), "{text}");
+    assert!(
+        text.starts_with("model") && text.contains("ensemble"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -62,7 +62,15 @@ fn finetune_fails(content: &str, extra: &[&str], needles: &[&str]) {
 /// `n` labelled pairs with labels from `label`.
 fn pairs(n: usize, label: impl Fn(usize) -> i64) -> String {
     (0..n)
-        .map(|i| format!("{} {}\t{} 3\t{}\n", i % 50, (i + 1) % 50, (i + 7) % 50, label(i)))
+        .map(|i| {
+            format!(
+                "{} {}\t{} 3\t{}\n",
+                i % 50,
+                (i + 1) % 50,
+                (i + 7) % 50,
+                label(i)
+            )
+        })
         .collect()
 }
 
@@ -108,7 +116,11 @@ fn data_that_the_vocabulary_does_not_know() {
     finetune_fails(
         &english,
         &["--folds", "2"],
-        &["unknown to the vocabulary", "do not belong together", "dapt vocab"],
+        &[
+            "unknown to the vocabulary",
+            "do not belong together",
+            "dapt vocab",
+        ],
     );
 }
 

@@ -162,8 +162,8 @@ mod tests {
     fn vocab_txt_alone_gives_a_bert_wordpiece_tokenizer() {
         let dir = tempfile::tempdir().unwrap();
         let tokens = [
-            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s", "play",
-            "##ing", "!",
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s", "play", "##ing",
+            "!",
         ];
         std::fs::write(dir.path().join("vocab.txt"), tokens.join("\n") + "\n").unwrap();
         let vocab = Vocab::load(dir.path()).unwrap();
@@ -174,9 +174,6 @@ mod tests {
             .unwrap();
         assert_eq!(doc.ids, [5, 6, 7, 10, 8, 9, 1]);
         assert_eq!(doc.lens, [4, 3]);
-        assert_eq!(
-            doc.word_start,
-            [true, true, false, true, true, false, true]
-        );
+        assert_eq!(doc.word_start, [true, true, false, true, true, false, true]);
     }
 }

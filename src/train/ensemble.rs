@@ -36,7 +36,9 @@ pub fn find_checkpoints(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     for e in entries {
         let path = e?.path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let fold = name.strip_prefix("fold-").and_then(|k| k.parse::<usize>().ok());
+        let fold = name
+            .strip_prefix("fold-")
+            .and_then(|k| k.parse::<usize>().ok());
         let best = path.join("best");
         if let (Some(k), true) = (fold, best.join(checkpoint::CONFIG).exists()) {
             found.push((k, name.to_string(), best));

@@ -56,7 +56,14 @@ pub fn predict_file(
     let mut per_model = Vec::new();
     for m in &models {
         let mut stats = EncodeStats::default();
-        let probs = model_probs(m, &texts, opts.tta, opts.batch_size, &opts.device, &mut stats)?;
+        let probs = model_probs(
+            m,
+            &texts,
+            opts.tta,
+            opts.batch_size,
+            &opts.device,
+            &mut stats,
+        )?;
         if stats.unknown_rate() > opts.max_unk_rate {
             crate::bad_input!(
                 "{}: {:.1}% of its tokens are unknown to the vocabulary of {} (limit --max-unk-rate {}): the data and the model do not belong together",
@@ -98,7 +105,9 @@ impl Predictions {
         }
         let _ = writeln!(out, "{}", header.join("\t"));
         for (rec, p) in self.pairs.iter().zip(&self.ensemble) {
-            let pred = (0..p.len()).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(0);
+            let pred = (0..p.len())
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                .unwrap_or(0);
             let mut cols = vec![rec.line.to_string()];
             cols.extend(p.iter().map(|x| format!("{x:.8}")));
             cols.push(pred.to_string());

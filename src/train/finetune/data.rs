@@ -107,7 +107,10 @@ pub fn model_config(args: &FinetuneArgs, vocab: &Vocab) -> Result<BertConfig> {
             }
         },
     };
-    let origin = args.init.as_deref().unwrap_or(Path::new(&args.model_config));
+    let origin = args
+        .init
+        .as_deref()
+        .unwrap_or(Path::new(&args.model_config));
     check_vocab_fits(vocab, &config, origin)?;
     if args.max_len > config.max_position_embeddings {
         crate::bad_input!(

@@ -18,11 +18,11 @@ use crate::model::checkpoint;
 use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
 use crate::optim::{clip_grad_norm, GradAccumulator};
+use crate::train::checkpoints::TRAINER_STATE;
 use crate::train::log::MetricsLog;
 use crate::train::loss::cross_entropy;
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder};
-use crate::train::checkpoints::TRAINER_STATE;
 use crate::train::pair_model::{vocab_files, FinetuneState};
 use crate::train::probs::class_probs;
 use crate::train::progress::{info, Progress};
@@ -72,7 +72,11 @@ fn training_set(
     let mut added: Vec<Pair> = Vec::new();
     if args.augment.contains(&AugmentRule::Closure) {
         // Seeded per fold: each fold's training part implies different pairs.
-        let (implied, r) = closure(&originals, args.closure_max, args.seed.wrapping_add(k as u64));
+        let (implied, r) = closure(
+            &originals,
+            args.closure_max,
+            args.seed.wrapping_add(k as u64),
+        );
         report.closure_positive = r.closure_positive;
         report.closure_negative = r.closure_negative;
         added.extend(implied);
@@ -201,19 +205,20 @@ pub fn train_fold(
             if window.1 == 10 || end_of_epoch {
                 let loss = window.0 / window.1 as f64;
                 progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
-                log.write(&json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr}))?;
+                log.write(
+                    &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr}),
+                )?;
                 window = (0.0, 0);
             }
             if end_of_epoch || (args.eval_every > 0 && step % args.eval_every == 0) {
                 let probs = class_probs(&model, &valid, args.eval_batch_size, pad, device)?;
                 let m = evaluate(&probs, &valid_labels);
                 let value = args.metric.of(&m).unwrap_or(f64::NAN);
-                let mut record = json!({"event": "eval", "fold": k, "step": step, "epoch": epoch_pos});
+                let mut record =
+                    json!({"event": "eval", "fold": k, "step": step, "epoch": epoch_pos});
                 record["metrics"] = serde_json::to_value(m)?;
                 log.write(&record)?;
-                let improved = best
-                    .as_ref()
-                    .is_none_or(|b| args.metric.better(value, b.0));
+                let improved = best.as_ref().is_none_or(|b| args.metric.better(value, b.0));
                 if improved {
                     save_best(&model, p, args, k, step, epoch_pos, value)?;
                     best = Some((value, m, step, epoch_pos, probs));

@@ -9,9 +9,9 @@ use super::args::{FinetuneArgs, MetricKind};
 use super::data::Prepared;
 use super::fold::{fold_dir, FoldResult};
 use super::RESULT_FILE;
-use crate::fsutil::write_atomic;
 use crate::data::augment::AugmentReport;
 use crate::data::folds::FoldBy;
+use crate::fsutil::write_atomic;
 use crate::train::metrics::{evaluate, Metrics};
 
 /// One fold's line of `cv.json`.
