@@ -50,6 +50,16 @@ pub struct FoldResult {
     pub oof: Vec<(usize, Vec<f64>)>,
 }
 
+/// The best evaluation of a fold so far: `--metric`'s value, all metrics, when, and the
+/// validation probabilities (the fold's out-of-fold predictions).
+struct Best {
+    value: f64,
+    metrics: Metrics,
+    step: u64,
+    epoch: f64,
+    probs: Vec<Vec<f64>>,
+}
+
 /// The dir of fold `k` under `out`.
 pub fn fold_dir(out: &Path, k: usize) -> PathBuf {
     out.join(format!("fold-{k}"))
@@ -156,7 +166,7 @@ pub fn train_fold(
     let pad = p.vocab.special.pad;
     let dir = fold_dir(&args.out, k);
     std::fs::create_dir_all(&dir)?;
-    let mut best: Option<(f64, Metrics, u64, f64, Vec<Vec<f64>>)> = None;
+    let mut best: Option<Best> = None;
     let mut since_best = 0usize;
     let progress = Progress::items(&format!("fold {k}"), schedule.total_steps);
     let (mut step, mut micro) = (0u64, 0u64);
@@ -218,10 +228,18 @@ pub fn train_fold(
                     json!({"event": "eval", "fold": k, "step": step, "epoch": epoch_pos});
                 record["metrics"] = serde_json::to_value(m)?;
                 log.write(&record)?;
-                let improved = best.as_ref().is_none_or(|b| args.metric.better(value, b.0));
+                let improved = best
+                    .as_ref()
+                    .is_none_or(|b| args.metric.better(value, b.value));
                 if improved {
                     save_best(&model, p, args, k, step, epoch_pos, value)?;
-                    best = Some((value, m, step, epoch_pos, probs));
+                    best = Some(Best {
+                        value,
+                        metrics: m,
+                        step,
+                        epoch: epoch_pos,
+                        probs,
+                    });
                     since_best = 0;
                 } else {
                     since_best += 1;
@@ -238,17 +256,17 @@ pub fn train_fold(
         }
     }
     progress.finish();
-    let (_, metrics, best_step, best_epoch, probs) = best.expect("at least one evaluation");
+    let best = best.expect("at least one evaluation");
     Ok(FoldResult {
         fold: k,
-        metrics,
-        best_step,
-        best_epoch,
+        metrics: best.metrics,
+        best_step: best.step,
+        best_epoch: best.epoch,
         steps: step,
         train_examples: train.len(),
         valid_examples: valid_idx.len(),
         augment,
-        oof: valid_idx.into_iter().zip(probs).collect(),
+        oof: valid_idx.into_iter().zip(best.probs).collect(),
     })
 }
 
