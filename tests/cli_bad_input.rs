@@ -171,7 +171,7 @@ fn failed_encode_leaves_no_shard() {
 
 #[test]
 fn pending_subcommand_exits_2() {
-    let out = dapt(&["finetune", "--train", "x.tsv"]);
+    let out = dapt(&["pipeline", "--config", "x.toml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("not yet implemented"));
 }
