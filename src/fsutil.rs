@@ -99,3 +99,10 @@ impl Drop for TempOutput {
         }
     }
 }
+
+/// Write `contents` to `path` atomically: a temporary sibling, fsynced, then renamed.
+pub fn write_atomic(path: &Path, contents: &str) -> io::Result<()> {
+    let tmp = TempOutput::new(temp_sibling(path));
+    fs::write(tmp.path(), contents)?;
+    tmp.commit(path)
+}

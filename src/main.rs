@@ -1,7 +1,7 @@
 //! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
 
 use clap::{Parser, Subcommand};
-use dapt::commands::{encode, inspect, pending, pipeline, pretrain, vocab};
+use dapt::commands::{encode, eval, finetune, inspect, pipeline, predict, pretrain, vocab};
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
 ///
@@ -27,11 +27,11 @@ enum Command {
     /// Masked-language-model pretraining (token, whole-word or n-gram masking)
     Pretrain(Box<dapt::train::pretrain::PretrainArgs>),
     /// Fine-tune a sentence-pair classifier with k-fold cross-validation
-    Finetune(pending::Args),
+    Finetune(Box<dapt::train::finetune::FinetuneArgs>),
     /// Ensemble fold checkpoints over new pairs and write probabilities
-    Predict(pending::Args),
+    Predict(predict::Args),
     /// Metrics of a model on labelled pairs
-    Eval(pending::Args),
+    Eval(eval::Args),
     /// Run the stages a TOML config names, skipping those already up to date
     Pipeline(pipeline::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
@@ -52,9 +52,9 @@ fn main() {
         Command::Vocab(a) => vocab::run(a),
         Command::Encode(a) => encode::run(a),
         Command::Pretrain(a) => pretrain::run(*a),
-        Command::Finetune(_) => pending::run("finetune"),
-        Command::Predict(_) => pending::run("predict"),
-        Command::Eval(_) => pending::run("eval"),
+        Command::Finetune(a) => finetune::run(*a),
+        Command::Predict(a) => predict::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Pipeline(a) => pipeline::run(a),
         Command::Inspect(a) => inspect::run(a),
     };

@@ -19,7 +19,7 @@ use super::union_find::{text_ids, UnionFind};
 pub type Pair = (String, String, usize);
 
 /// How many pairs each rule added.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AugmentReport {
     /// Added by `swap`.
     pub swapped: usize,

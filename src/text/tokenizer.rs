@@ -149,3 +149,31 @@ pub fn load(vocab: &Vocab) -> Result<Tokenizer> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::text::encode::{EncodedDoc, TextEncoder};
+    use crate::text::vocab::Vocab;
+
+    /// A checkpoint dir with only `vocab.txt` (as many HF checkpoints ship) reads text
+    /// with a BERT WordPiece tokenizer built from it, as `BertTokenizerFast` does:
+    /// lowercased, punctuation split off, `##` continuations.
+    #[test]
+    fn vocab_txt_alone_gives_a_bert_wordpiece_tokenizer() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = [
+            "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "world", "##s", "play", "##ing",
+            "!",
+        ];
+        std::fs::write(dir.path().join("vocab.txt"), tokens.join("\n") + "\n").unwrap();
+        let vocab = Vocab::load(dir.path()).unwrap();
+        assert!(vocab.tokenizer_json().is_none());
+        let enc = TextEncoder::new(&vocab, None).unwrap();
+        let mut doc = EncodedDoc::default();
+        enc.encode(&["Hello Worlds!", "playing xyz"], &mut doc)
+            .unwrap();
+        assert_eq!(doc.ids, [5, 6, 7, 10, 8, 9, 1]);
+        assert_eq!(doc.lens, [4, 3]);
+        assert_eq!(doc.word_start, [true, true, false, true, true, false, true]);
+    }
+}

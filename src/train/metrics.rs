@@ -4,10 +4,10 @@
 //! AUC by the Mann–Whitney statistic with ties counted half, F1 of class 1 for binary
 //! tasks and macro-F1 otherwise, log-loss with probabilities clipped to [1e-15, 1-1e-15].
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The metrics of one evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// ROC AUC of class 1 (binary tasks only; `None` otherwise or if one class is absent).
     pub auc: Option<f64>,

@@ -1,9 +1,16 @@
-//! Training: shared options, loss, metrics, progress and logging.
+//! Training: shared options, loss, metrics, progress and logging; MLM pretraining;
+//! fine-tuning and prediction of pair classifiers.
 
 pub mod checkpoints;
+pub mod ensemble;
+pub mod finetune;
 pub mod log;
 pub mod loss;
 pub mod metrics;
 pub mod options;
+pub mod pair_batch;
+pub mod pair_model;
+pub mod predict;
 pub mod pretrain;
+pub mod probs;
 pub mod progress;

@@ -57,3 +57,12 @@ pub fn max_abs(t: &candle_core::Tensor) -> f32 {
         .to_scalar::<f32>()
         .unwrap()
 }
+
+/// An empty dir `name` under cargo's per-target test scratch dir (emptied first), for
+/// outputs several tests of one file share; kept after the run for inspection.
+pub fn fresh_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("creating a test dir");
+    dir
+}

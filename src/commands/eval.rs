@@ -1,0 +1,46 @@
+//! `dapt eval`: metrics of every fold checkpoint and of their ensemble on labelled pairs.
+
+use anyhow::Result;
+use clap::Args as ClapArgs;
+
+use super::predict::ModelArgs;
+use crate::train::predict::predict_file;
+
+/// Print AUC, accuracy, F1 and log-loss of each model and of the ensemble.
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub model: ModelArgs,
+    /// Print JSON (one object per model, the ensemble last) instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Run `dapt eval`.
+pub fn run(args: Args) -> Result<()> {
+    let m = &args.model;
+    let preds = predict_file(&m.model, &m.input, true, &m.options()?)?;
+    let rows = preds.metrics();
+    if args.json {
+        for (name, metrics) in rows {
+            let mut v = serde_json::to_value(metrics)?;
+            v["model"] = name.into();
+            println!("{v}");
+        }
+        return Ok(());
+    }
+    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(5).max(5);
+    println!(
+        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "model", "auc", "accuracy", "f1", "log_loss"
+    );
+    for (name, r) in rows {
+        let auc = r.auc.map_or("-".to_string(), |a| format!("{a:.4}"));
+        println!(
+            "{name:<width$}  {auc:>8}  {:>8.4}  {:>8.4}  {:>8.4}",
+            r.accuracy, r.f1, r.log_loss
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! The flags of `dapt finetune` (also its `--config` keys, in snake_case).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+
+use crate::data::folds::FoldBy;
+use crate::train::metrics::Metrics;
+use crate::train::options::OptimArgs;
+
+/// The metric that picks each fold's best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// ROC AUC of class 1 (two classes only).
+    Auc,
+    /// Accuracy of the argmax.
+    Accuracy,
+    /// F1 of class 1 (macro F1 with more classes).
+    F1,
+    /// Log-loss (lower is better).
+    LogLoss,
+}
+
+impl MetricKind {
+    /// The value of this metric in `m` (`None`: AUC of a task that has none).
+    pub fn of(self, m: &Metrics) -> Option<f64> {
+        match self {
+            MetricKind::Auc => m.auc,
+            MetricKind::Accuracy => Some(m.accuracy),
+            MetricKind::F1 => Some(m.f1),
+            MetricKind::LogLoss => Some(m.log_loss),
+        }
+    }
+
+    /// Whether `new` beats `old`.
+    pub fn better(self, new: f64, old: f64) -> bool {
+        match self {
+            MetricKind::LogLoss => new < old,
+            _ => new > old,
+        }
+    }
+
+    /// The flag value (`auc`, `log_loss`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Auc => "auc",
+            MetricKind::Accuracy => "accuracy",
+            MetricKind::F1 => "f1",
+            MetricKind::LogLoss => "log_loss",
+        }
+    }
+}
+
+/// A training-set augmentation rule (`--augment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentRule {
+    /// Add (b, a, y) for every training pair.
+    Swap,
+    /// Add pairs implied by transitivity among the training pairs (binary labels).
+    Closure,
+}
+
+/// Fine-tune a sentence-pair classifier with k-fold cross-validation.
+///
+/// Each fold trains on the other folds' pairs and keeps its best checkpoint by
+/// `--metric` as `OUT/fold-K/best` (a Hugging Face BertForSequenceClassification dir).
+/// Writes `OUT/folds.json`, `OUT/oof.tsv` (out-of-fold probabilities, one line per
+/// input pair), `OUT/cv.json` (per-fold metrics, mean and std) and `OUT/metrics.jsonl`.
+#[derive(Args, Debug, Clone)]
+pub struct FinetuneArgs {
+    /// Labelled pairs: text_a<TAB>text_b<TAB>label, labels 0..C-1
+    #[arg(long, value_name = "FILE")]
+    pub train: PathBuf,
+    /// The first line of --train is a header
+    #[arg(long)]
+    pub header: bool,
+    /// Pretrained checkpoint dir whose encoder and tokenizer are fine-tuned
+    #[arg(long, value_name = "DIR")]
+    pub init: Option<PathBuf>,
+    /// Without --init: model size preset (tiny, small, base) or a config.json, randomly initialised
+    #[arg(long, default_value = "small", value_name = "FILE|tiny|small|base")]
+    pub model_config: String,
+    /// Vocabulary dir to read text with (required without --init; with --init it must
+    /// equal the checkpoint's own vocab.txt)
+    #[arg(long, value_name = "DIR")]
+    pub vocab: Option<PathBuf>,
+    /// Longest input, [CLS]/[SEP] included (pairs truncated longest-first)
+    #[arg(long, default_value_t = 64)]
+    pub max_len: usize,
+    /// Number of cross-validation folds
+    #[arg(long, default_value_t = 5)]
+    pub folds: usize,
+    /// stratified: classes spread evenly; components: no sentence on both sides of a split
+    #[arg(long, value_enum, default_value = "stratified")]
+    pub fold_by: FoldBy,
+    /// Train only this fold (0-based), e.g. one fold per parallel job; the job that
+    /// completes the set writes oof.tsv and cv.json
+    #[arg(long, value_name = "I")]
+    pub fold: Option<usize>,
+    /// Class weights of the cross-entropy, one per class, e.g. 1:1.3
+    #[arg(long, value_name = "W0:W1[:...]")]
+    pub class_weight: Option<String>,
+    /// Label smoothing of the cross-entropy, in [0, 1)
+    #[arg(long, default_value_t = 0.0)]
+    pub label_smoothing: f64,
+    /// Training-set augmentations, comma-separated (applied to each fold's training part only)
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "swap,closure")]
+    pub augment: Vec<AugmentRule>,
+    /// closure: most pairs it may add per fold
+    #[arg(long, default_value_t = 100_000)]
+    pub closure_max: usize,
+    /// Metric that picks the best checkpoint (and drives --patience)
+    #[arg(long, value_enum, default_value = "auc")]
+    pub metric: MetricKind,
+    /// Passes over each fold's training part
+    #[arg(long, default_value_t = 3)]
+    pub epochs: u64,
+    /// Pairs per micro-batch
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Pairs per batch when evaluating
+    #[arg(long, default_value_t = 128)]
+    pub eval_batch_size: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub optim: OptimArgs,
+    /// Also evaluate every N optimizer steps (0: only at the end of each epoch)
+    #[arg(long, default_value_t = 0)]
+    pub eval_every: u64,
+    /// Stop a fold after this many evaluations without improvement (0: never)
+    #[arg(long, default_value_t = 0)]
+    pub patience: usize,
+    /// Largest fraction of tokens the vocabulary may not know (guards against data and
+    /// checkpoint vocabularies that do not belong together; 1 disables the check)
+    #[arg(long, default_value_t = 0.5)]
+    pub max_unk_rate: f64,
+    /// cpu, or cuda:N (build with --features cuda)
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed of the folds, initialisation of new weights, data order and dropout
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output dir
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}

@@ -1,0 +1,228 @@
+//! Everything `dapt finetune` checks and prepares before any training: the pairs, the
+//! folds, the vocabulary and model configuration, and every pair encoded once.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::args::{AugmentRule, FinetuneArgs, MetricKind};
+use crate::data::folds::Folds;
+use crate::data::pairs::{num_classes, read_pairs, PairRecord};
+use crate::model::{checkpoint, BertConfig};
+use crate::text::vocab::Vocab;
+use crate::train::loss::parse_class_weight;
+use crate::train::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
+use crate::train::pair_model::check_vocab_fits;
+use crate::train::progress::info;
+
+/// Name of the fold assignment file in the output dir.
+pub const FOLDS_FILE: &str = "folds.json";
+
+/// A checked fine-tuning task.
+pub struct Prepared {
+    /// The labelled pairs, in file order.
+    pub pairs: Vec<PairRecord>,
+    /// Their labels.
+    pub labels: Vec<usize>,
+    /// Number of classes (max label + 1).
+    pub num_classes: usize,
+    /// The fold assignment.
+    pub folds: Folds,
+    /// The vocabulary text is read with.
+    pub vocab: Vocab,
+    /// The encoder's configuration (`vocab_size` covers the vocabulary).
+    pub config: BertConfig,
+    /// Every pair encoded, in file order.
+    pub encoded: Vec<EncodedPair>,
+    /// Encoding counts over the whole file.
+    pub stats: EncodeStats,
+    /// `--class-weight`, one per class.
+    pub class_weight: Option<Vec<f64>>,
+}
+
+/// The vocabulary dir: the checkpoint's own with `--init` (a different `--vocab` is a
+/// mismatch), else `--vocab`.
+fn vocab_dir(args: &FinetuneArgs) -> Result<PathBuf> {
+    match (&args.init, &args.vocab) {
+        (Some(init), vocab) if init.join("vocab.txt").exists() => {
+            if let Some(v) = vocab {
+                let (own, given) = (Vocab::load(init)?, Vocab::load(v)?);
+                if own.sha256 != given.sha256 {
+                    crate::bad_input!(
+                        "--vocab {} differs from the vocab.txt of --init {} (sha256 {} vs {}): the checkpoint's embeddings belong to its own vocabulary; drop --vocab",
+                        v.display(),
+                        init.display(),
+                        &given.sha256[..12],
+                        &own.sha256[..12]
+                    );
+                }
+            }
+            Ok(init.clone())
+        }
+        (Some(init), Some(v)) => {
+            info(format!(
+                "finetune: {} has no vocab.txt; reading text with --vocab {}",
+                init.display(),
+                v.display()
+            ));
+            Ok(v.clone())
+        }
+        (Some(init), None) => crate::bad_input!(
+            "--init {}: no vocab.txt in the checkpoint; pass the vocabulary it was trained with as --vocab DIR",
+            init.display()
+        ),
+        (None, Some(v)) => Ok(v.clone()),
+        (None, None) => crate::bad_input!(
+            "no model to fine-tune: pass --init DIR (a pretrained checkpoint), or --vocab DIR with --model-config tiny|small|base|FILE for a randomly initialised one"
+        ),
+    }
+}
+
+/// The encoder's configuration: the checkpoint's, or a preset / file for `vocab_size`.
+pub fn model_config(args: &FinetuneArgs, vocab: &Vocab) -> Result<BertConfig> {
+    let config = match &args.init {
+        Some(init) => {
+            let path = init.join(checkpoint::CONFIG);
+            if !path.exists() {
+                crate::bad_input!(
+                    "--init {}: no config.json; pass a checkpoint dir (e.g. OUT/step-N from `dapt pretrain`)",
+                    init.display()
+                );
+            }
+            BertConfig::read(&path)?
+        }
+        None => match BertConfig::preset(&args.model_config, vocab.len()) {
+            Some(c) => c,
+            None => {
+                let path = Path::new(&args.model_config);
+                if !path.is_file() {
+                    crate::bad_input!(
+                        "--model-config {}: not a preset (tiny, small, base) nor a config file",
+                        args.model_config
+                    );
+                }
+                let mut c = BertConfig::read(path)?;
+                c.vocab_size = vocab.len();
+                c
+            }
+        },
+    };
+    let origin = args
+        .init
+        .as_deref()
+        .unwrap_or(Path::new(&args.model_config));
+    check_vocab_fits(vocab, &config, origin)?;
+    if args.max_len > config.max_position_embeddings {
+        crate::bad_input!(
+            "--max-len {} exceeds the model's max_position_embeddings {}",
+            args.max_len,
+            config.max_position_embeddings
+        );
+    }
+    Ok(config)
+}
+
+/// Check the flags against the data (classes, weights, metric, folds), load the
+/// vocabulary and model configuration, and encode every pair.
+pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
+    let pairs = read_pairs(&args.train, args.header, true, None)?;
+    let labels: Vec<usize> = pairs.iter().map(|p| p.label.expect("labelled")).collect();
+    let c = num_classes(&args.train, &pairs)?;
+    let class_weight = match &args.class_weight {
+        Some(s) => {
+            let w = parse_class_weight(s)?;
+            if w.len() != c {
+                crate::bad_input!(
+                    "--class-weight {s}: {} weights but {} has {c} classes (labels 0..{}); give one weight per class",
+                    w.len(),
+                    args.train.display(),
+                    c - 1
+                );
+            }
+            Some(w)
+        }
+        None => None,
+    };
+    if !(0.0..1.0).contains(&args.label_smoothing) {
+        crate::bad_input!(
+            "--label-smoothing {} must be in [0, 1), e.g. 0.1",
+            args.label_smoothing
+        );
+    }
+    if c > 2 && args.metric == MetricKind::Auc {
+        crate::bad_input!(
+            "--metric auc needs two classes but {} has {c}; use --metric accuracy, f1 or log_loss",
+            args.train.display()
+        );
+    }
+    if c > 2 && args.augment.contains(&AugmentRule::Closure) {
+        crate::bad_input!(
+            "--augment closure needs binary labels (1 = match) but {} has {c} classes; use --augment swap",
+            args.train.display()
+        );
+    }
+    if args.epochs == 0 || args.batch_size == 0 || args.eval_batch_size == 0 {
+        crate::bad_input!("--epochs, --batch-size and --eval-batch-size must be at least 1");
+    }
+    let triples: Vec<(&str, &str, usize)> = pairs
+        .iter()
+        .zip(&labels)
+        .map(|(p, &l)| (p.a.as_str(), p.b.as_str(), l))
+        .collect();
+    let folds = Folds::new(&triples, c, args.folds, args.fold_by, args.seed)
+        .map_err(|e| e.context(format!("splitting {} into folds", args.train.display())))?;
+    if let Some(f) = args.fold.filter(|&f| f >= args.folds) {
+        crate::bad_input!(
+            "--fold {f}: folds are numbered 0..{} (--folds {})",
+            args.folds - 1,
+            args.folds
+        );
+    }
+    check_existing_folds(&args.out, &folds)?;
+    let vocab = Vocab::load(&vocab_dir(args)?)?;
+    let config = model_config(args, &vocab)?;
+    let encoder = PairEncoder::new(&vocab, args.max_len)?;
+    let mut stats = EncodeStats::default();
+    let encoded = pairs
+        .iter()
+        .map(|p| encoder.encode(&p.a, &p.b, &mut stats))
+        .collect::<Result<Vec<_>>>()?;
+    if stats.unknown_rate() > args.max_unk_rate {
+        crate::bad_input!(
+            "{}: {:.1}% of its tokens are unknown to the vocabulary in {} (limit --max-unk-rate {}): the data and the vocabulary do not belong together; use the checkpoint pretrained on this kind of data, or build a vocabulary from it with `dapt vocab --input {}`",
+            args.train.display(),
+            100.0 * stats.unknown_rate(),
+            vocab.dir.display(),
+            args.max_unk_rate,
+            args.train.display()
+        );
+    }
+    Ok(Prepared {
+        pairs,
+        labels,
+        num_classes: c,
+        folds,
+        vocab,
+        config,
+        encoded,
+        stats,
+        class_weight,
+    })
+}
+
+/// A `folds.json` already in `out` must be this split (parallel `--fold` jobs and
+/// re-runs must agree on it).
+fn check_existing_folds(out: &Path, folds: &Folds) -> Result<()> {
+    let path = out.join(FOLDS_FILE);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Ok(());
+    };
+    let old: Option<Folds> = serde_json::from_slice(&bytes).ok();
+    if old.as_ref() != Some(folds) {
+        crate::bad_input!(
+            "{} holds a different fold assignment (other data, --folds, --fold-by or --seed); use another --out, or delete it to start over",
+            path.display()
+        );
+    }
+    Ok(())
+}

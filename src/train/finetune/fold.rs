@@ -1,0 +1,303 @@
+//! Training one fold: augment its training part, fine-tune, evaluate on its validation
+//! part every `--eval-every` steps and at each epoch's end, keep the best checkpoint.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::args::{AugmentRule, FinetuneArgs};
+use super::data::Prepared;
+use crate::data::augment::{closure, swap, AugmentReport, Pair};
+use crate::data::rng::{keyed_rng, Purpose};
+use crate::model::bert::{BertForSequenceClassification, Init};
+use crate::model::checkpoint;
+use crate::model::dropout::Mode;
+use crate::model::params::named_vars;
+use crate::optim::{clip_grad_norm, GradAccumulator};
+use crate::train::checkpoints::TRAINER_STATE;
+use crate::train::log::MetricsLog;
+use crate::train::loss::cross_entropy;
+use crate::train::metrics::{evaluate, Metrics};
+use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder};
+use crate::train::pair_model::{vocab_files, FinetuneState};
+use crate::train::probs::class_probs;
+use crate::train::progress::{info, Progress};
+
+/// What a fold produced (`OUT/fold-K/result.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FoldResult {
+    /// The fold.
+    pub fold: usize,
+    /// Metrics of the best checkpoint on the validation part.
+    pub metrics: Metrics,
+    /// Optimizer step of the best checkpoint.
+    pub best_step: u64,
+    /// Epoch of the best checkpoint (fractional within an epoch).
+    pub best_epoch: f64,
+    /// Steps trained (fewer than planned after early stopping).
+    pub steps: u64,
+    /// Pairs trained on, augmentation included.
+    pub train_examples: usize,
+    /// Validation pairs.
+    pub valid_examples: usize,
+    /// Pairs each augmentation rule added.
+    pub augment: AugmentReport,
+    /// `(input index, class probabilities)` of every validation pair, from the best checkpoint.
+    pub oof: Vec<(usize, Vec<f64>)>,
+}
+
+/// The best evaluation of a fold so far: `--metric`'s value, all metrics, when, and the
+/// validation probabilities (the fold's out-of-fold predictions).
+struct Best {
+    value: f64,
+    metrics: Metrics,
+    step: u64,
+    epoch: f64,
+    probs: Vec<Vec<f64>>,
+}
+
+/// The dir of fold `k` under `out`.
+pub fn fold_dir(out: &Path, k: usize) -> PathBuf {
+    out.join(format!("fold-{k}"))
+}
+
+/// The training part of fold `k` with its augmentations, encoded.
+fn training_set(
+    p: &Prepared,
+    args: &FinetuneArgs,
+    train_idx: &[usize],
+    k: usize,
+) -> Result<(Vec<EncodedPair>, Vec<usize>, AugmentReport)> {
+    let mut encoded: Vec<EncodedPair> = train_idx.iter().map(|&i| p.encoded[i].clone()).collect();
+    let mut labels: Vec<usize> = train_idx.iter().map(|&i| p.labels[i]).collect();
+    let originals: Vec<Pair> = train_idx
+        .iter()
+        .map(|&i| (p.pairs[i].a.clone(), p.pairs[i].b.clone(), p.labels[i]))
+        .collect();
+    let mut report = AugmentReport::default();
+    let mut added: Vec<Pair> = Vec::new();
+    if args.augment.contains(&AugmentRule::Closure) {
+        // Seeded per fold: each fold's training part implies different pairs.
+        let (implied, r) = closure(
+            &originals,
+            args.closure_max,
+            args.seed.wrapping_add(k as u64),
+        );
+        report.closure_positive = r.closure_positive;
+        report.closure_negative = r.closure_negative;
+        added.extend(implied);
+    }
+    if args.augment.contains(&AugmentRule::Swap) {
+        // Swap the implied pairs too, so every training pair appears in both orders.
+        let mut base = originals;
+        base.extend(added.iter().cloned());
+        let swapped = swap(&base);
+        report.swapped = swapped.len();
+        added.extend(swapped);
+    }
+    let encoder = PairEncoder::new(&p.vocab, args.max_len)?;
+    let mut stats = EncodeStats::default();
+    for (a, b, y) in &added {
+        encoded.push(encoder.encode(a, b, &mut stats)?);
+        labels.push(*y);
+    }
+    Ok((encoded, labels, report))
+}
+
+/// The model for a fold: the `--init` checkpoint with new heads, or fresh weights.
+fn new_model(
+    p: &Prepared,
+    args: &FinetuneArgs,
+    device: &Device,
+) -> Result<BertForSequenceClassification> {
+    let init = match &args.init {
+        Some(dir) => Init::Checkpoint(dir, args.seed),
+        None => Init::Fresh(args.seed),
+    };
+    let (model, report) =
+        BertForSequenceClassification::new(&p.config, p.num_classes, device, init)?;
+    if let Some(dir) = &args.init {
+        info(format!(
+            "finetune: loaded {}; newly initialised: {}; unused checkpoint tensors: {}",
+            dir.display(),
+            if report.newly_initialized.is_empty() {
+                "none".to_string()
+            } else {
+                report.newly_initialized.join(", ")
+            },
+            report.unused.len()
+        ));
+    }
+    Ok(model)
+}
+
+/// Fine-tune fold `k` and save its best checkpoint to `OUT/fold-K/best`.
+pub fn train_fold(
+    p: &Prepared,
+    args: &FinetuneArgs,
+    k: usize,
+    device: &Device,
+    log: &mut MetricsLog,
+) -> Result<FoldResult> {
+    let (train_idx, valid_idx) = p.folds.split(k);
+    let (train, train_labels, augment) = training_set(p, args, &train_idx, k)?;
+    info(format!(
+        "finetune: fold {k}: {} training pairs ({} original, +{} swap, +{} closure positives, +{} closure negatives), {} validation pairs",
+        train.len(),
+        train_idx.len(),
+        augment.swapped,
+        augment.closure_positive,
+        augment.closure_negative,
+        valid_idx.len()
+    ));
+    let model = new_model(p, args, device)?;
+    let mut opt = args.optim.optimizer(named_vars(&model.vars))?;
+    let accum_n = args.optim.grad_accum;
+    let batches_per_epoch = train.len().div_ceil(args.batch_size);
+    let steps_per_epoch = batches_per_epoch.div_ceil(accum_n) as u64;
+    let schedule = args.optim.schedule(steps_per_epoch * args.epochs)?;
+    let mut accum = GradAccumulator::new(opt.params());
+    let valid: Vec<&EncodedPair> = valid_idx.iter().map(|&i| &p.encoded[i]).collect();
+    let valid_labels: Vec<usize> = valid_idx.iter().map(|&i| p.labels[i]).collect();
+    let pad = p.vocab.special.pad;
+    let dir = fold_dir(&args.out, k);
+    std::fs::create_dir_all(&dir)?;
+    let mut best: Option<Best> = None;
+    let mut since_best = 0usize;
+    let progress = Progress::items(&format!("fold {k}"), schedule.total_steps);
+    let (mut step, mut micro) = (0u64, 0u64);
+    let mut window = (0.0f64, 0u64);
+    'epochs: for epoch in 0..args.epochs {
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
+        let batches: Vec<&[usize]> = order.chunks(args.batch_size).collect();
+        for (s, group) in batches.chunks(accum_n).enumerate() {
+            let mut step_loss = 0.0;
+            for rows in group {
+                let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
+                let ys: Vec<u32> = rows.iter().map(|&i| train_labels[i] as u32).collect();
+                let t = pad_batch(&batch, pad, device)?;
+                let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
+                let logits = model.forward(&t.ids, &t.types, &t.mask, &mut mode)?;
+                let ys = Tensor::new(ys.as_slice(), device)?;
+                let loss = cross_entropy(
+                    &logits,
+                    &ys,
+                    p.class_weight.as_deref(),
+                    args.label_smoothing,
+                )?;
+                let value = loss.to_scalar::<f32>()? as f64;
+                if !value.is_finite() {
+                    anyhow::bail!(
+                        "fold {k}: loss is {value} at step {}: training diverged; lower --lr or raise --warmup-ratio",
+                        step + 1
+                    );
+                }
+                accum.add(&loss.backward()?)?;
+                step_loss += value / group.len() as f64;
+                micro += 1;
+            }
+            let mut grads = accum.take_mean()?;
+            if args.optim.max_grad_norm > 0.0 {
+                clip_grad_norm(&mut grads, opt.params(), args.optim.max_grad_norm)?;
+            }
+            let lr = schedule.lr(step);
+            opt.step(&grads, lr)?;
+            step += 1;
+            progress.inc(1);
+            window = (window.0 + step_loss, window.1 + 1);
+            let epoch_pos = epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64;
+            let end_of_epoch = s + 1 == steps_per_epoch as usize;
+            if window.1 == 10 || end_of_epoch {
+                let loss = window.0 / window.1 as f64;
+                progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
+                log.write(
+                    &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr}),
+                )?;
+                window = (0.0, 0);
+            }
+            if end_of_epoch || (args.eval_every > 0 && step % args.eval_every == 0) {
+                let probs = class_probs(&model, &valid, args.eval_batch_size, pad, device)?;
+                let m = evaluate(&probs, &valid_labels);
+                let value = args.metric.of(&m).unwrap_or(f64::NAN);
+                let mut record =
+                    json!({"event": "eval", "fold": k, "step": step, "epoch": epoch_pos});
+                record["metrics"] = serde_json::to_value(m)?;
+                log.write(&record)?;
+                let improved = best
+                    .as_ref()
+                    .is_none_or(|b| args.metric.better(value, b.value));
+                if improved {
+                    save_best(&model, p, args, k, step, epoch_pos, value)?;
+                    best = Some(Best {
+                        value,
+                        metrics: m,
+                        step,
+                        epoch: epoch_pos,
+                        probs,
+                    });
+                    since_best = 0;
+                } else {
+                    since_best += 1;
+                    if args.patience > 0 && since_best >= args.patience {
+                        info(format!(
+                            "finetune: fold {k}: no better {} in {} evaluations; stopping at step {step}",
+                            args.metric.name(),
+                            args.patience
+                        ));
+                        break 'epochs;
+                    }
+                }
+            }
+        }
+    }
+    progress.finish();
+    let best = best.expect("at least one evaluation");
+    Ok(FoldResult {
+        fold: k,
+        metrics: best.metrics,
+        best_step: best.step,
+        best_epoch: best.epoch,
+        steps: step,
+        train_examples: train.len(),
+        valid_examples: valid_idx.len(),
+        augment,
+        oof: valid_idx.into_iter().zip(best.probs).collect(),
+    })
+}
+
+/// Save the model as `OUT/fold-K/best` with its vocabulary and trainer state.
+fn save_best(
+    model: &BertForSequenceClassification,
+    p: &Prepared,
+    args: &FinetuneArgs,
+    k: usize,
+    step: u64,
+    epoch: f64,
+    value: f64,
+) -> Result<()> {
+    let dir = fold_dir(&args.out, k);
+    let state = FinetuneState {
+        fold: k,
+        step,
+        epoch,
+        metric: args.metric.name().to_string(),
+        best_metric: value,
+        max_len: args.max_len,
+    };
+    let extra = vocab_files(&p.vocab.dir);
+    let extra: Vec<(&str, &Path)> = extra.iter().map(|(n, p)| (*n, p.as_path())).collect();
+    let state = serde_json::to_string_pretty(&state)? + "\n";
+    checkpoint::save_with(
+        &dir.join("best"),
+        &model.config,
+        &named_vars(&model.vars),
+        &extra,
+        |tmp| Ok(std::fs::write(tmp.join(TRAINER_STATE), state)?),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! `dapt finetune`: k-fold fine-tuning of a sentence-pair classifier.
+//!
+//! Every check on the data and flags happens in [`data::prepare`] before the first step.
+//! Each fold writes `OUT/fold-K/best` and `OUT/fold-K/result.json`; once every fold's
+//! result is there (one run, or parallel `--fold` jobs), `oof.tsv` and `cv.json` are
+//! written from them.
+
+pub mod args;
+pub mod data;
+pub mod fold;
+pub mod report;
+
+use anyhow::{Context, Result};
+
+use crate::fsutil::write_atomic;
+use crate::train::log::MetricsLog;
+use crate::train::options::parse_device;
+use crate::train::progress::info;
+pub use args::{AugmentRule, FinetuneArgs, MetricKind};
+pub use fold::{fold_dir, FoldResult};
+pub use report::CvReport;
+
+/// Name of a fold's result file inside `OUT/fold-K/`.
+pub const RESULT_FILE: &str = "result.json";
+
+/// Run `dapt finetune`: the requested folds, then the CV report if every fold is done.
+/// Returns the report when it was written.
+pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
+    let p = data::prepare(args)?;
+    let device = parse_device(&args.device)?;
+    info(format!(
+        "finetune: {} pairs, {} classes, {} folds by {:?}; {} tokens ({:.2}% unknown to the vocabulary, {} pairs truncated to --max-len {})",
+        p.pairs.len(),
+        p.num_classes,
+        args.folds,
+        args.fold_by,
+        p.stats.tokens,
+        100.0 * p.stats.unknown_rate(),
+        p.stats.truncated,
+        args.max_len
+    ));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating --out {}", args.out.display()))?;
+    write_atomic(
+        &args.out.join(data::FOLDS_FILE),
+        &(serde_json::to_string(&p.folds)? + "\n"),
+    )?;
+    let log_path = args.out.join("metrics.jsonl");
+    if args.fold.is_none() {
+        // A full run replaces the previous one's log; parallel --fold jobs append to it.
+        let _ = std::fs::remove_file(&log_path);
+    }
+    let mut log = MetricsLog::open(&log_path, None)?;
+    let folds: Vec<usize> = match args.fold {
+        Some(f) => vec![f],
+        None => (0..args.folds).collect(),
+    };
+    for k in folds {
+        let result = fold::train_fold(&p, args, k, &device, &mut log)?;
+        info(format!(
+            "finetune: fold {k}: best {} {:.4} at step {} (epoch {:.2}): auc {} accuracy {:.4} f1 {:.4} log_loss {:.4}",
+            args.metric.name(),
+            args.metric.of(&result.metrics).unwrap_or(f64::NAN),
+            result.best_step,
+            result.best_epoch,
+            result.metrics.auc.map_or("-".into(), |a| format!("{a:.4}")),
+            result.metrics.accuracy,
+            result.metrics.f1,
+            result.metrics.log_loss
+        ));
+        write_atomic(
+            &fold_dir(&args.out, k).join(RESULT_FILE),
+            &(serde_json::to_string(&result)? + "\n"),
+        )?;
+    }
+    let report = report::write_if_complete(&p, args)?;
+    match &report {
+        Some(r) => info(format!(
+            "finetune: CV {} {:.4} ± {:.4} over {} folds (out-of-fold {:.4}); {}",
+            args.metric.name(),
+            r.mean_of(args.metric),
+            r.std_of(args.metric),
+            r.folds.len(),
+            args.metric.of(&r.oof).unwrap_or(f64::NAN),
+            args.out.join("cv.json").display()
+        )),
+        None => info(format!(
+            "finetune: other folds are not finished yet; the job that completes them writes {} and {}",
+            args.out.join("oof.tsv").display(),
+            args.out.join("cv.json").display()
+        )),
+    }
+    Ok(report)
+}
