@@ -1,7 +1,7 @@
 //! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
 
 use clap::{Parser, Subcommand};
-use dapt::commands::{encode, eval, finetune, inspect, pending, predict, pretrain, vocab};
+use dapt::commands::{encode, eval, finetune, inspect, pipeline, predict, pretrain, vocab};
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
 ///
@@ -33,7 +33,7 @@ enum Command {
     /// Metrics of a model on labelled pairs
     Eval(eval::Args),
     /// Run the stages a TOML config names, skipping those already up to date
-    Pipeline(pending::Args),
+    Pipeline(pipeline::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
     Inspect(inspect::Args),
 }
@@ -55,7 +55,7 @@ fn main() {
         Command::Finetune(a) => finetune::run(*a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
-        Command::Pipeline(_) => pending::run("pipeline"),
+        Command::Pipeline(a) => pipeline::run(a),
         Command::Inspect(a) => inspect::run(a),
     };
     if let Err(err) = result {

@@ -168,10 +168,3 @@ fn failed_encode_leaves_no_shard() {
         ["bad.tsv", "good.tsv", "v"].map(std::ffi::OsString::from)
     );
 }
-
-#[test]
-fn pending_subcommand_exits_2() {
-    let out = dapt(&["pipeline", "--config", "x.toml"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("not yet implemented"));
-}

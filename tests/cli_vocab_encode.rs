@@ -341,7 +341,7 @@ fn inspect_shows_header_and_decoded_documents() {
 }
 
 #[test]
-fn help_lists_the_contract_and_pending_commands_say_so() {
+fn help_lists_the_contract() {
     let out = String::from_utf8(dapt_ok(&["--help"]).stdout).unwrap();
     for c in [
         "vocab", "encode", "pretrain", "finetune", "predict", "eval", "pipeline", "inspect",

@@ -5,7 +5,7 @@ pub mod encode;
 pub mod eval;
 pub mod finetune;
 pub mod inspect;
-pub mod pending;
+pub mod pipeline;
 pub mod predict;
 pub mod pretrain;
 pub mod vocab;

@@ -1,13 +1,16 @@
-//! The BERT encoder (embeddings + transformer layers), built only from differentiable
-//! candle ops so every parameter gets a gradient; dropout where transformers puts it.
+//! The BERT encoder (embeddings + transformer layers), built from differentiable candle
+//! ops and the fused kernels of [`super::ops`] (which have their own backward), so every
+//! parameter gets a gradient; dropout where transformers puts it.
 
-use candle_core::{DType, Module, Result, Tensor, D};
+use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
 
 use super::dropout::Mode;
+use super::ops;
 use super::BertConfig;
 
-/// LayerNorm written with differentiable ops (candle-nn's fused one has no backward).
+/// LayerNorm over the last dimension, differentiable (candle-nn's fused one has no
+/// backward): [`ops::layer_norm`].
 pub struct LayerNorm {
     weight: Tensor,
     bias: Tensor,
@@ -24,13 +27,7 @@ impl LayerNorm {
 
     /// Normalises over the last dimension.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mean = x.mean_keepdim(D::Minus1)?;
-        let centred = x.broadcast_sub(&mean)?;
-        let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
-        let normed = centred.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        normed
-            .broadcast_mul(&self.weight)?
-            .broadcast_add(&self.bias)
+        ops::layer_norm(x, &self.weight, &self.bias, self.eps)
     }
 }
 
@@ -121,13 +118,14 @@ impl Layer {
         let q = split(self.query.forward(x)?)?;
         let k = split(self.key.forward(x)?)?;
         let v = split(self.value.forward(x)?)?;
-        let scores = (q.matmul(&k.t()?)? / (d as f64).sqrt())?.broadcast_add(mask_bias)?;
-        let probs = candle_nn::ops::softmax(&scores, D::Minus1)?;
+        let probs = ops::masked_softmax(&q.matmul(&k.t()?)?, mask_bias, 1.0 / (d as f64).sqrt())?;
         let probs = mode.dropout(&probs, self.attention_dropout)?;
         let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
         let attn = mode.dropout(&self.attn_out.forward(&ctx)?, self.hidden_dropout)?;
         let a = self.attn_norm.forward(&(attn + x)?)?;
-        let f = self.out.forward(&self.inter.forward(&a)?.gelu_erf()?)?;
+        let f = self
+            .out
+            .forward(&ops::gelu_erf(&self.inter.forward(&a)?)?)?;
         let f = mode.dropout(&f, self.hidden_dropout)?;
         self.out_norm.forward(&(f + a)?)
     }
@@ -158,10 +156,9 @@ impl Encoder {
         mask: &Tensor,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        // Masked keys get f32::MIN added, as transformers does.
-        let (b, s) = mask.dims2()?;
-        let mask_bias =
-            ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?.reshape((b, 1, 1, s))?;
+        // Masked keys get f32::MIN added, as transformers does; `(batch, seq)`, broadcast
+        // over heads and queries inside the softmax.
+        let mask_bias = ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?;
         let mut x = self.embeddings.forward(ids, types, mode)?;
         for layer in &self.layers {
             x = layer.forward(&x, &mask_bias, mode)?;

@@ -5,6 +5,7 @@ use candle_core::{Module, Result, Tensor};
 use candle_nn::{linear, Linear, VarBuilder};
 
 use super::encoder::LayerNorm;
+use super::ops;
 use super::BertConfig;
 
 /// `cls.predictions`: transform, then logits against the (tied) word-embedding matrix.
@@ -30,7 +31,7 @@ impl MlmHead {
     pub fn forward(&self, hidden: &Tensor, word_embeddings: &Tensor) -> Result<Tensor> {
         let t = self
             .norm
-            .forward(&self.dense.forward(hidden)?.gelu_erf()?)?;
+            .forward(&ops::gelu_erf(&self.dense.forward(hidden)?)?)?;
         t.matmul(&word_embeddings.t()?)?.broadcast_add(&self.bias)
     }
 }
@@ -47,7 +48,7 @@ pub fn masked_positions(labels: &[i64]) -> (Vec<u32>, Vec<u32>) {
 }
 
 /// Mean cross-entropy of `logits (rows, vocab)` against `targets (rows,)`, as PyTorch's
-/// `CrossEntropyLoss` over the non-ignored positions.
+/// `CrossEntropyLoss` over the non-ignored positions (fused: [`ops::cross_entropy`]).
 pub fn mlm_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    candle_nn::loss::cross_entropy(logits, targets)
+    ops::cross_entropy(logits, targets)
 }

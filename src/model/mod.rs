@@ -1,8 +1,9 @@
 //! The BERT encoder: configuration, layers, heads, checkpoint I/O and embedding alignment.
 //!
 //! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` their
-//! parts; `dropout` the seeded train/eval mode; `checkpoint` save, verify and load;
-//! `align` embedding rows for a new vocabulary.
+//! parts; `ops` the fused kernels they use (with their own backward); `dropout` the
+//! seeded train/eval mode; `checkpoint` save, verify and load; `align` embedding rows for
+//! a new vocabulary.
 
 pub mod align;
 pub mod bert;
@@ -12,6 +13,7 @@ pub mod dropout;
 pub mod encoder;
 pub mod init_from;
 pub mod mlm_head;
+pub mod ops;
 pub mod pair_head;
 pub mod params;
 

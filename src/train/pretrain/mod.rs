@@ -187,7 +187,20 @@ fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Res
 }
 
 /// Save a checkpoint of the current state, point `latest` at it and rotate old ones.
+/// Weights that are no longer finite are never saved: `latest` keeps pointing at the
+/// last good checkpoint.
 fn save(s: &Setup, args: &PretrainArgs, state: &TrainerState) -> Result<()> {
+    for (name, var) in crate::model::params::named_vars(&s.model.vars) {
+        let sum = var.as_tensor().sqr()?.sum_all()?.to_scalar::<f32>()?;
+        if !sum.is_finite() {
+            let last =
+                checkpoints::latest(&args.out).map_or("none".into(), |p| p.display().to_string());
+            anyhow::bail!(
+                "{name} is no longer finite after step {}: training diverged; the last good checkpoint is {last} (`latest` still points at it). Lower --lr or raise --warmup-ratio, then --resume auto",
+                state.step
+            );
+        }
+    }
     let name = checkpoints::step_dir_name(state.step);
     let dir = args.out.join(&name);
     let extra: Vec<(&str, &Path)> = s

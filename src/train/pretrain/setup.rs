@@ -154,6 +154,15 @@ impl Setup {
         };
         let resumed = resume_dir.is_some();
         if let Some(dir) = &resume_dir {
+            let trained_with = Vocab::load(dir)?.sha256;
+            if trained_with != vocab.sha256 {
+                crate::bad_input!(
+                    "{}: trained with vocabulary sha256 {trained_with} but --vocab {} has sha256 {}; resume with the same vocabulary, or start a new run in another --out",
+                    dir.display(),
+                    args.vocab.display(),
+                    vocab.sha256
+                );
+            }
             let report = checkpoint::load_into(dir, &model.vars)?;
             if !report.newly_initialized.is_empty() {
                 crate::bad_input!(

@@ -1,0 +1,43 @@
+//! Fused CPU kernels with their own backward, for the element-wise and row-wise parts of
+//! BERT that candle composes from many single-threaded passes: masked attention softmax,
+//! LayerNorm, GELU (erf form) and cross-entropy.
+//!
+//! Each op is a candle `CustomOp` whose forward is one pass over the rows (parallel with
+//! rayon) and whose `bwd` is another single-pass kernel, so autograd works through them.
+//! Off the CPU (or for non-f32 tensors) every function falls back to the composed,
+//! device-generic version in [`composed`], which is also what the kernels are tested
+//! against.
+
+pub mod composed;
+mod cross_entropy;
+mod gelu;
+mod layer_norm;
+mod softmax;
+
+use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
+
+pub use cross_entropy::cross_entropy;
+pub use gelu::gelu_erf;
+pub use layer_norm::layer_norm;
+pub use softmax::masked_softmax;
+
+/// Whether the fused kernels apply: every tensor on the CPU, the float ones f32.
+fn fused(floats: &[&Tensor]) -> bool {
+    floats
+        .iter()
+        .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
+}
+
+/// The elements of a contiguous f32 CPU tensor.
+fn f32s<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
+    match layout.contiguous_offsets() {
+        Some((start, end)) => Ok(&storage.as_slice::<f32>()?[start..end]),
+        None => bail!("fused op: input is not contiguous"),
+    }
+}
+
+/// Rows per rayon task for rows of `len` elements: tasks of at least ~8k elements, so
+/// short rows (attention's 32 keys) do not drown in scheduling overhead.
+fn rows_per_task(len: usize) -> usize {
+    (8192 / len.max(1)).max(1)
+}
