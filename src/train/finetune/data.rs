@@ -10,6 +10,7 @@ use crate::data::folds::Folds;
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::Vocab;
+use crate::train::checkpoints::latest;
 use crate::train::loss::parse_class_weight;
 use crate::train::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::train::pair_model::check_vocab_fits;
@@ -20,6 +21,8 @@ pub const FOLDS_FILE: &str = "folds.json";
 
 /// A checked fine-tuning task.
 pub struct Prepared {
+    /// The checkpoint dir `--init` resolves to.
+    pub init: Option<PathBuf>,
     /// The labelled pairs, in file order.
     pub pairs: Vec<PairRecord>,
     /// Their labels.
@@ -42,8 +45,8 @@ pub struct Prepared {
 
 /// The vocabulary dir: the checkpoint's own with `--init` (a different `--vocab` is a
 /// mismatch), else `--vocab`.
-fn vocab_dir(args: &FinetuneArgs) -> Result<PathBuf> {
-    match (&args.init, &args.vocab) {
+fn vocab_dir(args: &FinetuneArgs, init: Option<&PathBuf>) -> Result<PathBuf> {
+    match (init, &args.vocab) {
         (Some(init), vocab) if init.join("vocab.txt").exists() => {
             if let Some(v) = vocab {
                 let (own, given) = (Vocab::load(init)?, Vocab::load(v)?);
@@ -79,8 +82,8 @@ fn vocab_dir(args: &FinetuneArgs) -> Result<PathBuf> {
 }
 
 /// The encoder's configuration: the checkpoint's, or a preset / file for `vocab_size`.
-pub fn model_config(args: &FinetuneArgs, vocab: &Vocab) -> Result<BertConfig> {
-    let config = match &args.init {
+pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> Result<BertConfig> {
+    let config = match init {
         Some(init) => {
             let path = init.join(checkpoint::CONFIG);
             if !path.exists() {
@@ -179,8 +182,9 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         );
     }
     check_existing_folds(&args.out, &folds)?;
-    let vocab = Vocab::load(&vocab_dir(args)?)?;
-    let config = model_config(args, &vocab)?;
+    let init = args.init.as_deref().map(resolve_init);
+    let vocab = Vocab::load(&vocab_dir(args, init.as_ref())?)?;
+    let config = model_config(args, init.as_deref(), &vocab)?;
     let encoder = PairEncoder::new(&vocab, args.max_len)?;
     let mut stats = EncodeStats::default();
     let encoded = pairs
@@ -198,6 +202,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         );
     }
     Ok(Prepared {
+        init,
         pairs,
         labels,
         num_classes: c,
@@ -208,6 +213,22 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         stats,
         class_weight,
     })
+}
+
+/// The checkpoint `--init` names: the dir itself, or for a `dapt pretrain` run dir
+/// (no config.json, a `latest` pointer) the checkpoint `latest` points at.
+fn resolve_init(dir: &Path) -> PathBuf {
+    match latest(dir) {
+        Some(ckpt) if !dir.join(checkpoint::CONFIG).exists() => {
+            info(format!(
+                "finetune: --init {} is a pretraining run; using its latest checkpoint {}",
+                dir.display(),
+                ckpt.display()
+            ));
+            ckpt
+        }
+        _ => dir.to_path_buf(),
+    }
 }
 
 /// A `folds.json` already in `out` must be this split (parallel `--fold` jobs and

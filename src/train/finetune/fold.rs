@@ -114,13 +114,13 @@ fn new_model(
     args: &FinetuneArgs,
     device: &Device,
 ) -> Result<BertForSequenceClassification> {
-    let init = match &args.init {
+    let init = match &p.init {
         Some(dir) => Init::Checkpoint(dir, args.seed),
         None => Init::Fresh(args.seed),
     };
     let (model, report) =
         BertForSequenceClassification::new(&p.config, p.num_classes, device, init)?;
-    if let Some(dir) = &args.init {
+    if let Some(dir) = &p.init {
         info(format!(
             "finetune: loaded {}; newly initialised: {}; unused checkpoint tensors: {}",
             dir.display(),
