@@ -27,7 +27,7 @@ const SEQ: usize = 32;
 /// Whether flat position `p` is masked: a multiplicative hash below 15%, so the Python
 /// side masks exactly the same positions without sharing an RNG.
 fn is_masked(p: usize) -> bool {
-    (p as u64 * 2_654_435_761 % (1 << 32)) % 100 < 15 && p % SEQ != 0
+    (p as u64 * 2_654_435_761 % (1 << 32)) % 100 < 15 && !p.is_multiple_of(SEQ)
 }
 
 /// A full-length synthetic batch: random ids, segment 0 then 1, ~15% of positions masked.
