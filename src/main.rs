@@ -1,7 +1,7 @@
 //! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
 
 use clap::{Parser, Subcommand};
-use dapt::commands::{encode, inspect, pending, vocab};
+use dapt::commands::{encode, inspect, pending, pipeline, pretrain, vocab};
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
 ///
@@ -25,7 +25,7 @@ enum Command {
     /// Turn text corpora into memory-mapped shards of token ids
     Encode(encode::Args),
     /// Masked-language-model pretraining (token, whole-word or n-gram masking)
-    Pretrain(pending::Args),
+    Pretrain(Box<dapt::train::pretrain::PretrainArgs>),
     /// Fine-tune a sentence-pair classifier with k-fold cross-validation
     Finetune(pending::Args),
     /// Ensemble fold checkpoints over new pairs and write probabilities
@@ -33,7 +33,7 @@ enum Command {
     /// Metrics of a model on labelled pairs
     Eval(pending::Args),
     /// Run the stages a TOML config names, skipping those already up to date
-    Pipeline(pending::Args),
+    Pipeline(pipeline::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
     Inspect(inspect::Args),
 }
@@ -51,11 +51,11 @@ fn main() {
     let result = match cli.command {
         Command::Vocab(a) => vocab::run(a),
         Command::Encode(a) => encode::run(a),
-        Command::Pretrain(_) => pending::run("pretrain"),
+        Command::Pretrain(a) => pretrain::run(*a),
         Command::Finetune(_) => pending::run("finetune"),
         Command::Predict(_) => pending::run("predict"),
         Command::Eval(_) => pending::run("eval"),
-        Command::Pipeline(_) => pending::run("pipeline"),
+        Command::Pipeline(a) => pipeline::run(a),
         Command::Inspect(a) => inspect::run(a),
     };
     if let Err(err) = result {

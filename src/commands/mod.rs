@@ -4,4 +4,6 @@ pub mod config;
 pub mod encode;
 pub mod inspect;
 pub mod pending;
+pub mod pipeline;
+pub mod pretrain;
 pub mod vocab;

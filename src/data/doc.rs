@@ -129,3 +129,32 @@ impl DocStore for [MemDoc] {
         &self[i]
     }
 }
+
+/// Some documents of a shared store, renumbered `0..ids.len()` (a train or held-out
+/// part).
+pub struct Subset<S> {
+    store: std::sync::Arc<S>,
+    ids: Vec<u32>,
+}
+
+impl<S: DocStore> Subset<S> {
+    /// Documents `ids` of `store`, in that order.
+    pub fn new(store: std::sync::Arc<S>, ids: Vec<u32>) -> Self {
+        Self { store, ids }
+    }
+}
+
+impl<S: DocStore + Send> DocStore for Subset<S> {
+    type Doc<'a>
+        = S::Doc<'a>
+    where
+        Self: 'a;
+
+    fn num_docs(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn doc(&self, i: usize) -> S::Doc<'_> {
+        self.store.doc(self.ids[i] as usize)
+    }
+}

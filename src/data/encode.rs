@@ -30,6 +30,10 @@ pub enum PairsAs {
     Both,
 }
 
+/// Blocks kept for reuse: enough for every chunk in flight (two batches of two per
+/// thread) on machines of up to 8 threads; more are dropped.
+const POOL_BLOCKS: usize = 32;
+
 /// Options of one encoding run.
 #[derive(Debug, Clone)]
 pub struct EncodeOptions {
@@ -156,10 +160,11 @@ fn encode_chunk(
     opts: &EncodeOptions,
     vocab: &Vocab,
     encoder: &TextEncoder,
+    block: DocBlock,
 ) -> Result<Encoded> {
     let text = chunk.check_utf8()?;
     let mut out = Encoded {
-        block: DocBlock::new(vocab.len()),
+        block,
         lines: 0,
         skipped: 0,
         truncated: 0,
@@ -222,11 +227,19 @@ pub fn encode_corpus(
     // A writer thread appends batch N while the workers encode batch N + 1: appending
     // is serial, and without the overlap the cores would idle during it.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Encoded>>(1);
+    // Written blocks go back to the workers: reusing their buffers keeps peak memory
+    // flat however long the corpus (fresh multi-MB buffers per chunk fragmented the
+    // allocator's arenas: +25% RSS from 256 MB to 1 GB of input).
+    let pool = std::sync::Mutex::new(Vec::<DocBlock>::new());
     std::thread::scope(|scope| -> Result<()> {
         let written = scope.spawn(|| -> Result<()> {
             for batch in rx {
-                for e in &batch {
+                for e in batch {
                     writer.append(&e.block)?;
+                    let mut pool = pool.lock().expect("block pool lock");
+                    if pool.len() < POOL_BLOCKS {
+                        pool.push(e.block);
+                    }
                 }
             }
             Ok(())
@@ -238,9 +251,14 @@ pub fn encode_corpus(
             |chunks| {
                 let encoded: Vec<Encoded> = chunks
                     .par_iter()
-                    .map(|c| encode_chunk(c, opts, vocab, &encoder))
+                    .map(|c| {
+                        let block = pool.lock().expect("block pool lock").pop();
+                        let mut block = block.unwrap_or_else(|| DocBlock::new(vocab.len()));
+                        block.clear();
+                        encode_chunk(c, opts, vocab, &encoder, block)
+                    })
                     .collect::<Result<_>>()?;
-                for (e, c) in encoded.iter().zip(&chunks) {
+                for (e, c) in encoded.iter().zip(chunks) {
                     lines += e.lines;
                     skipped += e.skipped;
                     truncated += e.truncated;

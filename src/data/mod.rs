@@ -11,6 +11,7 @@ pub mod mask;
 pub mod pairs;
 pub mod rng;
 pub mod shard;
+pub mod shards;
 pub mod span;
 pub mod special;
 pub mod union_find;

@@ -11,6 +11,12 @@ pub enum Purpose {
     Sequence = 1,
     /// Shuffling documents and batches for one epoch.
     Epoch = 2,
+    /// Dropout masks of one micro-batch.
+    Dropout = 3,
+    /// Choosing the held-out documents.
+    Holdout = 4,
+    /// Masks of the fixed evaluation batches.
+    Eval = 5,
 }
 
 /// An independent ChaCha8 stream for `(seed, counter, index, purpose)`.

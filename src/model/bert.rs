@@ -120,6 +120,14 @@ impl BertForMaskedLM {
         ))
     }
 
+    /// Number of parameters.
+    pub fn num_parameters(&self) -> usize {
+        named_vars(&self.vars)
+            .iter()
+            .map(|(_, v)| v.elem_count())
+            .sum()
+    }
+
     /// Logits at the masked positions of `batch` only (the decoder over ~15% of the rows,
     /// as NVIDIA's and Megatron's BERT do: it dominates the FLOPs otherwise).
     pub fn forward(&self, batch: &BatchTensors, mode: &mut Mode) -> Result<Tensor> {
@@ -145,9 +153,21 @@ impl BertForMaskedLM {
         Ok(MlmOutput { loss, logits })
     }
 
-    /// Save into checkpoint `dir` (atomic) with `extra` files such as `vocab.txt`.
-    pub fn save(&self, dir: &Path, extra: &[(&str, &Path)]) -> Result<()> {
-        checkpoint::save(dir, &self.config, &named_vars(&self.vars), extra)
+    /// Save into checkpoint `dir` (atomic) with `extra` files such as `vocab.txt`, and
+    /// whatever `write_more` writes into the dir before it is committed.
+    pub fn save(
+        &self,
+        dir: &Path,
+        extra: &[(&str, &Path)],
+        write_more: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        checkpoint::save_with(
+            dir,
+            &self.config,
+            &named_vars(&self.vars),
+            extra,
+            write_more,
+        )
     }
 }
 

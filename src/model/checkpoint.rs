@@ -44,6 +44,18 @@ pub fn save(
     vars: &[(String, Var)],
     extra: &[(&str, &Path)],
 ) -> Result<()> {
+    save_with(dir, config, vars, extra, |_| Ok(()))
+}
+
+/// [`save`], with `write_more` writing further files (optimizer state, trainer state)
+/// into the temporary dir before the manifest is made and the dir renamed into place.
+pub fn save_with(
+    dir: &Path,
+    config: &BertConfig,
+    vars: &[(String, Var)],
+    extra: &[(&str, &Path)],
+    write_more: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let tmp = TempOutput::new(temp_sibling(dir));
     std::fs::create_dir_all(tmp.path())?;
     std::fs::write(tmp.path().join(CONFIG), config.to_json()? + "\n")?;
@@ -56,6 +68,7 @@ pub fn save(
         std::fs::copy(src, tmp.path().join(name))
             .with_context(|| format!("copying {} into the checkpoint", src.display()))?;
     }
+    write_more(tmp.path())?;
     let mut sums = BTreeMap::new();
     for entry in std::fs::read_dir(tmp.path())? {
         let path = entry?.path();

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod dropout;
 pub mod encoder;
+pub mod init_from;
 pub mod mlm_head;
 pub mod ops;
 pub mod pair_head;

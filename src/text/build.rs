@@ -92,7 +92,7 @@ fn train_wordpiece(
     let read = read.clone();
     let reader = std::thread::spawn(move || -> Result<()> {
         for_each_batch(&paths, read.header, 1, |chunks| {
-            for chunk in &chunks {
+            for chunk in chunks {
                 let text = chunk.check_utf8()?;
                 for (line_no, line) in chunk.lines(text) {
                     if is_blank(line) {

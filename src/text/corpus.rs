@@ -117,10 +117,20 @@ impl ChunkReader {
 
     /// The next chunk, or `None` at end of file.
     pub fn next_chunk(&mut self) -> Result<Option<Chunk>> {
+        self.next_chunk_into(Vec::new())
+    }
+
+    /// [`ChunkReader::next_chunk`] reading into `buf` (a spent chunk's buffer): reusing
+    /// buffers keeps peak memory flat over long corpora (fresh 4 MB buffers allocated on
+    /// one thread and freed on others fragment the allocator's arenas).
+    pub fn next_chunk_into(&mut self, mut buf: Vec<u8>) -> Result<Option<Chunk>> {
         if self.done {
             return Ok(None);
         }
-        let mut data = std::mem::take(&mut self.carry);
+        buf.clear();
+        buf.extend_from_slice(&self.carry);
+        self.carry.clear();
+        let mut data = buf;
         let start = data.len();
         data.resize(start.max(self.chunk_bytes), 0);
         let mut filled = start;
@@ -138,7 +148,10 @@ impl ChunkReader {
         data.truncate(filled);
         if !self.done {
             match memchr::memrchr(b'\n', &data) {
-                Some(pos) => self.carry = data.split_off(pos + 1),
+                Some(pos) => {
+                    self.carry.extend_from_slice(&data[pos + 1..]);
+                    data.truncate(pos + 1);
+                }
                 // A single line longer than the chunk: grow and keep reading.
                 None => {
                     self.carry = data;
@@ -379,6 +392,35 @@ pub fn is_blank(line: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chunks_end_at_lines_and_recycled_buffers_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.txt");
+        // Short lines, then one longer than the chunk size, then a last line without
+        // a newline.
+        let mut text = String::new();
+        for i in 0..40 {
+            text.push_str(&"x".repeat(i % 7));
+            text.push('\n');
+        }
+        text.push_str(&"y".repeat(50));
+        text.push_str("\nlast");
+        std::fs::write(&path, &text).unwrap();
+        let mut reader = ChunkReader::open(&path, 16).unwrap();
+        let (mut all, mut line) = (Vec::new(), 1);
+        let mut spare = b"dirty buffer from an earlier chunk".to_vec();
+        while let Some(chunk) = reader.next_chunk_into(std::mem::take(&mut spare)).unwrap() {
+            assert_eq!(chunk.offset, all.len() as u64);
+            assert_eq!(chunk.first_line, line);
+            let last = chunk.offset as usize + chunk.data.len() == text.len();
+            assert!(last || chunk.data.ends_with(b"\n"), "{:?}", chunk.data);
+            line += memchr::memchr_iter(b'\n', &chunk.data).count() as u64;
+            all.extend_from_slice(&chunk.data);
+            spare = chunk.data;
+        }
+        assert_eq!(all, text.as_bytes());
+    }
 
     fn w(s: &str) -> Vec<String> {
         let mut out = Vec::new();

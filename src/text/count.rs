@@ -63,14 +63,16 @@ impl Partial<u64> {
 
 /// Calls `f` with batches of chunks read in order from `paths`, one batch per
 /// `per_batch` chunks: the unit of parallel work for counting and encoding. A reader
-/// thread reads ahead (at most one batch) while `f` works, so I/O overlaps compute.
+/// thread reads ahead (at most one batch) while `f` works, so I/O overlaps compute;
+/// the buffers of spent chunks go back to it for reuse.
 pub fn for_each_batch(
     paths: &[PathBuf],
     header: bool,
     per_batch: usize,
-    mut f: impl FnMut(Vec<Chunk>) -> Result<()>,
+    mut f: impl FnMut(&[Chunk]) -> Result<()>,
 ) -> Result<()> {
     let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Chunk>>(per_batch);
+    let (spent_tx, spent_rx) = std::sync::mpsc::channel::<Vec<u8>>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
             for path in paths {
@@ -80,7 +82,8 @@ pub fn for_each_batch(
                 };
                 let mut first = true;
                 loop {
-                    let next = match reader.next_chunk() {
+                    let buf = spent_rx.try_recv().unwrap_or_default();
+                    let next = match reader.next_chunk_into(buf) {
                         Ok(Some(mut chunk)) => {
                             if header && first {
                                 skip_first_line(&mut chunk);
@@ -100,14 +103,21 @@ pub fn for_each_batch(
             }
         });
         let mut batch = Vec::with_capacity(per_batch);
+        let spend = |batch: &mut Vec<Chunk>| {
+            for chunk in batch.drain(..) {
+                // The reader may have finished: then the buffer is simply dropped.
+                let _ = spent_tx.send(chunk.data);
+            }
+        };
         for chunk in rx {
             batch.push(chunk?);
             if batch.len() == per_batch {
-                f(std::mem::take(&mut batch))?;
+                f(&batch)?;
+                spend(&mut batch);
             }
         }
         if !batch.is_empty() {
-            f(batch)?;
+            f(&batch)?;
         }
         Ok(())
     })

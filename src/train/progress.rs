@@ -19,6 +19,7 @@ pub struct Progress {
     total: u64,
     bytes: bool,
     plain: Mutex<(Instant, u64)>,
+    message: Mutex<String>,
     start: Instant,
 }
 
@@ -51,6 +52,7 @@ impl Progress {
             total,
             bytes,
             plain: Mutex::new((Instant::now(), 0)),
+            message: Mutex::new(String::new()),
             start: Instant::now(),
         }
     }
@@ -67,10 +69,28 @@ impl Progress {
             state.0 = Instant::now();
             let pct = 100.0 * state.1 as f64 / self.total.max(1) as f64;
             let unit = if self.bytes { " bytes" } else { "" };
+            let msg = self.message.lock().expect("progress lock");
             eprintln!(
-                "{}: {}/{}{unit} ({pct:.1}%)",
+                "{}: {}/{}{unit} ({pct:.1}%) {msg}",
                 self.label, state.1, self.total
             );
+        }
+    }
+
+    /// Show `msg` (e.g. `loss 2.31 lr 1e-4 1520 tok/s`) next to the bar, or in the next
+    /// plain log line.
+    pub fn set_message(&self, msg: String) {
+        match &self.bar {
+            Some(bar) => bar.set_message(format!("{} {msg}", self.label)),
+            None => *self.message.lock().expect("progress lock") = msg,
+        }
+    }
+
+    /// Start counting from `pos` (a resumed run).
+    pub fn set_position(&self, pos: u64) {
+        match &self.bar {
+            Some(bar) => bar.set_position(pos),
+            None => self.plain.lock().expect("progress lock").1 = pos,
         }
     }
 

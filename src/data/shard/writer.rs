@@ -38,6 +38,15 @@ impl DocBlock {
         }
     }
 
+    /// Empty the block for reuse, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.docs.clear();
+        self.bits.clear();
+        self.num_tokens = 0;
+        self.num_pairs = 0;
+    }
+
     /// Append tokens (no document yet: see [`DocBlock::add_doc`]).
     pub fn extend(&mut self, ids: &[u32], word_start: &[bool]) {
         debug_assert_eq!(ids.len(), word_start.len());

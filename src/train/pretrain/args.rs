@@ -1,0 +1,195 @@
+//! The flags of `dapt pretrain` (also its `--config` keys, in snake_case).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+
+use crate::data::mask::{default_ngram_probs, MaskConfig, MaskStrategy};
+use crate::model::align::AlignEmbeddings;
+use crate::text::corpus::Format;
+use crate::train::options::OptimArgs;
+
+/// Where a run starts from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResumeFrom {
+    /// A fresh run (refused if `--out` already holds checkpoints).
+    None,
+    /// The newest valid checkpoint under `--out`, or a fresh run if there is none.
+    Auto,
+    /// This checkpoint dir.
+    Dir(PathBuf),
+}
+
+impl std::str::FromStr for ResumeFrom {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "none" => ResumeFrom::None,
+            "auto" => ResumeFrom::Auto,
+            dir => ResumeFrom::Dir(PathBuf::from(dir)),
+        })
+    }
+}
+
+/// Masking strategy flag values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaskFlag {
+    /// Each maskable token with `mask_prob` (BERT).
+    Token,
+    /// Whole words, all their tokens together.
+    Wwm,
+    /// Spans of 1..=`ngram_max` whole words.
+    Ngram,
+}
+
+/// Masked-language-model pretraining over shards or text corpora.
+///
+/// Checkpoints go to `OUT/step-NNNNNNNN/` (Hugging Face layout, loadable by
+/// transformers) with `OUT/latest` pointing at the newest; `--resume auto` continues an
+/// interrupted run exactly. SIGINT/SIGTERM stop after writing a checkpoint.
+#[derive(Args, Debug, Clone)]
+pub struct PretrainArgs {
+    /// Corpora: `.shard` files from `dapt encode`, or text files (encoded once into a
+    /// cached shard beside them)
+    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    pub corpus: Vec<PathBuf>,
+    /// Layout of text corpora
+    #[arg(long, value_enum, default_value = "pairs")]
+    pub corpus_format: Format,
+    /// Vocabulary dir (from `dapt vocab`) the corpora are encoded with
+    #[arg(long, default_value = "vocab", value_name = "DIR")]
+    pub vocab: PathBuf,
+    /// Model size preset (tiny, small, base) or a config.json file; ignored with --init-from
+    #[arg(long, default_value = "small", value_name = "FILE|tiny|small|base")]
+    pub model_config: String,
+    /// Start from this pretrained checkpoint dir (its encoder; embeddings aligned to --vocab)
+    #[arg(long, value_name = "DIR")]
+    pub init_from: Option<PathBuf>,
+    /// With --init-from: which embedding rows the new vocabulary inherits
+    #[arg(long, value_enum, default_value = "special")]
+    pub align_embeddings: AlignEmbeddings,
+    /// Longest sequence, [CLS]/[SEP] included (pairs truncated longest-first)
+    #[arg(long, default_value_t = 64)]
+    pub max_len: usize,
+    /// Masking strategy
+    #[arg(long, value_enum, default_value = "ngram")]
+    pub mask: MaskFlag,
+    /// Fraction of maskable tokens chosen per sequence
+    #[arg(long, default_value_t = 0.15)]
+    pub mask_prob: f64,
+    /// ngram: longest span in words
+    #[arg(long, default_value_t = 3)]
+    pub ngram_max: usize,
+    /// ngram: comma-separated probabilities of span lengths 1..=ngram_max (default 0.7,0.2,0.1 for 3)
+    #[arg(long, value_delimiter = ',', value_name = "P,P,..")]
+    pub ngram_probs: Option<Vec<f64>>,
+    /// Chosen tokens replaced by [MASK] (the rest: random token, unchanged)
+    #[arg(long, default_value_t = 0.8)]
+    pub mask_token_prob: f64,
+    /// Chosen tokens replaced by a random token
+    #[arg(long, default_value_t = 0.1)]
+    pub random_token_prob: f64,
+    /// Probability of swapping the two texts of a pair each time it is drawn
+    #[arg(long, default_value_t = 0.5)]
+    pub swap_prob: f64,
+    /// Pack short single texts into one sequence
+    #[arg(long)]
+    pub pack: bool,
+    /// Batch sequences of similar length together (less padding)
+    #[arg(long)]
+    pub group_by_length: bool,
+    /// Sequences per micro-batch
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub optim: OptimArgs,
+    /// Stop after this many optimizer steps (default: --epochs)
+    #[arg(long)]
+    pub max_steps: Option<u64>,
+    /// Passes over the training documents (default 1 when --max-steps is not given)
+    #[arg(long)]
+    pub epochs: Option<u64>,
+    /// Stop cleanly, with a checkpoint, after this long: seconds, or e.g. 90s, 30m, 2h
+    #[arg(long, value_parser = parse_duration, value_name = "TIME")]
+    pub max_time: Option<f64>,
+    /// Save a checkpoint every N optimizer steps (and always at the end)
+    #[arg(long, default_value_t = 1000)]
+    pub save_every: u64,
+    /// Evaluate on the held-out documents every N optimizer steps (and at the end)
+    #[arg(long, default_value_t = 500)]
+    pub eval_every: u64,
+    /// Fraction of documents held out for evaluation
+    #[arg(long, default_value_t = 0.01)]
+    pub eval_fraction: f64,
+    /// Keep only the newest K checkpoints (0: all)
+    #[arg(long, default_value_t = 3)]
+    pub keep_last: usize,
+    /// none: fresh run; auto: continue from the newest valid checkpoint in --out; or a checkpoint dir
+    #[arg(long, default_value = "none", value_name = "none|auto|DIR")]
+    pub resume: ResumeFrom,
+    /// cpu, or cuda:N (build with --features cuda)
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Seed of the initialisation, data order, masks and dropout
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Run dir for checkpoints and metrics.jsonl
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+impl PretrainArgs {
+    /// The masking settings the flags describe (not yet validated).
+    pub fn mask_config(&self) -> MaskConfig {
+        MaskConfig {
+            strategy: match self.mask {
+                MaskFlag::Token => MaskStrategy::Token,
+                MaskFlag::Wwm => MaskStrategy::WholeWord,
+                MaskFlag::Ngram => MaskStrategy::Ngram,
+            },
+            mask_prob: self.mask_prob,
+            ngram_max: self.ngram_max,
+            ngram_probs: self
+                .ngram_probs
+                .clone()
+                .unwrap_or_else(|| default_ngram_probs(self.ngram_max)),
+            mask_token_prob: self.mask_token_prob,
+            random_token_prob: self.random_token_prob,
+        }
+    }
+}
+
+/// Seconds from `90`, `90s`, `30m` or `2h`.
+pub fn parse_duration(s: &str) -> Result<f64, String> {
+    let (num, unit) = match s.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&s[..i], c),
+        _ => (s, 's'),
+    };
+    let scale = match unit {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        _ => return Err(format!("{s}: use seconds or a suffix s, m or h (e.g. 30m)")),
+    };
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0)
+        .map(|v| v * scale)
+        .ok_or_else(|| format!("{s}: expected a positive duration such as 90s, 30m or 2h"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90"), Ok(90.0));
+        assert_eq!(parse_duration("30m"), Ok(1800.0));
+        assert_eq!(parse_duration("2h"), Ok(7200.0));
+        assert!(parse_duration("3d").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+}

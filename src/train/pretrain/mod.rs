@@ -1,0 +1,218 @@
+//! `dapt pretrain`: the masked-LM training loop over memory-mapped shards.
+//!
+//! Every random draw is keyed by the seed and a counter (epoch for the data order,
+//! micro-batch for masks and dropout), and checkpoints hold the weights, the optimizer
+//! state and those counters, so a killed run resumed with `--resume auto` ends with
+//! exactly the parameters of an uninterrupted one.
+
+pub mod args;
+mod eval;
+mod setup;
+mod state;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::data::batching::EpochPlan;
+use crate::data::rng::{keyed_rng, Purpose};
+use crate::model::dropout::Mode;
+use crate::optim::{clip_grad_norm, save_state, GradAccumulator, Optimizer, Schedule, STATE_FILE};
+use crate::train::checkpoints::{self, TRAINER_STATE};
+use crate::train::log::MetricsLog;
+use crate::train::progress::{info, Progress};
+pub use args::PretrainArgs;
+pub use eval::EvalResult;
+use setup::Setup;
+pub use state::TrainerState;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Reached `--max-steps` / `--epochs`.
+    Finished,
+    /// Stopped at `--max-time`, with a checkpoint.
+    TimeUp,
+    /// Stopped by SIGINT/SIGTERM, with a checkpoint.
+    Interrupted,
+}
+
+/// Run `dapt pretrain`; `stop` is raised by a signal handler.
+pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
+    let mut s = Setup::new(args)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating --out {}", args.out.display()))?;
+    let mut log = MetricsLog::open(
+        &args.out.join("metrics.jsonl"),
+        Some(s.state.step).filter(|_| s.resumed),
+    )?;
+    if s.state.finished {
+        info(format!(
+            "pretrain: {} already finished at step {}; nothing to do",
+            args.out.display(),
+            s.state.step
+        ));
+        return Ok(Outcome::Finished);
+    }
+    let progress = Progress::items("pretrain", s.schedule.total_steps);
+    progress.set_position(s.state.step);
+    let segment_start = Instant::now();
+    let seconds_before = s.state.train_seconds;
+    let mut plan = EpochPlan::new(&s.train_infos, &s.batching, args.seed, s.state.epoch)?;
+    let mut accum = GradAccumulator::new(s.opt.params());
+    let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);
+    let mut window_start = Instant::now();
+    let mut saved_at = s.state.step;
+    let outcome = loop {
+        if s.state.step >= s.schedule.total_steps {
+            break Outcome::Finished;
+        }
+        if stop.load(Ordering::SeqCst) {
+            break Outcome::Interrupted;
+        }
+        let elapsed = seconds_before + segment_start.elapsed().as_secs_f64();
+        if args.max_time.is_some_and(|t| elapsed >= t) {
+            break Outcome::TimeUp;
+        }
+        let mut step_loss = 0.0;
+        for _ in 0..args.optim.grad_accum {
+            if s.state.batch_in_epoch >= plan.num_batches() {
+                s.state.epoch += 1;
+                s.state.batch_in_epoch = 0;
+                plan = EpochPlan::new(&s.train_infos, &s.batching, args.seed, s.state.epoch)?;
+            }
+            let seqs = &plan.batches[s.state.batch_in_epoch];
+            let micro = s.state.micro_step;
+            let batch = s.collator.collate(&s.train, seqs, args.seed, micro);
+            let t = batch.to_tensors(&s.device)?;
+            let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout));
+            let out = s.model.loss(&t, &mut mode)?;
+            let loss = out.loss.to_scalar::<f32>()? as f64;
+            if !loss.is_finite() {
+                let last = checkpoints::latest(&args.out)
+                    .map_or("none".into(), |p| p.display().to_string());
+                anyhow::bail!(
+                    "loss is {loss} at step {} (micro-batch {micro}): training diverged; the last good checkpoint is {last} (`latest` still points at it). Lower --lr or raise --warmup-ratio, then --resume auto",
+                    s.state.step + 1
+                );
+            }
+            accum.add(&out.loss.backward()?)?;
+            step_loss += loss / args.optim.grad_accum as f64;
+            let real: u64 = batch.attention_mask.iter().map(|&m| m as u64).sum();
+            s.state.tokens_seen += real;
+            window_tokens += real;
+            s.state.micro_step += 1;
+            s.state.batch_in_epoch += 1;
+        }
+        let mut grads = accum.take_mean()?;
+        let grad_norm = if args.optim.max_grad_norm > 0.0 {
+            clip_grad_norm(&mut grads, s.opt.params(), args.optim.max_grad_norm)?
+        } else {
+            f64::NAN
+        };
+        let lr = s.schedule.lr(s.state.step);
+        s.opt.step(&grads, lr)?;
+        s.state.step += 1;
+        window_loss += step_loss;
+        window_n += 1;
+        progress.inc(1);
+        let secs = window_start.elapsed().as_secs_f64();
+        if secs >= 2.0 || s.state.step == s.schedule.total_steps {
+            let tok_s = window_tokens as f64 / secs.max(1e-9);
+            let loss = window_loss / window_n as f64;
+            progress.set_message(format!("loss {loss:.4} lr {lr:.2e} {tok_s:.0} tok/s"));
+            log.write(&json!({
+                "step": s.state.step, "epoch": s.state.epoch, "loss": loss, "lr": lr,
+                "grad_norm": grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
+            }))?;
+            (window_loss, window_n, window_tokens) = (0.0, 0, 0);
+            window_start = Instant::now();
+        }
+        let step = s.state.step;
+        if step % args.eval_every == 0 && step < s.schedule.total_steps {
+            evaluate_and_log(&s, args, &mut log)?;
+        }
+        if step % args.save_every == 0 && step < s.schedule.total_steps {
+            s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
+            save(&s, args, &s.state)?;
+            saved_at = step;
+        }
+    };
+    progress.finish();
+    s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
+    s.state.finished = outcome == Outcome::Finished;
+    let result = evaluate_and_log(&s, args, &mut log)?;
+    if saved_at != s.state.step || s.state.finished {
+        save(&s, args, &s.state)?;
+    }
+    log.write(&json!({
+        "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
+        "train_seconds": s.state.train_seconds, "tokens_seen": s.state.tokens_seen,
+    }))?;
+    info(format!(
+        "pretrain: {:?} at step {}/{} after {:.0}s, {} tokens ({:.0} tok/s); held-out masked-token accuracy {:.4} (most-frequent-token baseline {:.4}), loss {:.4}, perplexity {:.2}; checkpoint {}",
+        outcome,
+        s.state.step,
+        s.schedule.total_steps,
+        s.state.train_seconds,
+        s.state.tokens_seen,
+        s.state.tokens_seen as f64 / s.state.train_seconds.max(1e-9),
+        result.masked_accuracy,
+        result.unigram_accuracy,
+        result.eval_loss,
+        result.perplexity,
+        checkpoints::latest(&args.out).map_or("-".into(), |p| p.display().to_string())
+    ));
+    Ok(outcome)
+}
+
+/// Evaluate on the held-out documents and append the result to the log.
+fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Result<EvalResult> {
+    let r = eval::evaluate(
+        &s.model,
+        &s.heldout,
+        &s.collator,
+        args.batch_size,
+        args.seed,
+        &s.device,
+    )?;
+    let mut record = serde_json::to_value(&r)?;
+    record["step"] = json!(s.state.step);
+    record["event"] = json!("eval");
+    log.write(&record)?;
+    Ok(r)
+}
+
+/// Save a checkpoint of the current state, point `latest` at it and rotate old ones.
+/// Weights that are no longer finite are never saved: `latest` keeps pointing at the
+/// last good checkpoint.
+fn save(s: &Setup, args: &PretrainArgs, state: &TrainerState) -> Result<()> {
+    for (name, var) in crate::model::params::named_vars(&s.model.vars) {
+        let sum = var.as_tensor().sqr()?.sum_all()?.to_scalar::<f32>()?;
+        if !sum.is_finite() {
+            let last =
+                checkpoints::latest(&args.out).map_or("none".into(), |p| p.display().to_string());
+            anyhow::bail!(
+                "{name} is no longer finite after step {}: training diverged; the last good checkpoint is {last} (`latest` still points at it). Lower --lr or raise --warmup-ratio, then --resume auto",
+                state.step
+            );
+        }
+    }
+    let name = checkpoints::step_dir_name(state.step);
+    let dir = args.out.join(&name);
+    let extra: Vec<(&str, &Path)> = s
+        .vocab_files
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.as_path()))
+        .collect();
+    let (opt, schedule): (&dyn Optimizer, &Schedule) = (s.opt.as_ref(), &s.schedule);
+    s.model.save(&dir, &extra, |tmp| {
+        save_state(&tmp.join(STATE_FILE), opt, schedule, state.step)?;
+        state.save(&tmp.join(TRAINER_STATE))
+    })?;
+    checkpoints::set_latest(&args.out, &name)?;
+    checkpoints::rotate(&args.out, args.keep_last)
+}

@@ -1,0 +1,241 @@
+//! Everything a pretraining run needs before its first step: data split, collator,
+//! model (fresh, from a checkpoint, or resumed), optimizer and schedule.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use candle_core::Device;
+use rand::seq::SliceRandom;
+
+use super::args::{PretrainArgs, ResumeFrom};
+use super::state::TrainerState;
+use crate::data::batching::{BatchingConfig, DocInfo};
+use crate::data::collate::Collator;
+use crate::data::doc::{DocStore, Subset};
+use crate::data::mask::Masker;
+use crate::data::rng::{keyed_rng, Purpose};
+use crate::data::shards::{resolve, ShardSet};
+use crate::data::special::SpecialTokens;
+use crate::model::bert::{BertForMaskedLM, Init};
+use crate::model::checkpoint;
+use crate::model::init_from::init_from;
+use crate::model::params::named_vars;
+use crate::model::BertConfig;
+use crate::optim::{load_state, Optimizer, Schedule, STATE_FILE};
+use crate::text::vocab::Vocab;
+use crate::train::checkpoints::{self, TRAINER_STATE};
+use crate::train::options::parse_device;
+use crate::train::progress::info;
+
+/// A run ready to train.
+pub struct Setup {
+    pub model: BertForMaskedLM,
+    pub opt: Box<dyn Optimizer>,
+    pub schedule: Schedule,
+    pub state: TrainerState,
+    /// Whether the state came from a checkpoint.
+    pub resumed: bool,
+    pub train: Subset<ShardSet>,
+    pub heldout: Subset<ShardSet>,
+    pub train_infos: Vec<DocInfo>,
+    pub batching: BatchingConfig,
+    pub collator: Collator,
+    pub device: Device,
+    /// Vocabulary files copied into every checkpoint (name, source).
+    pub vocab_files: Vec<(String, PathBuf)>,
+}
+
+/// Held-out documents at most (a larger eval set costs time and changes little).
+const MAX_HELDOUT: usize = 20_000;
+
+/// The model's configuration: from `--init-from`'s config.json, a preset or a file.
+fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
+    let mut c = match &args.init_from {
+        Some(dir) => BertConfig::read(&dir.join(checkpoint::CONFIG))?,
+        None => match BertConfig::preset(&args.model_config, vocab_size) {
+            Some(c) => c,
+            None => BertConfig::read(args.model_config.as_ref())?,
+        },
+    };
+    c.vocab_size = vocab_size;
+    if args.max_len > c.max_position_embeddings {
+        crate::bad_input!(
+            "--max-len {} exceeds the model's max_position_embeddings {}",
+            args.max_len,
+            c.max_position_embeddings
+        );
+    }
+    Ok(c)
+}
+
+/// Split documents into training and held-out parts (seeded).
+fn split(n: usize, fraction: f64, seed: u64) -> Result<(Vec<u32>, Vec<u32>)> {
+    if !(0.0..1.0).contains(&fraction) {
+        crate::bad_input!("--eval-fraction {fraction} must be in [0, 1), e.g. 0.01");
+    }
+    let mut ids: Vec<u32> = (0..n as u32).collect();
+    ids.shuffle(&mut keyed_rng(seed, 0, 0, Purpose::Holdout));
+    let k = ((n as f64 * fraction).round() as usize).clamp(1, MAX_HELDOUT.min(n / 2).max(1));
+    let mut heldout = ids[..k].to_vec();
+    let mut train = ids[k..].to_vec();
+    heldout.sort_unstable();
+    train.sort_unstable();
+    Ok((train, heldout))
+}
+
+impl Setup {
+    /// Open the data, build or restore the model and optimizer.
+    pub fn new(args: &PretrainArgs) -> Result<Self> {
+        let resume_dir = match &args.resume {
+            ResumeFrom::None => {
+                if let Some((_, dir)) = checkpoints::list(&args.out)?.last() {
+                    crate::bad_input!(
+                        "{} already holds checkpoints (e.g. {}); pass --resume auto to continue that run, or choose another --out",
+                        args.out.display(),
+                        dir.display()
+                    );
+                }
+                None
+            }
+            ResumeFrom::Auto => checkpoints::newest_valid(&args.out)?,
+            ResumeFrom::Dir(d) => Some(d.clone()),
+        };
+        let vocab = Vocab::load(&args.vocab)?;
+        let mask = args.mask_config();
+        mask.validate()?;
+        let special = SpecialTokens::new(vocab.len(), vocab.rare.len())?;
+        let collator = Collator::new(args.max_len, args.swap_prob, Masker::new(mask, special)?)?;
+        let shards = resolve(&args.corpus, &vocab, args.corpus_format)?;
+        let store = Arc::new(ShardSet::open(&shards, &vocab)?);
+        if store.num_docs() < 2 {
+            crate::bad_input!(
+                "the corpora hold {} documents; pretraining needs at least 2",
+                store.num_docs()
+            );
+        }
+        let (train_ids, heldout_ids) = split(store.num_docs(), args.eval_fraction, args.seed)?;
+        let train = Subset::new(store.clone(), train_ids);
+        let heldout = Subset::new(store.clone(), heldout_ids);
+        let train_infos = DocInfo::of_store(&train);
+        let batching = BatchingConfig {
+            batch_size: args.batch_size,
+            max_len: args.max_len,
+            pack: args.pack,
+            group_by_length: args.group_by_length,
+            drop_last: true,
+            ..BatchingConfig::default()
+        };
+        let device = parse_device(&args.device)?;
+        let config = model_config(args, vocab.len())?;
+        let (model, _) = BertForMaskedLM::new(&config, &device, Init::Fresh(args.seed))?;
+        let params = named_vars(&model.vars);
+        let mut opt = args.optim.optimizer(params)?;
+        let per_epoch =
+            crate::data::batching::EpochPlan::new(&train_infos, &batching, args.seed, 0)?
+                .num_batches() as u64
+                / args.optim.grad_accum as u64;
+        if per_epoch == 0 {
+            crate::bad_input!(
+                "{} training documents make no full batch of {} x {} micro-batches; lower --batch-size",
+                train_infos.len(),
+                args.batch_size,
+                args.optim.grad_accum
+            );
+        }
+        let total_steps = match (args.max_steps, args.epochs) {
+            (Some(s), _) => s,
+            (None, e) => e.unwrap_or(1) * per_epoch,
+        };
+        let mut schedule = args.optim.schedule(total_steps)?;
+        let mut state = TrainerState {
+            seed: args.seed,
+            ..TrainerState::default()
+        };
+        let resumed = resume_dir.is_some();
+        if let Some(dir) = &resume_dir {
+            let trained_with = Vocab::load(dir)?.sha256;
+            if trained_with != vocab.sha256 {
+                crate::bad_input!(
+                    "{}: trained with vocabulary sha256 {trained_with} but --vocab {} has sha256 {}; resume with the same vocabulary, or start a new run in another --out",
+                    dir.display(),
+                    args.vocab.display(),
+                    vocab.sha256
+                );
+            }
+            let report = checkpoint::load_into(dir, &model.vars)?;
+            if !report.newly_initialized.is_empty() {
+                crate::bad_input!(
+                    "{}: lacks {:?}; not a checkpoint of this model",
+                    dir.display(),
+                    report.newly_initialized
+                );
+            }
+            let restored = load_state(&dir.join(STATE_FILE), opt.as_mut())?;
+            state = TrainerState::load(&dir.join(TRAINER_STATE))?;
+            if state.seed != args.seed {
+                crate::bad_input!(
+                    "{}: the run used --seed {} but this one has --seed {}; an exact resume needs the same seed",
+                    dir.display(),
+                    state.seed,
+                    args.seed
+                );
+            }
+            if restored.schedule != schedule {
+                info("warning: the schedule differs from the checkpoint's (changed --lr, --max-steps or --epochs?); continuing with the checkpoint's");
+                schedule = restored.schedule;
+            }
+            info(format!(
+                "pretrain: resuming from {} at step {}",
+                dir.display(),
+                state.step
+            ));
+        } else if let Some(dir) = &args.init_from {
+            let (align, load) = init_from(
+                &model.vars,
+                dir,
+                &vocab,
+                args.align_embeddings,
+                config.initializer_range,
+                args.seed,
+            )?;
+            info(format!(
+                "pretrain: initialised from {}: embedding rows special {}, shared {}, frequency {}, random {}; newly initialised: {:?}",
+                dir.display(), align.special, align.shared, align.frequency, align.random, load.newly_initialized
+            ));
+        }
+        info(format!(
+            "pretrain: {} training / {} held-out documents, {} steps ({} per epoch), {} parameters on {:?}",
+            train_infos.len(),
+            heldout.num_docs(),
+            schedule.total_steps,
+            per_epoch,
+            model.num_parameters(),
+            device
+        ));
+        let vocab_files = [
+            "vocab.txt",
+            "tokenizer.json",
+            "dapt_vocab.json",
+            "counts.tsv",
+        ]
+        .into_iter()
+        .map(|n| (n.to_string(), args.vocab.join(n)))
+        .filter(|(_, p)| p.exists())
+        .collect();
+        Ok(Setup {
+            model,
+            opt,
+            schedule,
+            state,
+            resumed,
+            train,
+            heldout,
+            train_infos,
+            batching,
+            collator,
+            device,
+            vocab_files,
+        })
+    }
+}
