@@ -4,33 +4,9 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use common::{arg, dapt, dapt_ok, root, stderr};
-
-fn prepare(dir: &Path) -> (PathBuf, PathBuf) {
-    let (vocab, shard) = (dir.join("vocab"), dir.join("oppo.shard"));
-    let sample = root().join("corpora/oppo_sample.tsv");
-    dapt_ok(&[
-        "vocab",
-        "--input",
-        arg(&sample),
-        "--min-count",
-        "2",
-        "--out",
-        arg(&vocab),
-    ]);
-    dapt_ok(&[
-        "encode",
-        "--vocab",
-        arg(&vocab),
-        "--input",
-        arg(&sample),
-        "--out",
-        arg(&shard),
-    ]);
-    (vocab, shard)
-}
+use common::{arg, dapt, dapt_ok, oppo_vocab_and_shard, root, stderr};
 
 fn pretrain<'a>(
     vocab: &'a Path,
@@ -60,7 +36,7 @@ fn pretrain<'a>(
 #[test]
 fn checkpoint_layout_and_refusals() {
     let tmp = tempfile::tempdir().unwrap();
-    let (vocab, shard) = prepare(tmp.path());
+    let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
     let out = tmp.path().join("run");
     dapt_ok(&pretrain(
         &vocab,
@@ -138,7 +114,7 @@ fn checkpoint_layout_and_refusals() {
 #[test]
 fn divergence_stops_and_latest_stays_good() {
     let tmp = tempfile::tempdir().unwrap();
-    let (vocab, shard) = prepare(tmp.path());
+    let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
     let out = tmp.path().join("run");
     // Warmup makes step 1's lr 0 (a good checkpoint); step 2's lr 1e30 wrecks the weights.
     let r = dapt(&pretrain(

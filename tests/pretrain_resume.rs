@@ -4,38 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{arg, dapt_ok, root};
+use common::{arg, oppo_vocab_and_shard};
 
 const STEPS: u64 = 24;
-
-/// Vocabulary and shard of the OPPO sample in `dir`.
-fn prepare(dir: &Path) -> (PathBuf, PathBuf) {
-    let (vocab, shard) = (dir.join("vocab"), dir.join("oppo.shard"));
-    let sample = root().join("corpora/oppo_sample.tsv");
-    dapt_ok(&[
-        "vocab",
-        "--input",
-        arg(&sample),
-        "--min-count",
-        "2",
-        "--out",
-        arg(&vocab),
-    ]);
-    dapt_ok(&[
-        "encode",
-        "--vocab",
-        arg(&vocab),
-        "--input",
-        arg(&sample),
-        "--out",
-        arg(&shard),
-    ]);
-    (vocab, shard)
-}
 
 fn pretrain(vocab: &Path, shard: &Path, out: &Path, resume: bool) -> Child {
     let steps = STEPS.to_string();
@@ -141,7 +116,7 @@ fn final_state(out: &Path) -> (Tensors, Tensors) {
 #[test]
 fn killed_and_resumed_run_equals_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let (vocab, shard) = prepare(tmp.path());
+    let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
 
     let straight = tmp.path().join("straight");
     assert!(pretrain(&vocab, &shard, &straight, false)

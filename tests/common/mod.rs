@@ -66,3 +66,28 @@ pub fn fresh_dir(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("creating a test dir");
     dir
 }
+
+/// Vocabulary (`--min-count 2`) and shard of the OPPO sample, built in `dir`.
+pub fn oppo_vocab_and_shard(dir: &Path) -> (PathBuf, PathBuf) {
+    let (vocab, shard) = (dir.join("vocab"), dir.join("oppo.shard"));
+    let sample = root().join("corpora/oppo_sample.tsv");
+    dapt_ok(&[
+        "vocab",
+        "--input",
+        arg(&sample),
+        "--min-count",
+        "2",
+        "--out",
+        arg(&vocab),
+    ]);
+    dapt_ok(&[
+        "encode",
+        "--vocab",
+        arg(&vocab),
+        "--input",
+        arg(&sample),
+        "--out",
+        arg(&shard),
+    ]);
+    (vocab, shard)
+}
