@@ -9,9 +9,12 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::max_abs;
+use dapt::model::bert::{BertForMaskedLM, BertForSequenceClassification, Init};
 use dapt::model::checkpoint::{load_into, save};
+use dapt::model::dropout::Mode;
 use dapt::model::params::named_vars;
 use dapt::model::{encoder::Encoder, mlm_head::MlmHead, pair_head::PairHead, BertConfig};
+use dapt::text::vocab::Vocab;
 
 const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/model");
 
@@ -158,4 +161,64 @@ fn write_checkpoints_for_transformers() {
         assert!(load_into(&dir, &vm).unwrap().newly_initialized.is_empty());
         save(&out.join(model), &config, &named_vars(&vm), &[]).unwrap();
     }
+}
+
+/// A sentence-transformers dir (all-MiniLM-L6-v2's layout, made by
+/// tests/fixtures/model/make_st_fixture.py): weights without `bert.`, pooler included,
+/// `tokenizer.json` but no `vocab.txt`. It loads with the heads it lacks reported, reads
+/// text as sentence-transformers does, and gives its token embeddings.
+#[test]
+fn sentence_transformers_dir_loads_reports_new_heads_and_matches() {
+    let dir = Path::new(FIX).join("st");
+    let config = BertConfig::read(&dir.join("config.json")).unwrap();
+    let cpu = Device::Cpu;
+    let (_, mlm) = BertForMaskedLM::new(&config, &cpu, Init::Checkpoint(&dir, 0)).unwrap();
+    assert_eq!(
+        mlm.newly_initialized,
+        [
+            "cls.predictions.bias",
+            "cls.predictions.transform.LayerNorm.bias",
+            "cls.predictions.transform.LayerNorm.weight",
+            "cls.predictions.transform.dense.bias",
+            "cls.predictions.transform.dense.weight",
+        ]
+    );
+    assert_eq!(mlm.unused, ["pooler.dense.bias", "pooler.dense.weight"]);
+    let (_, cls) =
+        BertForSequenceClassification::new(&config, 2, &cpu, Init::Checkpoint(&dir, 0)).unwrap();
+    assert_eq!(
+        cls.newly_initialized,
+        ["classifier.bias", "classifier.weight"]
+    );
+    assert!(cls.unused.is_empty(), "{:?}", cls.unused);
+
+    let r =
+        candle_core::safetensors::load(format!("{FIX}/st_reference.safetensors"), &cpu).unwrap();
+    let tok = dapt::text::tokenizer::load(&Vocab::load(&dir).unwrap()).unwrap();
+    let sentences = std::fs::read_to_string(format!("{FIX}/st_sentences.txt")).unwrap();
+    let want_ids = r["input_ids"]
+        .to_dtype(DType::U32)
+        .unwrap()
+        .to_vec2::<u32>()
+        .unwrap();
+    for (sentence, want) in sentences.lines().zip(&want_ids) {
+        let ids = tok.encode(sentence, true).unwrap().get_ids().to_vec();
+        let unpadded: Vec<u32> = want.iter().copied().take_while(|&id| id != 0).collect();
+        assert_eq!(ids, unpadded, "{sentence}");
+    }
+
+    let vm = mlm_model(&config);
+    load_into(&dir, &vm).unwrap();
+    let vb = VarBuilder::from_varmap(&vm, DType::F32, &cpu);
+    let enc = Encoder::new(&config, vb.pp("bert")).unwrap();
+    let h = enc
+        .forward(
+            &r["input_ids"].to_dtype(DType::U32).unwrap(),
+            &r["token_type_ids"].to_dtype(DType::U32).unwrap(),
+            &r["attention_mask"],
+            &mut Mode::eval(),
+        )
+        .unwrap();
+    let diff = max_abs(&(h - &r["token_embeddings"]).unwrap());
+    assert!(diff <= 1e-4, "token embeddings max abs diff {diff}");
 }

@@ -133,8 +133,43 @@ pub fn write_files(
     Ok(())
 }
 
+/// The `vocab.txt` bytes equivalent to a `tokenizer.json` (tokens in id order): recent
+/// transformers versions save tokenizers without `vocab.txt`.
+fn vocab_txt_of_tokenizer(path: &Path) -> Result<Vec<u8>> {
+    let tok = tokenizers::Tokenizer::from_file(path)
+        .map_err(|e| InputError::at_path(path, format!("not a valid tokenizer.json: {e}")))?;
+    let mut by_id: Vec<(u32, String)> = tok
+        .get_vocab(true)
+        .into_iter()
+        .map(|(t, id)| (id, t))
+        .collect();
+    by_id.sort_unstable();
+    if let Some((i, (id, t))) = by_id
+        .iter()
+        .enumerate()
+        .find(|(i, (id, _))| *id as usize != *i)
+    {
+        crate::bad_input!(
+            "{}: token ids are not 0..{}: {t:?} has id {id} at position {i}; add a vocab.txt to the dir",
+            path.display(),
+            by_id.len()
+        );
+    }
+    Ok(by_id
+        .into_iter()
+        .flat_map(|(_, t)| [t.into_bytes(), b"\n".to_vec()])
+        .flatten()
+        .collect())
+}
+
 impl Vocab {
-    /// Load the vocabulary of a vocab dir or checkpoint dir (only `vocab.txt` is needed).
+    /// Whether `dir` has a vocabulary [`Vocab::load`] can read.
+    pub fn exists_in(dir: &Path) -> bool {
+        dir.join("vocab.txt").exists() || dir.join("tokenizer.json").exists()
+    }
+
+    /// Load the vocabulary of a vocab dir or checkpoint dir: `vocab.txt`, or the
+    /// vocabulary of `tokenizer.json` when a dir has no `vocab.txt`.
     pub fn load(dir: &Path) -> Result<Vocab> {
         let path = dir.join("vocab.txt");
         if !dir.is_dir() {
@@ -143,15 +178,22 @@ impl Vocab {
                 dir.display()
             );
         }
-        let bytes = fs::read(&path).map_err(|e| {
-            InputError::at_path(
-                &path,
-                format!(
-                    "cannot read vocab.txt ({e}); build one with `dapt vocab --out {}`",
-                    dir.display()
-                ),
-            )
-        })?;
+        let tokenizer_json = dir.join("tokenizer.json");
+        let (path, bytes) = if !path.exists() && tokenizer_json.exists() {
+            let bytes = vocab_txt_of_tokenizer(&tokenizer_json)?;
+            (tokenizer_json, bytes)
+        } else {
+            let bytes = fs::read(&path).map_err(|e| {
+                InputError::at_path(
+                    &path,
+                    format!(
+                        "cannot read vocab.txt ({e}); build one with `dapt vocab --out {}`",
+                        dir.display()
+                    ),
+                )
+            })?;
+            (path, bytes)
+        };
         let text = std::str::from_utf8(&bytes).map_err(|e| {
             InputError::at_path(
                 &path,

@@ -47,7 +47,7 @@ pub struct Prepared {
 /// mismatch), else `--vocab`.
 fn vocab_dir(args: &FinetuneArgs, init: Option<&PathBuf>) -> Result<PathBuf> {
     match (init, &args.vocab) {
-        (Some(init), vocab) if init.join("vocab.txt").exists() => {
+        (Some(init), vocab) if Vocab::exists_in(init) => {
             if let Some(v) = vocab {
                 let (own, given) = (Vocab::load(init)?, Vocab::load(v)?);
                 if own.sha256 != given.sha256 {
@@ -64,14 +64,14 @@ fn vocab_dir(args: &FinetuneArgs, init: Option<&PathBuf>) -> Result<PathBuf> {
         }
         (Some(init), Some(v)) => {
             info(format!(
-                "finetune: {} has no vocab.txt; reading text with --vocab {}",
+                "finetune: {} has no vocab.txt or tokenizer.json; reading text with --vocab {}",
                 init.display(),
                 v.display()
             ));
             Ok(v.clone())
         }
         (Some(init), None) => crate::bad_input!(
-            "--init {}: no vocab.txt in the checkpoint; pass the vocabulary it was trained with as --vocab DIR",
+            "--init {}: no vocab.txt or tokenizer.json in the checkpoint; pass the vocabulary it was trained with as --vocab DIR",
             init.display()
         ),
         (None, Some(v)) => Ok(v.clone()),
