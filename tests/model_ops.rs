@@ -149,6 +149,25 @@ fn layer_norm_weight_grad_sums_over_many_rows() {
 }
 
 #[test]
+fn dense_matches_composed() {
+    // 3-d input (batch, seq, in) as in the encoder; 2-d as in the MLM decoder; rows not a
+    // multiple of any task size.
+    for (shape, out) in [(vec![3, 7, 48], 40), (vec![29, 64], 1000)] {
+        let inp = *shape.last().unwrap();
+        let x = randn(&shape, 1.0, 21);
+        let w = randn(&[out, inp], 0.2, 22);
+        let b = randn(&[out], 0.5, 23);
+        check(
+            &format!("dense {shape:?} -> {out}"),
+            &[x, w, b],
+            1e-5,
+            |t| ops::dense(&t[0], &t[1], &t[2]).unwrap(),
+            |t| composed::dense(&t[0], &t[1], &t[2]).unwrap(),
+        );
+    }
+}
+
+#[test]
 fn gelu_erf_matches_candle() {
     let x = randn(&[5, 3000], 3.0, 11);
     check(

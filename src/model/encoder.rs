@@ -3,9 +3,10 @@
 //! parameter gets a gradient; dropout where transformers puts it.
 
 use candle_core::{DType, Module, Result, Tensor};
-use candle_nn::{embedding, linear, Embedding, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, VarBuilder};
 
 use super::dropout::Mode;
+use super::linear::{linear, Linear};
 use super::ops;
 use super::BertConfig;
 

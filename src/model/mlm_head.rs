@@ -2,9 +2,10 @@
 //! bias) and the masked-LM cross-entropy.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::encoder::LayerNorm;
+use super::linear::{linear, Linear};
 use super::ops;
 use super::BertConfig;
 
@@ -32,7 +33,7 @@ impl MlmHead {
         let t = self
             .norm
             .forward(&ops::gelu_erf(&self.dense.forward(hidden)?)?)?;
-        t.matmul(&word_embeddings.t()?)?.broadcast_add(&self.bias)
+        ops::dense(&t, word_embeddings, &self.bias)
     }
 }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dropout;
 pub mod encoder;
 pub mod init_from;
+pub mod linear;
 pub mod mlm_head;
 pub mod ops;
 pub mod pair_head;

@@ -1,6 +1,6 @@
 //! Fused CPU kernels with their own backward, for the element-wise and row-wise parts of
-//! BERT that candle composes from many single-threaded passes: masked attention softmax,
-//! LayerNorm, GELU (erf form) and cross-entropy.
+//! BERT that candle composes from many single-threaded passes: dense layers, masked
+//! attention softmax, LayerNorm, GELU (erf form) and cross-entropy.
 //!
 //! Each op is a candle `CustomOp` whose forward is one pass over the rows (parallel with
 //! rayon) and whose `bwd` is another single-pass kernel, so autograd works through them.
@@ -10,6 +10,7 @@
 
 pub mod composed;
 mod cross_entropy;
+mod dense;
 mod gelu;
 mod layer_norm;
 mod softmax;
@@ -17,6 +18,7 @@ mod softmax;
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
 
 pub use cross_entropy::cross_entropy;
+pub use dense::dense;
 pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm;
 pub use softmax::masked_softmax;

@@ -1,9 +1,10 @@
 //! The pair-classification head: tanh pooler on [CLS], then a linear layer to the labels.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{linear, Linear, VarBuilder};
+use candle_nn::VarBuilder;
 
 use super::dropout::Mode;
+use super::linear::{linear, Linear};
 use super::BertConfig;
 
 /// `bert.pooler` + dropout + `classifier` of `BertForSequenceClassification`.

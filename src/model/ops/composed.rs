@@ -27,3 +27,8 @@ pub fn layer_norm(x: &Tensor, weight: &Tensor, bias: &Tensor, eps: f64) -> Resul
 pub fn cross_entropy(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     candle_nn::loss::cross_entropy(logits, targets)
 }
+
+/// `x · weightᵀ + bias` for `x (..., in)`, `weight (out, in)`, `bias (out,)`.
+pub fn dense(x: &Tensor, weight: &Tensor, bias: &Tensor) -> Result<Tensor> {
+    x.broadcast_matmul(&weight.t()?)?.broadcast_add(bias)
+}
