@@ -17,13 +17,18 @@ corpus=corpora/oppo_sample.tsv
 "$dapt" encode --vocab "$out/vocab" --input "$corpus" --pairs-as both --out "$out/c.shard" 2>/dev/null
 echo "machine: $(nproc) cores, $threads threads each; $(uptime | sed 's/.*load/load/')"
 for preset in tiny small; do
-  # dapt: tokens/s over all its steps (its 3 extra first steps included, which only
-  # counts against it); the reference times the steps after 3 warmup steps.
+  # Both sides time the steps after 3 warmup steps: dapt from its first metrics record
+  # at step >= 3 (records come every ~2 s) to the end, the reference after its warmup.
   RAYON_NUM_THREADS=$threads "$dapt" pretrain --corpus "$out/c.shard" --vocab "$out/vocab" \
     --model-config "$preset" --batch-size 64 --max-len 32 --mask token --optimizer adamw \
     --lr 5e-4 --max-steps $((steps + 3)) --eval-every 100000 --save-every 100000 \
     --eval-fraction 0.01 --out "$out/run-$preset" 2>/dev/null
-  d=$(python3 -c 'import json,sys; e=[json.loads(l) for l in open(sys.argv[1])][-1]; print(e["tokens_seen"]/e["train_seconds"])' "$out/run-$preset/metrics.jsonl")
+  d=$(python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+first = next(r for r in recs if "loss" in r and r["step"] >= 3)
+end = recs[-1]
+print((end["tokens_seen"] - first["tokens_seen"]) / (end["train_seconds"] - first["train_seconds"]))' "$out/run-$preset/metrics.jsonl")
   t=$(python3 bench/pretrain_ref.py --corpus "$corpus" --vocab "$out/vocab" --preset "$preset" \
       --batch-size 64 --max-len 32 --steps "$steps" --warmup 3 --threads "$threads" | awk '{print $4}')
   awk -v p="$preset" -v d="$d" -v t="$t" 'BEGIN {

@@ -168,6 +168,30 @@ fn dense_matches_composed() {
 }
 
 #[test]
+fn scale_by_mask_gives_no_mask_gradient() {
+    let x = randn(&[4, 9, 700], 1.0, 31);
+    let mask = randn(&[4, 9, 700], 1.0, 32);
+    let xv = Var::from_tensor(&x).unwrap();
+    let out = ops::scale_by_mask(xv.as_tensor(), &mask).unwrap();
+    assert_close("scale_by_mask forward", &out, &(&x * &mask).unwrap(), 0.0);
+    let weights = randn(out.dims(), 1.0, 33);
+    let grads = (&out * &weights)
+        .unwrap()
+        .sum_all()
+        .unwrap()
+        .backward()
+        .unwrap();
+    let want = (&weights * &mask).unwrap();
+    assert_close(
+        "scale_by_mask grad",
+        grads.get(xv.as_tensor()).unwrap(),
+        &want,
+        0.0,
+    );
+    assert!(grads.get(&mask).is_none());
+}
+
+#[test]
 fn gelu_erf_matches_candle() {
     let x = randn(&[5, 3000], 3.0, 11);
     check(

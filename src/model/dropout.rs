@@ -26,7 +26,7 @@ pub fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
         })
         .collect();
     let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-    x.mul(&mask)
+    super::ops::scale_by_mask(x, &mask)
 }
 
 /// Training or evaluation mode of one forward pass. Training applies dropout with masks

@@ -1,6 +1,6 @@
 //! Fused CPU kernels with their own backward, for the element-wise and row-wise parts of
 //! BERT that candle composes from many single-threaded passes: dense layers, masked
-//! attention softmax, LayerNorm, GELU (erf form) and cross-entropy.
+//! attention softmax, LayerNorm, GELU (erf form), dropout masks and cross-entropy.
 //!
 //! Each op is a candle `CustomOp` whose forward is one pass over the rows (parallel with
 //! rayon) and whose `bwd` is another single-pass kernel, so autograd works through them.
@@ -13,6 +13,7 @@ mod cross_entropy;
 mod dense;
 mod gelu;
 mod layer_norm;
+mod scale_by_mask;
 mod softmax;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
@@ -21,6 +22,7 @@ pub use cross_entropy::cross_entropy;
 pub use dense::dense;
 pub use gelu::gelu_erf;
 pub use layer_norm::layer_norm;
+pub use scale_by_mask::scale_by_mask;
 pub use softmax::masked_softmax;
 
 /// Whether the fused kernels apply: every tensor on the CPU, the float ones f32.

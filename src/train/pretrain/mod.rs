@@ -127,6 +127,7 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             log.write(&json!({
                 "step": s.state.step, "epoch": s.state.epoch, "loss": loss, "lr": lr,
                 "grad_norm": grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
+                "train_seconds": seconds_before + segment_start.elapsed().as_secs_f64(),
             }))?;
             (window_loss, window_n, window_tokens) = (0.0, 0, 0);
             window_start = Instant::now();
