@@ -12,15 +12,19 @@ fn docs() -> Vec<DocInfo> {
         .map(|i| {
             let u: f64 = rng.random();
             DocInfo {
-                len: 4 + (u * u * 116.0) as usize,
+                len: 4 + (u * u * 116.0) as u32,
                 is_pair: i % 3 == 0,
             }
         })
         .collect()
 }
 
+fn batches(plan: &EpochPlan) -> Vec<Vec<Vec<usize>>> {
+    (0..plan.num_batches()).map(|b| plan.batch(b)).collect()
+}
+
 fn flat(plan: &EpochPlan) -> Vec<usize> {
-    let mut all: Vec<usize> = plan.batches.iter().flatten().flatten().copied().collect();
+    let mut all: Vec<usize> = batches(plan).into_iter().flatten().flatten().collect();
     all.sort_unstable();
     all
 }
@@ -28,7 +32,7 @@ fn flat(plan: &EpochPlan) -> Vec<usize> {
 /// Padding share of the planned batches, as the collator pads each batch to its longest.
 fn padding(docs: &[DocInfo], plan: &EpochPlan, max_len: usize) -> f64 {
     let (mut pad, mut total) = (0usize, 0usize);
-    for b in &plan.batches {
+    for b in &batches(plan) {
         let lens: Vec<usize> = b.iter().map(|s| seq_len(docs, s, max_len)).collect();
         let longest = *lens.iter().max().unwrap();
         total += longest * lens.len();
@@ -51,7 +55,9 @@ fn every_document_once_and_reproducible() {
         };
         let plan = EpochPlan::new(&docs, &cfg, 7, 0).unwrap();
         assert_eq!(flat(&plan), (0..docs.len()).collect::<Vec<_>>());
-        assert!(plan.batches.iter().all(|b| !b.is_empty() && b.len() <= 32));
+        assert!(batches(&plan)
+            .iter()
+            .all(|b| !b.is_empty() && b.len() <= 32));
         assert_eq!(plan, EpochPlan::new(&docs, &cfg, 7, 0).unwrap());
         assert_ne!(plan, EpochPlan::new(&docs, &cfg, 7, 1).unwrap());
         assert_ne!(plan, EpochPlan::new(&docs, &cfg, 8, 0).unwrap());
@@ -63,7 +69,7 @@ fn every_document_once_and_reproducible() {
     };
     let plan = EpochPlan::new(&docs, &cfg, 7, 0).unwrap();
     assert_eq!(plan.num_batches(), 5000 / 32);
-    assert!(plan.batches.iter().all(|b| b.len() == 32));
+    assert!(batches(&plan).iter().all(|b| b.len() == 32));
 }
 
 #[test]
@@ -77,12 +83,11 @@ fn packing_is_greedy_within_max_len_and_leaves_pairs_alone() {
         ..BatchingConfig::default()
     };
     let plan = EpochPlan::new(&docs, &cfg, 3, 0).unwrap();
-    let seqs: Vec<&Vec<usize>> = plan.batches.iter().flatten().collect();
+    let seqs: Vec<Vec<usize>> = batches(&plan).into_iter().flatten().collect();
     // Cost of a packed sequence: [CLS] + each text and its [SEP].
-    let cost = |s: &[usize]| 1 + s.iter().map(|&d| docs[d].len + 1).sum::<usize>();
+    let cost = |s: &[usize]| 1 + s.iter().map(|&d| docs[d].len as usize + 1).sum::<usize>();
     let packs: Vec<&Vec<usize>> = seqs
         .iter()
-        .copied()
         .filter(|s| !docs[s[0]].is_pair)
         .collect();
     for s in &seqs {
@@ -99,7 +104,7 @@ fn packing_is_greedy_within_max_len_and_leaves_pairs_alone() {
     }
     // Greedy: the next pack's first text would not have fitted in the previous one.
     for w in packs.windows(2) {
-        assert!(cost(w[0]) + docs[w[1][0]].len + 1 > max_len);
+        assert!(cost(w[0]) + docs[w[1][0]].len as usize + 1 > max_len);
     }
     let singles = docs.iter().filter(|d| !d.is_pair).count();
     let fill = packs.iter().map(|s| cost(s).min(max_len)).sum::<usize>() as f64
@@ -134,8 +139,7 @@ fn length_grouping_cuts_padding() {
     assert!(plain > 0.3);
     assert!(grouped < 0.05);
     // Batch order is still shuffled, not sorted by length.
-    let longest: Vec<usize> = grouped_plan
-        .batches
+    let longest: Vec<usize> = batches(&grouped_plan)
         .iter()
         .map(|b| b.iter().map(|s| seq_len(&docs, s, 128)).max().unwrap())
         .collect();

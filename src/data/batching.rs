@@ -7,11 +7,12 @@ use super::doc::{DocSource, DocStore};
 use super::rng::{keyed_rng, Purpose};
 use crate::error::InputError;
 
-/// What the planner needs to know of a document.
+/// What the planner needs to know of a document (8 bytes: the planner keeps one per
+/// training document in memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DocInfo {
     /// Number of tokens, without special tokens.
-    pub len: usize,
+    pub len: u32,
     /// Whether it is a pair of texts (pairs are never packed).
     pub is_pair: bool,
 }
@@ -23,7 +24,7 @@ impl DocInfo {
             .map(|i| {
                 let d = store.doc(i);
                 DocInfo {
-                    len: d.len(),
+                    len: d.len() as u32,
                     is_pair: d.split().is_some(),
                 }
             })
@@ -65,11 +66,16 @@ impl Default for BatchingConfig {
 }
 
 /// The batches of one epoch: for each batch, its sequences; for each sequence, the
-/// indices of its documents.
+/// indices of its documents. Stored flat (about 8 bytes per document rather than a
+/// vector per sequence), so that the plan of a large corpus stays small.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EpochPlan {
-    /// Batches → sequences → document indices.
-    pub batches: Vec<Vec<Vec<usize>>>,
+    /// Document indices of every sequence, one sequence after another.
+    docs: Vec<u32>,
+    /// End of each sequence in `docs`.
+    seq_ends: Vec<u32>,
+    /// The batches, in training order, as ranges `[start, end)` of sequences.
+    batches: Vec<(u32, u32)>,
 }
 
 impl EpochPlan {
@@ -87,39 +93,80 @@ impl EpochPlan {
                 cfg.batch_size, cfg.group_window
             )));
         }
+        if u32::try_from(docs.len()).is_err() {
+            return Err(InputError(format!(
+                "{} documents: at most {} fit one training set",
+                docs.len(),
+                u32::MAX
+            )));
+        }
         let mut rng = keyed_rng(seed, epoch, 0, Purpose::Epoch);
-        let mut order: Vec<usize> = (0..docs.len()).collect();
+        let mut order: Vec<u32> = (0..docs.len() as u32).collect();
         order.shuffle(&mut rng);
-        let mut seqs = if cfg.pack {
+        let mut plan = if cfg.pack {
             pack(docs, &order, cfg.max_len)
         } else {
-            order.into_iter().map(|d| vec![d]).collect()
+            EpochPlan {
+                seq_ends: (1..=order.len() as u32).collect(),
+                docs: order,
+                batches: Vec::new(),
+            }
         };
         if cfg.group_by_length {
-            let window = cfg.group_window * cfg.batch_size;
-            for chunk in seqs.chunks_mut(window) {
-                chunk.sort_by_key(|s| seq_len(docs, s, cfg.max_len));
-            }
+            plan.sort_windows(docs, cfg.group_window * cfg.batch_size, cfg.max_len);
         }
-        let mut batches: Vec<Vec<Vec<usize>>> =
-            Vec::with_capacity(seqs.len().div_ceil(cfg.batch_size));
-        let mut it = seqs.into_iter().peekable();
-        while it.peek().is_some() {
-            let batch: Vec<Vec<usize>> = it.by_ref().take(cfg.batch_size).collect();
-            if batch.len() == cfg.batch_size || !cfg.drop_last {
-                batches.push(batch);
-            }
-        }
+        let num_seqs = plan.seq_ends.len() as u32;
+        let step = cfg.batch_size as u32;
+        plan.batches = (0..num_seqs)
+            .step_by(cfg.batch_size)
+            .map(|start| (start, (start + step).min(num_seqs)))
+            .filter(|(start, end)| end - start == step || !cfg.drop_last)
+            .collect();
         if cfg.group_by_length {
             // Sorted windows would otherwise feed lengths in a sawtooth order.
-            batches.shuffle(&mut rng);
+            plan.batches.shuffle(&mut rng);
         }
-        Ok(EpochPlan { batches })
+        Ok(plan)
     }
 
     /// Number of batches.
     pub fn num_batches(&self) -> usize {
         self.batches.len()
+    }
+
+    /// The sequences of batch `b`, each the indices of its documents.
+    pub fn batch(&self, b: usize) -> Vec<Vec<usize>> {
+        let (start, end) = self.batches[b];
+        (start..end).map(|q| self.seq(q as usize)).collect()
+    }
+
+    /// Sequence `q` (in stored order): the indices of its documents.
+    fn seq(&self, q: usize) -> Vec<usize> {
+        let start = if q == 0 { 0 } else { self.seq_ends[q - 1] };
+        self.docs[start as usize..self.seq_ends[q] as usize]
+            .iter()
+            .map(|&d| d as usize)
+            .collect()
+    }
+
+    /// Sort the sequences by collated length within consecutive windows of `window`
+    /// sequences (stable, so equal lengths keep their shuffled order).
+    fn sort_windows(&mut self, docs: &[DocInfo], window: usize, max_len: usize) {
+        let n = self.seq_ends.len();
+        let mut sorted = EpochPlan {
+            docs: Vec::with_capacity(self.docs.len()),
+            seq_ends: Vec::with_capacity(n),
+            batches: Vec::new(),
+        };
+        for w in (0..n).step_by(window) {
+            let mut seqs: Vec<Vec<usize>> = (w..(w + window).min(n)).map(|q| self.seq(q)).collect();
+            seqs.sort_by_key(|s| seq_len(docs, s, max_len));
+            for s in seqs {
+                sorted.docs.extend(s.iter().map(|&d| d as u32));
+                sorted.seq_ends.push(sorted.docs.len() as u32);
+            }
+        }
+        *self = sorted;
     }
 }
 
@@ -130,31 +177,41 @@ pub fn seq_len(docs: &[DocInfo], seq: &[usize], max_len: usize) -> usize {
         [d] if docs[*d].is_pair => 3,
         _ => 1 + seq.len(),
     };
-    let tokens: usize = seq.iter().map(|&d| docs[d].len).sum();
+    let tokens: usize = seq.iter().map(|&d| docs[d].len as usize).sum();
     (tokens + specials).min(max_len)
 }
 
 /// Greedy packing in the given order: single texts join the open sequence while it stays
 /// within `max_len`; pairs are emitted alone.
-fn pack(docs: &[DocInfo], order: &[usize], max_len: usize) -> Vec<Vec<usize>> {
-    let mut seqs = Vec::new();
-    let mut open: Vec<usize> = Vec::new();
+fn pack(docs: &[DocInfo], order: &[u32], max_len: usize) -> EpochPlan {
+    let mut plan = EpochPlan {
+        docs: Vec::with_capacity(order.len()),
+        seq_ends: Vec::new(),
+        batches: Vec::new(),
+    };
+    let emit = |plan: &mut EpochPlan, seq: &[u32]| {
+        plan.docs.extend_from_slice(seq);
+        plan.seq_ends.push(plan.docs.len() as u32);
+    };
+    let mut open: Vec<u32> = Vec::new();
     let mut used = 1; // [CLS]
     for &d in order {
-        if docs[d].is_pair {
-            seqs.push(vec![d]);
+        let info = docs[d as usize];
+        if info.is_pair {
+            emit(&mut plan, &[d]);
             continue;
         }
-        let cost = docs[d].len + 1;
+        let cost = info.len as usize + 1;
         if !open.is_empty() && used + cost > max_len {
-            seqs.push(std::mem::take(&mut open));
+            emit(&mut plan, &open);
+            open.clear();
             used = 1;
         }
         open.push(d);
         used += cost;
     }
     if !open.is_empty() {
-        seqs.push(open);
+        emit(&mut plan, &open);
     }
-    seqs
+    plan
 }

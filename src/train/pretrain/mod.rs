@@ -84,9 +84,9 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
                 s.state.batch_in_epoch = 0;
                 plan = EpochPlan::new(&s.train_infos, &s.batching, args.seed, s.state.epoch)?;
             }
-            let seqs = &plan.batches[s.state.batch_in_epoch];
+            let seqs = plan.batch(s.state.batch_in_epoch);
             let micro = s.state.micro_step;
-            let batch = s.collator.collate(&s.train, seqs, args.seed, micro);
+            let batch = s.collator.collate(&s.train, &seqs, args.seed, micro);
             let t = batch.to_tensors(&s.device)?;
             let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout));
             let out = s.model.loss(&t, &mut mode)?;
