@@ -119,7 +119,8 @@ pub struct PretrainArgs {
     /// Evaluate on the held-out documents every N optimizer steps (and at the end)
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
-    /// Fraction of documents held out for evaluation
+    /// Fraction of documents held out for evaluation (at most 20,000 documents: a larger
+    /// eval set costs time and changes little)
     #[arg(long, default_value_t = 0.01)]
     pub eval_fraction: f64,
     /// Keep only the newest K checkpoints (0: all)
