@@ -86,10 +86,7 @@ fn packing_is_greedy_within_max_len_and_leaves_pairs_alone() {
     let seqs: Vec<Vec<usize>> = batches(&plan).into_iter().flatten().collect();
     // Cost of a packed sequence: [CLS] + each text and its [SEP].
     let cost = |s: &[usize]| 1 + s.iter().map(|&d| docs[d].len as usize + 1).sum::<usize>();
-    let packs: Vec<&Vec<usize>> = seqs
-        .iter()
-        .filter(|s| !docs[s[0]].is_pair)
-        .collect();
+    let packs: Vec<&Vec<usize>> = seqs.iter().filter(|s| !docs[s[0]].is_pair).collect();
     for s in &seqs {
         if docs[s[0]].is_pair {
             assert_eq!(s.len(), 1, "a pair was packed");
