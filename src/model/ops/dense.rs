@@ -123,23 +123,22 @@ impl CustomOp1 for ColumnSum {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let g = f32s(storage, layout)?;
         let (_, cols) = layout.shape().dims2()?;
-        let sums = g
-            .par_chunks(cols)
-            .with_min_len(rows_per_task(cols))
-            .fold(
-                || vec![0f32; cols],
-                |mut acc, row| {
+        // Fixed blocks of rows, partial sums added in block order: the result does not
+        // depend on how rayon schedules the blocks (runs must be reproducible).
+        let partials: Vec<Vec<f32>> = g
+            .par_chunks(cols * rows_per_task(cols))
+            .map(|block| {
+                let mut acc = vec![0f32; cols];
+                for row in block.chunks(cols) {
                     acc.iter_mut().zip(row).for_each(|(a, v)| *a += v);
-                    acc
-                },
-            )
-            .reduce(
-                || vec![0f32; cols],
-                |mut a, b| {
-                    a.iter_mut().zip(&b).for_each(|(a, b)| *a += b);
-                    a
-                },
-            );
+                }
+                acc
+            })
+            .collect();
+        let mut sums = vec![0f32; cols];
+        for p in &partials {
+            sums.iter_mut().zip(p).for_each(|(s, v)| *s += v);
+        }
         Ok((CpuStorage::F32(sums), Shape::from(cols)))
     }
 }
