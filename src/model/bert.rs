@@ -120,6 +120,25 @@ impl BertForMaskedLM {
         ))
     }
 
+    /// The same model whose forward pass records no autograd graph, for evaluation: its
+    /// modules read detached views of the variables (shared storage, nothing copied), so
+    /// each layer's activations are freed as soon as the next is computed instead of
+    /// living until the loss is dropped. `vars` still names the trained variables.
+    pub fn detached(&self) -> Result<Self> {
+        let device = self.encoder.embeddings.word.embeddings().device().clone();
+        let tensors: std::collections::HashMap<String, Tensor> = named_vars(&self.vars)
+            .into_iter()
+            .map(|(name, var)| (name, var.as_tensor().detach()))
+            .collect();
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        Ok(Self {
+            config: self.config.clone(),
+            vars: self.vars.clone(),
+            encoder: Encoder::new(&self.config, vb.pp("bert"))?,
+            head: MlmHead::new(&self.config, vb.pp("cls.predictions"))?,
+        })
+    }
+
     /// Number of parameters.
     pub fn num_parameters(&self) -> usize {
         named_vars(&self.vars)

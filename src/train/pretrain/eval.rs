@@ -40,6 +40,7 @@ pub fn evaluate<S: DocStore + ?Sized>(
     seed: u64,
     device: &Device,
 ) -> Result<EvalResult> {
+    let model = model.detached()?;
     let seqs: Vec<[usize; 1]> = (0..store.num_docs()).map(|d| [d]).collect();
     let (mut loss_sum, mut correct, mut total) = (0.0f64, 0u64, 0u64);
     let mut label_counts = std::collections::HashMap::<u32, u64>::new();
