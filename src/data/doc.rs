@@ -28,6 +28,9 @@ pub trait DocStore: Sync {
     fn num_docs(&self) -> usize;
     /// Document `i` (panics if out of range).
     fn doc(&self, i: usize) -> Self::Doc<'_>;
+    /// Drop the pages of a memory-mapped store read so far from the process's resident
+    /// set (callers do so once a batch is collated); nothing for stores in memory.
+    fn release_pages(&self) {}
 }
 
 impl DocSource for super::shard::Doc<'_> {
@@ -52,6 +55,9 @@ impl DocStore for super::shard::Shard {
     }
     fn doc(&self, i: usize) -> super::shard::Doc<'_> {
         super::shard::Shard::doc(self, i)
+    }
+    fn release_pages(&self) {
+        super::shard::Shard::release_pages(self)
     }
 }
 
@@ -156,5 +162,58 @@ impl<S: DocStore + Send> DocStore for Subset<S> {
 
     fn doc(&self, i: usize) -> S::Doc<'_> {
         self.store.doc(self.ids[i] as usize)
+    }
+
+    fn release_pages(&self) {
+        self.store.release_pages()
+    }
+}
+
+/// A shared store without some of its documents, the rest renumbered in order (the
+/// training part beside a held-out [`Subset`]). Keeps only the excluded ids, so its memory
+/// does not grow with the store.
+pub struct Excluding<S> {
+    store: std::sync::Arc<S>,
+    /// For the j-th excluded document, how many kept documents precede it (its id minus
+    /// j): non-decreasing, so a binary search maps a kept index to a store index.
+    kept_before: Vec<u32>,
+}
+
+impl<S: DocStore> Excluding<S> {
+    /// All documents of `store` but `excluded` (sorted, distinct, in range).
+    pub fn new(store: std::sync::Arc<S>, excluded: &[u32]) -> Self {
+        assert!(
+            excluded.windows(2).all(|w| w[0] < w[1])
+                && excluded
+                    .last()
+                    .is_none_or(|&e| (e as usize) < store.num_docs()),
+            "excluded ids must be sorted, distinct and in range"
+        );
+        let kept_before = excluded
+            .iter()
+            .enumerate()
+            .map(|(j, &e)| e - j as u32)
+            .collect();
+        Self { store, kept_before }
+    }
+}
+
+impl<S: DocStore + Send> DocStore for Excluding<S> {
+    type Doc<'a>
+        = S::Doc<'a>
+    where
+        Self: 'a;
+
+    fn num_docs(&self) -> usize {
+        self.store.num_docs() - self.kept_before.len()
+    }
+
+    fn doc(&self, i: usize) -> S::Doc<'_> {
+        let skipped = self.kept_before.partition_point(|&k| k as usize <= i);
+        self.store.doc(i + skipped)
+    }
+
+    fn release_pages(&self) {
+        self.store.release_pages()
     }
 }

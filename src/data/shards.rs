@@ -51,6 +51,10 @@ impl DocStore for ShardSet {
         let s = self.starts.partition_point(|&start| start <= i) - 1;
         self.shards[s].doc(i - self.starts[s])
     }
+
+    fn release_pages(&self) {
+        self.shards.iter().for_each(Shard::release_pages);
+    }
 }
 
 /// The cached shard of text corpus `path` for a vocabulary with hash `vocab_sha256`:

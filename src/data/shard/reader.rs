@@ -85,6 +85,11 @@ struct Block {
     bits_at: u64,
 }
 
+/// Documents whose table rows are validated (and then released) at a time.
+const VALIDATE_CHUNK: usize = 1 << 16;
+/// Bytes of a document table row: start, length, split (`u32` each).
+const INDEX_ROW: usize = std::mem::size_of::<[u32; 3]>();
+
 /// A shard opened read-only through `memmap2`.
 pub struct Shard {
     mmap: Mmap,
@@ -115,7 +120,29 @@ impl Shard {
             blocks: Vec::new(),
         };
         shard.blocks = shard.read_index()?;
+        // Training reads documents in shuffled order: no read-ahead of neighbouring pages,
+        // which would read (and map) most of a cold shard for nothing.
+        #[cfg(unix)]
+        let _ = shard.mmap.advise(memmap2::Advice::Random);
         Ok(shard)
+    }
+
+    /// Drop the pages read so far from this process's resident set. They stay in the
+    /// kernel's page cache and come back on the next read, so a long run over a large
+    /// shard does not hold the whole file in its RSS. Advisory only.
+    pub fn release_pages(&self) {
+        self.release_range(0, self.mmap.len());
+    }
+
+    /// [`Shard::release_pages`] for bytes `at..at + len` of the file.
+    fn release_range(&self, at: usize, len: usize) {
+        #[cfg(unix)]
+        // SAFETY: a read-only mapping of a file that does not change (see `open`): a
+        // dropped page is read back unchanged, so borrows from the map stay valid.
+        let _ = unsafe {
+            self.mmap
+                .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, at, len)
+        };
     }
 
     fn read_index(&self) -> Result<Vec<Block>> {
@@ -144,12 +171,18 @@ impl Shard {
                 bits_at: at + bits_at,
             };
             let table: &[[u32; 3]] = self.section(block.docs_at, docs);
-            let bad = table.iter().position(|&[s, len, split]| {
-                s as u64 + len as u64 > n || (split != SINGLE && split > len)
-            });
-            if let Some(d) = bad {
-                let doc = first_doc + d as u64;
-                return Err(corrupt(&format!("document {doc} lies outside its block")));
+            // In chunks, each dropped from the RSS once checked: validating a large shard
+            // does not map its whole document table at once.
+            for (c, chunk) in table.chunks(VALIDATE_CHUNK).enumerate() {
+                let bad = chunk.iter().position(|&[s, len, split]| {
+                    s as u64 + len as u64 > n || (split != SINGLE && split > len)
+                });
+                if let Some(d) = bad {
+                    let doc = first_doc + (c * VALIDATE_CHUNK + d) as u64;
+                    return Err(corrupt(&format!("document {doc} lies outside its block")));
+                }
+                let at = block.docs_at as usize + c * VALIDATE_CHUNK * INDEX_ROW;
+                self.release_range(at, chunk.len() * INDEX_ROW);
             }
             blocks.push(block);
             next_at = at + len;

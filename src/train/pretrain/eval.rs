@@ -46,6 +46,7 @@ pub fn evaluate<S: DocStore + ?Sized>(
     let mut label_counts = std::collections::HashMap::<u32, u64>::new();
     for (b, chunk) in seqs.chunks(batch_size.max(1)).enumerate() {
         let batch = collator.collate(store, chunk, seed, EVAL_COUNTER + b as u64);
+        store.release_pages();
         if batch.masked_labels.is_empty() {
             continue;
         }

@@ -17,7 +17,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::data::batching::EpochPlan;
+use crate::data::batching::{DocInfo, EpochPlan};
+use crate::data::doc::DocStore;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::dropout::Mode;
 use crate::optim::{clip_grad_norm, save_state, GradAccumulator, Optimizer, Schedule, STATE_FILE};
@@ -61,7 +62,11 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     progress.set_position(s.state.step);
     let segment_start = Instant::now();
     let seconds_before = s.state.train_seconds;
-    let mut plan = EpochPlan::new(&s.train_infos, &s.batching, args.seed, s.state.epoch)?;
+    let plan_of = |epoch| {
+        let info = DocInfo::in_store(&s.train);
+        EpochPlan::new(s.train.num_docs(), info, &s.batching, args.seed, epoch)
+    };
+    let mut plan = plan_of(s.state.epoch)?;
     let mut accum = GradAccumulator::new(s.opt.params());
     let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);
     let mut window_start = Instant::now();
@@ -82,11 +87,16 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             if s.state.batch_in_epoch >= plan.num_batches() {
                 s.state.epoch += 1;
                 s.state.batch_in_epoch = 0;
-                plan = EpochPlan::new(&s.train_infos, &s.batching, args.seed, s.state.epoch)?;
+                // The old plan goes before the next is built: one plan in memory at a time.
+                drop(plan);
+                plan = plan_of(s.state.epoch)?;
             }
             let seqs = plan.batch(s.state.batch_in_epoch);
             let micro = s.state.micro_step;
             let batch = s.collator.collate(&s.train, &seqs, args.seed, micro);
+            // The batch holds copies: its shard pages may leave the RSS (a page fault maps
+            // 64 KB or a whole large folio, so a few batches would map most of a shard).
+            s.train.release_pages();
             let t = batch.to_tensors(&s.device)?;
             let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout));
             let out = s.model.loss(&t, &mut mode)?;

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use candle_core::Device;
-use rand::seq::SliceRandom;
+use rand::seq::index::sample;
 
 use super::args::{PretrainArgs, ResumeFrom};
 use super::state::TrainerState;
-use crate::data::batching::{BatchingConfig, DocInfo};
+use crate::data::batching::{BatchingConfig, DocInfo, EpochPlan};
 use crate::data::collate::Collator;
-use crate::data::doc::{DocStore, Subset};
+use crate::data::doc::{DocStore, Excluding, Subset};
 use crate::data::mask::Masker;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::data::shards::{resolve, ShardSet};
@@ -36,9 +36,8 @@ pub struct Setup {
     pub state: TrainerState,
     /// Whether the state came from a checkpoint.
     pub resumed: bool,
-    pub train: Subset<ShardSet>,
+    pub train: Excluding<ShardSet>,
     pub heldout: Subset<ShardSet>,
-    pub train_infos: Vec<DocInfo>,
     pub batching: BatchingConfig,
     pub collator: Collator,
     pub device: Device,
@@ -69,19 +68,32 @@ fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
     Ok(c)
 }
 
-/// Split documents into training and held-out parts (seeded).
-fn split(n: usize, fraction: f64, seed: u64) -> Result<(Vec<u32>, Vec<u32>)> {
+/// Held-out documents come in blocks of this many consecutive documents (fewer when the
+/// held-out set is smaller): the texts of one input line (`a`, `b` and the pair with
+/// `--pairs-as both`: 48 is a multiple of 2 and 3) stay on one side of the split, and an
+/// evaluation reads a few hundred regions of the shard instead of a page per document.
+const HELDOUT_BLOCK: usize = 48;
+
+/// The held-out documents of `n` (seeded, sorted): `round(n * fraction)` (at least 1, at
+/// most [`MAX_HELDOUT`] and half the documents), rounded down to whole blocks of
+/// [`HELDOUT_BLOCK`]. Only these ids are kept: the training part is their complement
+/// ([`Excluding`]), so memory does not grow with `n`.
+fn heldout_ids(n: usize, fraction: f64, seed: u64) -> Result<Vec<u32>> {
     if !(0.0..1.0).contains(&fraction) {
         crate::bad_input!("--eval-fraction {fraction} must be in [0, 1), e.g. 0.01");
     }
-    let mut ids: Vec<u32> = (0..n as u32).collect();
-    ids.shuffle(&mut keyed_rng(seed, 0, 0, Purpose::Holdout));
+    if u32::try_from(n).is_err() {
+        crate::bad_input!("{n} documents: at most {} fit one training set", u32::MAX);
+    }
     let k = ((n as f64 * fraction).round() as usize).clamp(1, MAX_HELDOUT.min(n / 2).max(1));
-    let mut heldout = ids[..k].to_vec();
-    let mut train = ids[k..].to_vec();
-    heldout.sort_unstable();
-    train.sort_unstable();
-    Ok((train, heldout))
+    let block = HELDOUT_BLOCK.min(k);
+    let mut rng = keyed_rng(seed, 0, 0, Purpose::Holdout);
+    let mut blocks = sample(&mut rng, n / block, k / block).into_vec();
+    blocks.sort_unstable();
+    Ok(blocks
+        .into_iter()
+        .flat_map(|b| (b * block..(b + 1) * block).map(|d| d as u32))
+        .collect())
 }
 
 impl Setup {
@@ -114,10 +126,9 @@ impl Setup {
                 store.num_docs()
             );
         }
-        let (train_ids, heldout_ids) = split(store.num_docs(), args.eval_fraction, args.seed)?;
-        let train = Subset::new(store.clone(), train_ids);
-        let heldout = Subset::new(store.clone(), heldout_ids);
-        let train_infos = DocInfo::of_store(&train);
+        let heldout = heldout_ids(store.num_docs(), args.eval_fraction, args.seed)?;
+        let train = Excluding::new(store.clone(), &heldout);
+        let heldout = Subset::new(store.clone(), heldout);
         let batching = BatchingConfig {
             batch_size: args.batch_size,
             max_len: args.max_len,
@@ -131,14 +142,19 @@ impl Setup {
         let (model, _) = BertForMaskedLM::new(&config, &device, Init::Fresh(args.seed))?;
         let params = named_vars(&model.vars);
         let mut opt = args.optim.optimizer(params)?;
-        let per_epoch =
-            crate::data::batching::EpochPlan::new(&train_infos, &batching, args.seed, 0)?
-                .num_batches() as u64
-                / args.optim.grad_accum as u64;
+        let per_epoch = EpochPlan::new(
+            train.num_docs(),
+            DocInfo::in_store(&train),
+            &batching,
+            args.seed,
+            0,
+        )?
+        .num_batches() as u64
+            / args.optim.grad_accum as u64;
         if per_epoch == 0 {
             crate::bad_input!(
                 "{} training documents make no full batch of {} x {} micro-batches; lower --batch-size",
-                train_infos.len(),
+                train.num_docs(),
                 args.batch_size,
                 args.optim.grad_accum
             );
@@ -206,7 +222,7 @@ impl Setup {
         }
         info(format!(
             "pretrain: {} training / {} held-out documents, {} steps ({} per epoch), {} parameters on {:?}",
-            train_infos.len(),
+            train.num_docs(),
             heldout.num_docs(),
             schedule.total_steps,
             per_epoch,
@@ -231,7 +247,6 @@ impl Setup {
             resumed,
             train,
             heldout,
-            train_infos,
             batching,
             collator,
             device,
