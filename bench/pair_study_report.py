@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Tables for one bench/pair_study.sh output dir: pretraining, dapt's 5-fold runs (CV per
+fold, test score of each fold and of the fold ensemble) and the PyTorch reference's seeds.
+
+    python3 bench/pair_study_report.py bench/out/study/lcqmc
+"""
+import json
+import pathlib
+import statistics
+import sys
+
+RUNS = [("pre", "domain-pretrained, class weight 1:1.3"),
+        ("pre-cw1", "domain-pretrained, class weight 1:1"),
+        ("scratch", "no domain pretraining, class weight 1:1.3")]
+
+
+def mean_std(xs):
+    return f"{statistics.fmean(xs):.4f} +- {statistics.pstdev(xs):.4f}"
+
+
+def pretraining(out):
+    path = out / "pretrain" / "metrics.jsonl"
+    if not path.exists():
+        return
+    evals = [r for r in map(json.loads, path.read_text().splitlines()) if r.get("event") == "eval"]
+    if evals:
+        first, last = evals[0], evals[-1]
+        print(f"pretraining: held-out masked-token accuracy {first['masked_accuracy']:.4f} at step "
+              f"{first['step']} -> {last['masked_accuracy']:.4f} at step {last['step']} "
+              f"(loss {last['eval_loss']:.3f}; most-frequent-token baseline "
+              f"{last['unigram_accuracy']:.4f})")
+
+
+def dapt_runs(out):
+    rows = {}
+    print("| run | CV AUC | CV accuracy | CV AUC per fold | test AUC, folds (mean) | "
+          "test AUC, ensemble | test accuracy, folds (mean) | test accuracy, ensemble |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for name, what in RUNS:
+        cv_path, test_path = out / f"ft-{name}" / "cv.json", out / f"ft-{name}" / "test-eval.jsonl"
+        if not cv_path.exists():
+            continue
+        folds = json.loads(cv_path.read_text())["folds"]
+        aucs, accs = [f["auc"] for f in folds], [f["accuracy"] for f in folds]
+        rows[name] = (statistics.fmean(aucs), statistics.fmean(accs))
+        test = ["", "", "", ""]
+        if test_path.exists():
+            recs = [json.loads(l) for l in test_path.read_text().splitlines() if l.startswith("{")]
+            single = [r for r in recs if r["model"] != "ensemble"]
+            ens = next(r for r in recs if r["model"] == "ensemble")
+            test = [mean_std([r["auc"] for r in single]), f"{ens['auc']:.4f}",
+                    mean_std([r["accuracy"] for r in single]), f"{ens['accuracy']:.4f}"]
+        print(f"| {name}: {what} | {mean_std(aucs)} | {mean_std(accs)} | "
+              f"{' '.join(f'{a:.4f}' for a in aucs)} | " + " | ".join(test) + " |")
+    return rows
+
+
+def reference(out, dapt):
+    for name, init in [("pre", "domain-pretrained"), ("scratch", "no domain pretraining")]:
+        path = out / f"ref-{name}.json"
+        if not path.exists():
+            continue
+        seeds = json.loads(path.read_text())["seeds"]
+        aucs = {s: r["summary"]["auc"]["mean"] for s, r in seeds.items()}
+        accs = {s: r["summary"]["accuracy"]["mean"] for s, r in seeds.items()}
+        lo, hi = min(aucs.values()), max(aucs.values())
+        print(f"reference ({init}, class weight 1:1.3), CV AUC by seed: "
+              + ", ".join(f"seed {s} {a:.4f} (acc {accs[s]:.4f})" for s, a in aucs.items())
+              + f"; spread {lo:.4f}..{hi:.4f}")
+        if name in dapt:
+            auc = dapt[name][0]
+            verdict = "within" if lo <= auc <= hi else ("above" if auc > hi else "BELOW")
+            print(f"  dapt {name}: CV AUC {auc:.4f}: {verdict} the reference's seed spread")
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    print(f"## {out.name}")
+    pretraining(out)
+    rows = dapt_runs(out)
+    reference(out, rows)
+
+
+if __name__ == "__main__":
+    main()
