@@ -39,6 +39,7 @@ enum Command {
 }
 
 fn main() {
+    dapt::malloc::tune();
     // `--config FILE.toml` turns into flags before clap sees them (flags given win).
     let args = match dapt::commands::config::expand(std::env::args_os().collect()) {
         Ok(a) => a,
