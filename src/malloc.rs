@@ -5,8 +5,9 @@
 //! free, so every step pays page faults and the kernel's page zeroing again, and two
 //! threads faulting contend on the address-space lock. Keeping freed memory for reuse
 //! (a 1 GB trim threshold) and serving blocks up to 32 MB (glibc's maximum) from the
-//! heap raised `bench/pretrain_compare.sh` tokens/s by roughly 5-15%; the process keeps
-//! its peak heap instead of returning it between steps.
+//! heap raised `bench/pretrain_compare.sh` tokens/s on the tiny model by about 10% (on
+//! small the change was within the run-to-run noise); the process keeps its peak heap
+//! instead of returning it between steps (peak RSS unchanged, `bench/pretrain_rss.sh`).
 
 /// Apply the settings (once, at start-up, before threads exist). Elsewhere than
 /// glibc on Linux this does nothing.
