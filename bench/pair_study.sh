@@ -13,6 +13,7 @@
 # model and hyperparameters for seeds 1-3, with and without the pretrained init.
 # Stages whose outputs exist are skipped, so a stopped study continues where it was.
 # Each process uses one thread (THREADS, default 1): two studies can run side by side.
+# EXTRA_SEEDS="2 3" adds dapt's own seed spread for the domain-pretrained run.
 # bench/pair_study_report.py prints the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ fi
 DAPT=$OUT/dapt
 SEEDS=${SEEDS:-1 2 3}
 FT=(--folds 5 --fold-by components --epochs 2 --batch-size 32 --lr 5e-4 --optimizer adamw
-    --metric auc --seed 1)
+    --metric auc)
 case $DS in
   lcqmc)
     [ -f "$OUT/data/train.tsv" ] || {
@@ -65,13 +66,20 @@ PT_STEPS=${PT_STEPS:-1200}
 finetune() { # name, extra flags...
   local name=$1; shift
   [ -f "$OUT/ft-$name/cv.json" ] || $DAPT finetune --train "$TRAIN" --max-len $MAX_LEN \
-    "${FT[@]}" "$@" --out "$OUT/ft-$name" > "$OUT/ft-$name.log" 2>&1
+    "${FT[@]}" --seed 1 "$@" --out "$OUT/ft-$name" > "$OUT/ft-$name.log" 2>&1
   [ -f "$OUT/ft-$name/test-eval.jsonl" ] || $DAPT eval --model "$OUT/ft-$name" --input "$TEST" \
     --json > "$OUT/ft-$name/test-eval.jsonl"
 }
 finetune pre --init "$OUT/pretrain" --class-weight 1:1.3
 finetune scratch --vocab "$OUT/vocab" --model-config tiny --class-weight 1:1.3
 finetune pre-cw1 --init "$OUT/pretrain" --class-weight 1:1
+# dapt's own seed spread (EXTRA_SEEDS="2 3"): the domain-pretrained run with other seeds
+# on the same folds.
+for seed in ${EXTRA_SEEDS:-}; do
+  [ -f "$OUT/ft-pre-seed$seed/cv.json" ] || $DAPT finetune --train "$TRAIN" --max-len $MAX_LEN \
+    "${FT[@]}" --seed "$seed" --fold-seed 1 --init "$OUT/pretrain" --class-weight 1:1.3 \
+    --out "$OUT/ft-pre-seed$seed" > "$OUT/ft-pre-seed$seed.log" 2>&1
+done
 cmp -s "$OUT/ft-pre/folds.json" "$OUT/ft-scratch/folds.json" || {
   echo "the runs did not use the same folds" >&2; exit 1; }
 

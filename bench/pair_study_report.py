@@ -55,6 +55,21 @@ def dapt_runs(out):
     return rows
 
 
+def dapt_seeds(out, dapt):
+    """CV AUC of the domain-pretrained run by seed (seed 1 and any EXTRA_SEEDS runs)."""
+    runs = sorted(out.glob("ft-pre-seed*/cv.json"))
+    if not runs or "pre" not in dapt:
+        return
+    aucs = {1: dapt["pre"][0]}
+    for p in runs:
+        seed = int(p.parent.name.removeprefix("ft-pre-seed"))
+        aucs[seed] = statistics.fmean(f["auc"] for f in json.loads(p.read_text())["folds"])
+    print("dapt (domain-pretrained, class weight 1:1.3), CV AUC by seed: "
+          + ", ".join(f"seed {s} {a:.4f}" for s, a in sorted(aucs.items()))
+          + f"; spread {min(aucs.values()):.4f}..{max(aucs.values()):.4f}, "
+          f"mean {statistics.fmean(aucs.values()):.4f}")
+
+
 def reference(out, dapt):
     for name, init in [("pre", "domain-pretrained"), ("scratch", "no domain pretraining")]:
         path = out / f"ref-{name}.json"
@@ -66,7 +81,7 @@ def reference(out, dapt):
         lo, hi = min(aucs.values()), max(aucs.values())
         print(f"reference ({init}, class weight 1:1.3), CV AUC by seed: "
               + ", ".join(f"seed {s} {a:.4f} (acc {accs[s]:.4f})" for s, a in aucs.items())
-              + f"; spread {lo:.4f}..{hi:.4f}")
+              + f"; spread {lo:.4f}..{hi:.4f}, mean {statistics.fmean(aucs.values()):.4f}")
         if name in dapt:
             auc = dapt[name][0]
             verdict = "within" if lo <= auc <= hi else ("above" if auc > hi else "BELOW")
@@ -78,6 +93,7 @@ def main():
     print(f"## {out.name}")
     pretraining(out)
     rows = dapt_runs(out)
+    dapt_seeds(out, rows)
     reference(out, rows)
 
 

@@ -427,3 +427,27 @@ fn one_fold_at_a_time_completes_the_report() {
         "fold by fold equals the full run"
     );
 }
+
+#[test]
+fn fold_seed_keeps_the_folds_of_another_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let assignment = |out: &Path, extra: &[&str]| -> Value {
+        let mut args = quick_run(out);
+        let seed = args.iter().position(|a| a == "--seed").unwrap();
+        args[seed + 1] = "8".into();
+        args.extend(["--fold", "0"].iter().chain(extra).map(|s| s.to_string()));
+        run_strings(&args);
+        read_json(&out.join("folds.json"))["assignment"].clone()
+    };
+    let seed7 = read_json(&quick_out().join("folds.json"))["assignment"].clone();
+    assert_eq!(
+        assignment(&tmp.path().join("fixed"), &["--fold-seed", "7"]),
+        seed7,
+        "--seed 8 --fold-seed 7 splits as --seed 7"
+    );
+    assert_ne!(
+        assignment(&tmp.path().join("own"), &[]),
+        seed7,
+        "--seed 8 alone splits anew"
+    );
+}

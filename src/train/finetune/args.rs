@@ -144,6 +144,10 @@ pub struct FinetuneArgs {
     /// Seed of the folds, initialisation of new weights, data order and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Seed of the fold assignment only (default: --seed): fix it to train several seeds
+    /// on the same folds (a seed ensemble, or a seed-to-seed spread)
+    #[arg(long, value_name = "SEED")]
+    pub fold_seed: Option<u64>,
     /// Output dir
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

@@ -172,8 +172,14 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         .zip(&labels)
         .map(|(p, &l)| (p.a.as_str(), p.b.as_str(), l))
         .collect();
-    let folds = Folds::new(&triples, c, args.folds, args.fold_by, args.seed)
-        .map_err(|e| e.context(format!("splitting {} into folds", args.train.display())))?;
+    let folds = Folds::new(
+        &triples,
+        c,
+        args.folds,
+        args.fold_by,
+        args.fold_seed.unwrap_or(args.seed),
+    )
+    .map_err(|e| e.context(format!("splitting {} into folds", args.train.display())))?;
     if let Some(f) = args.fold.filter(|&f| f >= args.folds) {
         crate::bad_input!(
             "--fold {f}: folds are numbered 0..{} (--folds {})",
