@@ -55,6 +55,23 @@ def dapt_runs(out):
     return rows
 
 
+def overlap_baseline(out):
+    """AUC of the word-overlap (Jaccard) score on the train and test files: what a model
+    that only counts shared words reaches, for scale."""
+    sys.path.insert(0, str(pathlib.Path(__file__).parent))
+    from finetune_ref import auc
+    scores = []
+    for name in ["train", "test"]:
+        s, y = [], []
+        for line in (out / "data" / f"{name}.tsv").read_text(encoding="utf-8").splitlines():
+            a, b, label = line.split("\t")[:3]
+            wa, wb = set(a.lower().split()), set(b.lower().split())
+            s.append(len(wa & wb) / max(1, len(wa | wb)))
+            y.append(int(label))
+        scores.append(f"{name} {auc(s, y):.4f}")
+    print("word-overlap (Jaccard) baseline AUC: " + ", ".join(scores))
+
+
 def dapt_seeds(out, dapt):
     """CV AUC of the domain-pretrained run by seed (seed 1 and any EXTRA_SEEDS runs)."""
     runs = sorted(out.glob("ft-pre-seed*/cv.json"))
@@ -92,6 +109,7 @@ def main():
     out = pathlib.Path(sys.argv[1])
     print(f"## {out.name}")
     pretraining(out)
+    overlap_baseline(out)
     rows = dapt_runs(out)
     dapt_seeds(out, rows)
     reference(out, rows)
