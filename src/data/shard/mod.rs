@@ -75,6 +75,9 @@ pub struct Header {
     file_len: u64,
 }
 
+/// Bytes of a document table row: start, length, split (`u32` each).
+const DOC_ROW: usize = std::mem::size_of::<[u32; 3]>();
+
 fn align8(x: u64) -> u64 {
     x.div_ceil(8) * 8
 }
@@ -83,7 +86,7 @@ fn align8(x: u64) -> u64 {
 /// to the block, and its total length: (docs table, bitmap, length).
 fn block_layout(token_width: u32, docs: u64, tokens: u64) -> (u64, u64, u64) {
     let docs_at = align8(tokens * token_width as u64);
-    let bits_at = docs_at + docs * 12;
+    let bits_at = docs_at + docs * DOC_ROW as u64;
     let bits_at = align8(bits_at);
     (docs_at, bits_at, bits_at + tokens.div_ceil(64) * 8)
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use memmap2::Mmap;
 
-use super::{block_layout, Header, HEADER_LEN, INDEX_ENTRY, SINGLE};
+use super::{block_layout, Header, DOC_ROW, HEADER_LEN, INDEX_ENTRY, SINGLE};
 use crate::error::InputError;
 
 /// Token ids of one document, borrowed from the mapped file.
@@ -87,8 +87,6 @@ struct Block {
 
 /// Documents whose table rows are validated (and then released) at a time.
 const VALIDATE_CHUNK: usize = 1 << 16;
-/// Bytes of a document table row: start, length, split (`u32` each).
-const INDEX_ROW: usize = std::mem::size_of::<[u32; 3]>();
 
 /// A shard opened read-only through `memmap2`.
 pub struct Shard {
@@ -181,8 +179,8 @@ impl Shard {
                     let doc = first_doc + (c * VALIDATE_CHUNK + d) as u64;
                     return Err(corrupt(&format!("document {doc} lies outside its block")));
                 }
-                let at = block.docs_at as usize + c * VALIDATE_CHUNK * INDEX_ROW;
-                self.release_range(at, chunk.len() * INDEX_ROW);
+                let at = block.docs_at as usize + c * VALIDATE_CHUNK * DOC_ROW;
+                self.release_range(at, chunk.len() * DOC_ROW);
             }
             blocks.push(block);
             next_at = at + len;

@@ -17,7 +17,6 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::data::batching::{DocInfo, EpochPlan};
 use crate::data::doc::DocStore;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::dropout::Mode;
@@ -27,7 +26,7 @@ use crate::train::log::MetricsLog;
 use crate::train::progress::{info, Progress};
 pub use args::PretrainArgs;
 pub use eval::EvalResult;
-use setup::Setup;
+use setup::{epoch_plan, Setup};
 pub use state::TrainerState;
 
 /// How a run ended.
@@ -62,10 +61,7 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     progress.set_position(s.state.step);
     let segment_start = Instant::now();
     let seconds_before = s.state.train_seconds;
-    let plan_of = |epoch| {
-        let info = DocInfo::in_store(&s.train);
-        EpochPlan::new(s.train.num_docs(), info, &s.batching, args.seed, epoch)
-    };
+    let plan_of = |epoch| epoch_plan(&s.train, &s.batching, args.seed, epoch);
     let mut plan = plan_of(s.state.epoch)?;
     let mut accum = GradAccumulator::new(s.opt.params());
     let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);

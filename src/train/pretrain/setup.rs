@@ -96,6 +96,23 @@ fn heldout_ids(n: usize, fraction: f64, seed: u64) -> Result<Vec<u32>> {
         .collect())
 }
 
+/// The plan of epoch `epoch` over the training documents (lengths read from the shards).
+pub fn epoch_plan(
+    train: &Excluding<ShardSet>,
+    batching: &BatchingConfig,
+    seed: u64,
+    epoch: u64,
+) -> Result<EpochPlan> {
+    let info = DocInfo::in_store(train);
+    Ok(EpochPlan::new(
+        train.num_docs(),
+        info,
+        batching,
+        seed,
+        epoch,
+    )?)
+}
+
 impl Setup {
     /// Open the data, build or restore the model and optimizer.
     pub fn new(args: &PretrainArgs) -> Result<Self> {
@@ -142,14 +159,7 @@ impl Setup {
         let (model, _) = BertForMaskedLM::new(&config, &device, Init::Fresh(args.seed))?;
         let params = named_vars(&model.vars);
         let mut opt = args.optim.optimizer(params)?;
-        let per_epoch = EpochPlan::new(
-            train.num_docs(),
-            DocInfo::in_store(&train),
-            &batching,
-            args.seed,
-            0,
-        )?
-        .num_batches() as u64
+        let per_epoch = epoch_plan(&train, &batching, args.seed, 0)?.num_batches() as u64
             / args.optim.grad_accum as u64;
         if per_epoch == 0 {
             crate::bad_input!(
