@@ -13,7 +13,9 @@
 # model and hyperparameters for seeds 1-3, with and without the pretrained init.
 # Stages whose outputs exist are skipped, so a stopped study continues where it was.
 # Each process uses one thread (THREADS, default 1): two studies can run side by side.
-# EXTRA_SEEDS="2 3" adds dapt's own seed spread for the domain-pretrained run.
+# EXTRA_SEEDS="2 3" adds dapt's own seed spread for the domain-pretrained run,
+# REF_EXTRA_SEEDS="4 5" more reference seeds for it; the two can run as separate
+# invocations side by side.
 # bench/pair_study_report.py prints the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,9 +88,14 @@ cmp -s "$OUT/ft-pre/folds.json" "$OUT/ft-scratch/folds.json" || {
 # transformers reads a checkpoint dir, not dapt's run dir with its `latest` pointer.
 PRE=$OUT/pretrain/$(cat "$OUT/pretrain/latest")
 REF=(--train "$TRAIN" --folds-json "$OUT/ft-pre/folds.json" --max-len $MAX_LEN --epochs 2
-     --batch-size 32 --lr 5e-4 --class-weight 1:1.3 --metric auc --seeds $SEEDS)
-[ -f "$OUT/ref-pre.json" ] || python3 bench/finetune_ref.py "${REF[@]}" --init "$PRE" \
-  --out "$OUT/ref-pre.json" > "$OUT/ref-pre.log" 2>&1
-[ -f "$OUT/ref-scratch.json" ] || python3 bench/finetune_ref.py "${REF[@]}" --vocab "$OUT/vocab" \
-  --model-config tiny --out "$OUT/ref-scratch.json" > "$OUT/ref-scratch.log" 2>&1
+     --batch-size 32 --lr 5e-4 --class-weight 1:1.3 --metric auc)
+[ -f "$OUT/ref-pre.json" ] || python3 bench/finetune_ref.py "${REF[@]}" --seeds $SEEDS \
+  --init "$PRE" --out "$OUT/ref-pre.json" > "$OUT/ref-pre.log" 2>&1
+[ -f "$OUT/ref-scratch.json" ] || python3 bench/finetune_ref.py "${REF[@]}" --seeds $SEEDS \
+  --vocab "$OUT/vocab" --model-config tiny --out "$OUT/ref-scratch.json" > "$OUT/ref-scratch.log" 2>&1
+# More reference seeds for the domain-pretrained run (REF_EXTRA_SEEDS="4 5"), one file each.
+for seed in ${REF_EXTRA_SEEDS:-}; do
+  [ -f "$OUT/ref-pre-seed$seed.json" ] || python3 bench/finetune_ref.py "${REF[@]}" --seeds "$seed" \
+    --init "$PRE" --out "$OUT/ref-pre-seed$seed.json" > "$OUT/ref-pre-seed$seed.log" 2>&1
+done
 python3 bench/pair_study_report.py "$OUT"

@@ -72,37 +72,60 @@ def overlap_baseline(out):
     print("word-overlap (Jaccard) baseline AUC: " + ", ".join(scores))
 
 
+def spread(aucs):
+    """`lo..hi, mean m +- std` of CV AUCs by seed."""
+    xs = list(aucs.values())
+    return (f"spread {min(xs):.4f}..{max(xs):.4f}, mean {statistics.fmean(xs):.4f} "
+            f"+- {statistics.pstdev(xs):.4f} ({len(xs)} seeds)")
+
+
 def dapt_seeds(out, dapt):
     """CV AUC of the domain-pretrained run by seed (seed 1 and any EXTRA_SEEDS runs)."""
     runs = sorted(out.glob("ft-pre-seed*/cv.json"))
     if not runs or "pre" not in dapt:
-        return
+        return None
     aucs = {1: dapt["pre"][0]}
     for p in runs:
         seed = int(p.parent.name.removeprefix("ft-pre-seed"))
         aucs[seed] = statistics.fmean(f["auc"] for f in json.loads(p.read_text())["folds"])
     print("dapt (domain-pretrained, class weight 1:1.3), CV AUC by seed: "
-          + ", ".join(f"seed {s} {a:.4f}" for s, a in sorted(aucs.items()))
-          + f"; spread {min(aucs.values()):.4f}..{max(aucs.values()):.4f}, "
-          f"mean {statistics.fmean(aucs.values()):.4f}")
+          + ", ".join(f"seed {s} {a:.4f}" for s, a in sorted(aucs.items())) + "; " + spread(aucs))
+    return aucs
 
 
-def reference(out, dapt):
+def reference_seeds(out, name):
+    """The reference's per-seed summaries of run `name`: ref-NAME.json and, for `pre`,
+    the REF_EXTRA_SEEDS files ref-pre-seedN.json."""
+    paths = [out / f"ref-{name}.json"] + (sorted(out.glob("ref-pre-seed*.json")) if name == "pre" else [])
+    seeds = {}
+    for path in paths:
+        if path.exists():
+            seeds.update(json.loads(path.read_text())["seeds"])
+    return dict(sorted(seeds.items(), key=lambda kv: int(kv[0])))
+
+
+def reference(out, dapt, dapt_by_seed):
     for name, init in [("pre", "domain-pretrained"), ("scratch", "no domain pretraining")]:
-        path = out / f"ref-{name}.json"
-        if not path.exists():
+        seeds = reference_seeds(out, name)
+        if not seeds:
             continue
-        seeds = json.loads(path.read_text())["seeds"]
         aucs = {s: r["summary"]["auc"]["mean"] for s, r in seeds.items()}
         accs = {s: r["summary"]["accuracy"]["mean"] for s, r in seeds.items()}
         lo, hi = min(aucs.values()), max(aucs.values())
         print(f"reference ({init}, class weight 1:1.3), CV AUC by seed: "
               + ", ".join(f"seed {s} {a:.4f} (acc {accs[s]:.4f})" for s, a in aucs.items())
-              + f"; spread {lo:.4f}..{hi:.4f}, mean {statistics.fmean(aucs.values()):.4f}")
+              + "; " + spread(aucs))
         if name in dapt:
             auc = dapt[name][0]
             verdict = "within" if lo <= auc <= hi else ("above" if auc > hi else "BELOW")
-            print(f"  dapt {name}: CV AUC {auc:.4f}: {verdict} the reference's seed spread")
+            print(f"  dapt {name} (seed 1): CV AUC {auc:.4f}: {verdict} the reference's seed spread")
+        if name == "pre" and dapt_by_seed:
+            inside = sum(lo <= a <= hi for a in dapt_by_seed.values())
+            below = sum(a < lo for a in dapt_by_seed.values())
+            mean = statistics.fmean(dapt_by_seed.values())
+            print(f"  dapt {name}, all {len(dapt_by_seed)} seeds: mean {mean:.4f} vs reference mean "
+                  f"{statistics.fmean(aucs.values()):.4f}; {inside} within the reference's spread, "
+                  f"{below} below, {len(dapt_by_seed) - inside - below} above")
 
 
 def main():
@@ -111,8 +134,7 @@ def main():
     pretraining(out)
     overlap_baseline(out)
     rows = dapt_runs(out)
-    dapt_seeds(out, rows)
-    reference(out, rows)
+    reference(out, rows, dapt_seeds(out, rows))
 
 
 if __name__ == "__main__":

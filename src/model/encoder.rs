@@ -8,6 +8,7 @@ use candle_nn::{embedding, Embedding, VarBuilder};
 use super::dropout::Mode;
 use super::linear::{linear, Linear};
 use super::ops;
+use super::unpad::Unpad;
 use super::BertConfig;
 
 /// LayerNorm over the last dimension, differentiable (candle-nn's fused one has no
@@ -61,16 +62,19 @@ impl Embeddings {
         })
     }
 
-    fn forward(&self, ids: &Tensor, types: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let seq = ids.dim(1)?;
-        let pos = Tensor::arange(0u32, seq as u32, ids.device())?;
-        let x = self
-            .word
-            .forward(ids)?
-            .add(&self.token_type.forward(types)?)?;
+    /// Embeddings `(tokens, hidden)` of the real tokens of `ids`, `types` `(batch, seq)`.
+    fn forward(
+        &self,
+        ids: &Tensor,
+        types: &Tensor,
+        unpad: &Unpad,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        let x = (self.word.forward(&unpad.rows(ids)?)?
+            + self.token_type.forward(&unpad.rows(types)?)?)?;
         let x = self
             .norm
-            .forward(&x.broadcast_add(&self.position.forward(&pos)?)?)?;
+            .forward(&(x + self.position.forward(unpad.offsets())?)?)?;
         mode.dropout(&x, self.dropout)
     }
 }
@@ -108,20 +112,21 @@ impl Layer {
         })
     }
 
-    fn forward(&self, x: &Tensor, mask_bias: &Tensor, mode: &mut Mode) -> Result<Tensor> {
-        let (b, s, h) = x.dims3()?;
-        let d = h / self.heads;
-        let split = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, s, self.heads, d))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
-        let q = split(self.query.forward(x)?)?;
-        let k = split(self.key.forward(x)?)?;
-        let v = split(self.value.forward(x)?)?;
+    /// One layer over the real tokens `x (tokens, hidden)`.
+    fn forward(
+        &self,
+        x: &Tensor,
+        mask_bias: &Tensor,
+        unpad: &Unpad,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        let d = x.dim(1)? / self.heads;
+        let q = unpad.split_heads(&self.query.forward(x)?)?;
+        let k = unpad.split_heads(&self.key.forward(x)?)?;
+        let v = unpad.split_heads(&self.value.forward(x)?)?;
         let probs = ops::masked_softmax(&q.matmul(&k.t()?)?, mask_bias, 1.0 / (d as f64).sqrt())?;
         let probs = mode.dropout(&probs, self.attention_dropout)?;
-        let ctx = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, s, h))?;
+        let ctx = unpad.merge_heads(&probs.matmul(&v)?)?;
         let attn = mode.dropout(&self.attn_out.forward(&ctx)?, self.hidden_dropout)?;
         let a = self.attn_norm.forward(&(attn + x)?)?;
         let f = self
@@ -137,6 +142,7 @@ pub struct Encoder {
     /// Embedding layer.
     pub embeddings: Embeddings,
     layers: Vec<Layer>,
+    heads: usize,
 }
 
 impl Encoder {
@@ -146,10 +152,15 @@ impl Encoder {
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::new(c, vb.pp(format!("encoder.layer.{i}"))))
             .collect::<Result<_>>()?;
-        Ok(Self { embeddings, layers })
+        Ok(Self {
+            embeddings,
+            layers,
+            heads: c.num_attention_heads,
+        })
     }
 
-    /// Last hidden states `(batch, seq, hidden)`; `mask` is 1 for real tokens, 0 for padding.
+    /// Last hidden states `(batch, seq, hidden)`; `mask` is 1 for real tokens, 0 for
+    /// padding. Computed on the real tokens only ([`Unpad`]): padding positions are zero.
     pub fn forward(
         &self,
         ids: &Tensor,
@@ -160,10 +171,11 @@ impl Encoder {
         // Masked keys get f32::MIN added, as transformers does; `(batch, seq)`, broadcast
         // over heads and queries inside the softmax.
         let mask_bias = ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?;
-        let mut x = self.embeddings.forward(ids, types, mode)?;
+        let unpad = Unpad::new(mask, self.heads)?;
+        let mut x = self.embeddings.forward(ids, types, &unpad, mode)?;
         for layer in &self.layers {
-            x = layer.forward(&x, &mask_bias, mode)?;
+            x = layer.forward(&x, &mask_bias, &unpad, mode)?;
         }
-        Ok(x)
+        unpad.pad(&x)
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` their
 //! parts; `ops` the fused kernels they use (with their own backward); `dropout` the
-//! seeded train/eval mode; `checkpoint` save, verify and load; `align` embedding rows for
+//! seeded train/eval mode; `unpad` the padding-free token layout; `checkpoint` save, verify and load; `align` embedding rows for
 //! a new vocabulary.
 
 pub mod align;
@@ -17,5 +17,6 @@ pub mod mlm_head;
 pub mod ops;
 pub mod pair_head;
 pub mod params;
+pub mod unpad;
 
 pub use config::BertConfig;

@@ -91,3 +91,21 @@ pub fn oppo_vocab_and_shard(dir: &Path) -> (PathBuf, PathBuf) {
     ]);
     (vocab, shard)
 }
+
+/// The rows of `t (batch*seq, ...)` at real positions of `mask (batch, seq)` (1 real, 0
+/// padding): what the encoder computes. Its outputs at padding positions are zeros while
+/// transformers computes values there that nothing reads.
+pub fn real_rows(t: &candle_core::Tensor, mask: &candle_core::Tensor) -> candle_core::Tensor {
+    let mask: Vec<f32> = mask
+        .to_dtype(candle_core::DType::F32)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    let rows: Vec<u32> = (0..mask.len() as u32)
+        .filter(|&i| mask[i as usize] != 0.0)
+        .collect();
+    let rows = candle_core::Tensor::new(rows, t.device()).unwrap();
+    t.index_select(&rows, 0).unwrap()
+}
