@@ -233,9 +233,10 @@ fn encode_truncates_like_bert_tokenizer_fast() {
 fn both_mode_documents_equal_truncated_texts_and_pairs() {
     // With --max-len 12 a single text keeps 10 tokens and a pair the fixture's
     // longest-first lengths; each of the three documents must hold exactly those ids,
-    // however the shard shares tokens between them.
+    // however the shard shares tokens between them. The shard goes into dirs that do not
+    // exist yet: encode creates them.
     let tmp = tempfile::tempdir().unwrap();
-    let (vocab, shard) = (tmp.path().join("v"), tmp.path().join("s.shard"));
+    let (vocab, shard) = (tmp.path().join("v"), tmp.path().join("new/dir/s.shard"));
     dapt_ok(&["vocab", "--input", SAMPLE, "--out", arg(&vocab)]);
     dapt_ok(&[
         "encode",

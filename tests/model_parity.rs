@@ -1,6 +1,8 @@
 //! Encoder forward against the committed transformers fixture (tests/fixtures/model), at
 //! the real (non-padding) positions; padding positions come out as zeros.
 
+use std::collections::HashMap;
+
 mod common;
 
 use candle_core::{DType, Device, Tensor};
@@ -11,8 +13,8 @@ use dapt::model::{encoder::Encoder, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
 
-#[test]
-fn last_hidden_state_matches_transformers() {
+/// The fixture's MLM encoder and its reference tensors (inputs and transformers' outputs).
+fn fixture_encoder() -> (Encoder, HashMap<String, Tensor>) {
     let dev = Device::Cpu;
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let vb = unsafe {
@@ -25,6 +27,12 @@ fn last_hidden_state_matches_transformers() {
     .unwrap();
     let enc = Encoder::new(&config, vb.pp("bert")).unwrap();
     let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();
+    (enc, r)
+}
+
+#[test]
+fn last_hidden_state_matches_transformers() {
+    let (enc, r) = fixture_encoder();
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
     let mask = &r["attention_mask"];
@@ -46,4 +54,39 @@ fn last_hidden_state_matches_transformers() {
         0.0,
         "padding rows are zero"
     );
+}
+
+/// A sequence's hidden states do not depend on the batch it is in: each fixture row run
+/// alone (no padding, so the encoder takes its reshape-only path) gives the batched
+/// run's values at its real positions (the padding-free path with index maps).
+#[test]
+fn batching_with_padding_leaves_each_sequence_unchanged() {
+    let (enc, r) = fixture_encoder();
+    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
+    let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
+    let mask = &r["attention_mask"];
+    let batched = enc.forward(&ids, &types, mask, &mut Mode::eval()).unwrap();
+    let lengths: Vec<f32> = mask
+        .to_dtype(DType::F32)
+        .unwrap()
+        .sum(1)
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert!(lengths.iter().any(|&l| l < ids.dim(1).unwrap() as f32));
+    for (row, &len) in lengths.iter().enumerate() {
+        let len = len as usize;
+        let alone = |t: &Tensor| t.narrow(0, row, 1).unwrap().narrow(1, 0, len).unwrap();
+        let h = enc
+            .forward(
+                &alone(&ids),
+                &alone(&types),
+                &alone(mask).ones_like().unwrap(),
+                &mut Mode::eval(),
+            )
+            .unwrap();
+        let diff = max_abs(&(h - alone(&batched)).unwrap());
+        eprintln!("row {row} (length {len}): alone vs batched max abs diff {diff}");
+        assert!(diff <= 1e-5, "row {row}: {diff}");
+    }
 }

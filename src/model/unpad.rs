@@ -20,6 +20,9 @@ pub struct Unpad {
     seq: usize,
     heads: usize,
     tokens: usize,
+    /// No padding at all: every move is a reshape (or the transpose attention needs),
+    /// so a full batch pays nothing for the maps.
+    full: bool,
     /// Flat `batch*seq` position of each real token, in order.
     positions: Tensor,
     /// Position within its sequence of each real token (for the position embeddings).
@@ -74,6 +77,7 @@ impl Unpad {
             seq,
             heads,
             tokens,
+            full: tokens == batch * seq,
             positions: on_device(&positions)?,
             offsets: on_device(&offsets)?,
             split: on_device(&split)?,
@@ -82,14 +86,12 @@ impl Unpad {
         })
     }
 
-    /// Number of real tokens.
-    pub fn tokens(&self) -> usize {
-        self.tokens
-    }
-
     /// The real-token rows `(tokens, ...)` of a padded `(batch, seq, ...)` tensor.
     pub fn rows(&self, t: &Tensor) -> Result<Tensor> {
         let t = t.flatten_to(1)?;
+        if self.full {
+            return Ok(t);
+        }
         t.index_select(&self.positions, 0)
     }
 
@@ -102,6 +104,12 @@ impl Unpad {
     pub fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (tokens, hidden) = x.dims2()?;
         let d = hidden / self.heads;
+        if self.full {
+            return x
+                .reshape((self.batch, self.seq, self.heads, d))?
+                .transpose(1, 2)?
+                .contiguous();
+        }
         x.reshape((tokens * self.heads, d))?
             .index_select(&self.split, 0)?
             .reshape((self.batch, self.heads, self.seq, d))
@@ -110,6 +118,9 @@ impl Unpad {
     /// Attention output `(batch, heads, seq, head_dim)` back to `(tokens, hidden)`.
     pub fn merge_heads(&self, ctx: &Tensor) -> Result<Tensor> {
         let (batch, heads, seq, d) = ctx.dims4()?;
+        if self.full {
+            return ctx.transpose(1, 2)?.reshape((self.tokens, heads * d));
+        }
         ctx.contiguous()?
             .reshape((batch * heads * seq, d))?
             .index_select(&self.merge, 0)?
@@ -119,6 +130,9 @@ impl Unpad {
     /// `(tokens, hidden)` to `(batch, seq, hidden)` with zeros at padding positions.
     pub fn pad(&self, x: &Tensor) -> Result<Tensor> {
         let hidden = x.dim(1)?;
+        if self.full {
+            return x.reshape((self.batch, self.seq, hidden));
+        }
         let zero = Tensor::zeros((1, hidden), x.dtype(), x.device())?;
         Tensor::cat(&[x, &zero], 0)?
             .index_select(&self.pad, 0)?

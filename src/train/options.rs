@@ -155,7 +155,12 @@ pub fn parse_device(name: &str) -> Result<Device> {
             "--device {name}: this dapt was built without CUDA; rebuild with `cargo build --release --features cuda`"
         );
     }
-    Ok(Device::new_cuda(ordinal)?)
+    match Device::new_cuda(ordinal) {
+        Ok(device) => Ok(device),
+        Err(e) => bad_input!(
+            "--device {name}: cannot open CUDA device {ordinal} ({e}); check `nvidia-smi`, or train with --device cpu"
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -131,6 +131,10 @@ impl ShardWriter {
     /// Start a shard for a vocabulary of `vocab_size` tokens with hash `vocab_sha256`,
     /// to be committed at `final_path`.
     pub fn create(final_path: &Path, vocab_size: usize, vocab_sha256: &str) -> Result<Self> {
+        if let Some(parent) = final_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the output dir {}", parent.display()))?;
+        }
         let tmp = TempOutput::new(temp_sibling(final_path));
         let f = File::create(tmp.path())
             .with_context(|| format!("creating {}", tmp.path().display()))?;
