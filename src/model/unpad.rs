@@ -8,8 +8,9 @@
 //! ModernBERT do the same. Outputs at real positions are unchanged; padding positions,
 //! whose values transformers computes but never uses, come out as zeros.
 //!
-//! Every move is one `index_select` (its backward an `index_add`), prepared on the host
-//! once per batch from the attention mask.
+//! Every move is one `index_select` (its backward an `index_add`) over index maps built
+//! on the host once per batch from the attention mask; a batch without padding only
+//! reshapes.
 
 use candle_core::{DType, Result, Tensor};
 
