@@ -13,8 +13,9 @@ use dapt::model::{encoder::Encoder, BertConfig};
 
 const FIX: &str = "tests/fixtures/model";
 
-/// The fixture's MLM encoder and its reference tensors (inputs and transformers' outputs).
-fn fixture_encoder() -> (Encoder, HashMap<String, Tensor>) {
+/// The fixture's MLM encoder, its inputs (ids and token types as u32) and its reference
+/// tensors (the attention mask and transformers' outputs).
+fn fixture_encoder() -> (Encoder, Tensor, Tensor, HashMap<String, Tensor>) {
     let dev = Device::Cpu;
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let vb = unsafe {
@@ -27,14 +28,14 @@ fn fixture_encoder() -> (Encoder, HashMap<String, Tensor>) {
     .unwrap();
     let enc = Encoder::new(&config, vb.pp("bert")).unwrap();
     let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();
-    (enc, r)
+    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
+    let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
+    (enc, ids, types, r)
 }
 
 #[test]
 fn last_hidden_state_matches_transformers() {
-    let (enc, r) = fixture_encoder();
-    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
-    let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
+    let (enc, ids, types, r) = fixture_encoder();
     let mask = &r["attention_mask"];
     let h = enc.forward(&ids, &types, mask, &mut Mode::eval()).unwrap();
     let want: &Tensor = &r["mlm.last_hidden_state"];
@@ -61,9 +62,7 @@ fn last_hidden_state_matches_transformers() {
 /// run's values at its real positions (the padding-free path with index maps).
 #[test]
 fn batching_with_padding_leaves_each_sequence_unchanged() {
-    let (enc, r) = fixture_encoder();
-    let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
-    let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
+    let (enc, ids, types, r) = fixture_encoder();
     let mask = &r["attention_mask"];
     let batched = enc.forward(&ids, &types, mask, &mut Mode::eval()).unwrap();
     let lengths: Vec<f32> = mask

@@ -1,9 +1,9 @@
 //! The BERT encoder: configuration, layers, heads, checkpoint I/O and embedding alignment.
 //!
 //! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` their
-//! parts; `ops` the fused kernels they use (with their own backward); `dropout` the
-//! seeded train/eval mode; `unpad` the padding-free token layout; `checkpoint` save, verify and load; `align` embedding rows for
-//! a new vocabulary.
+//! parts; `ops` the fused kernels they use (with their own backward); `unpad` the
+//! encoder's padding-free token layout; `dropout` the seeded train/eval mode;
+//! `checkpoint` save, verify and load; `align` embedding rows for a new vocabulary.
 
 pub mod align;
 pub mod bert;

@@ -14,20 +14,24 @@
 
 use candle_core::{DType, Result, Tensor};
 
-/// The index maps of one batch between the padded `(batch, seq)` layout and the rows of
-/// its real tokens.
+/// How one batch moves between the padded `(batch, seq)` layout and the rows of its real
+/// tokens.
 pub struct Unpad {
     batch: usize,
     seq: usize,
     heads: usize,
     tokens: usize,
-    /// No padding at all: every move is a reshape (or the transpose attention needs),
-    /// so a full batch pays nothing for the maps.
-    full: bool,
-    /// Flat `batch*seq` position of each real token, in order.
-    positions: Tensor,
     /// Position within its sequence of each real token (for the position embeddings).
     offsets: Tensor,
+    /// The index maps; `None` when the batch has no padding, where every move is a
+    /// reshape (or the transpose attention needs) and building maps would be wasted.
+    maps: Option<Maps>,
+}
+
+/// Index maps of a batch with padding.
+struct Maps {
+    /// Flat `batch*seq` position of each real token, in order.
+    positions: Tensor,
     /// For each `(batch, head, seq)`, the `(tokens*heads, head_dim)` row it reads; padding
     /// positions read row 0, which attention's key mask then ignores (its weight is
     /// exactly 0) and whose query results [`Unpad::merge_heads`] drops.
@@ -39,7 +43,7 @@ pub struct Unpad {
 }
 
 impl Unpad {
-    /// The maps for attention mask `mask (batch, seq)` (1 real, 0 padding) and `heads`
+    /// The layout for attention mask `mask (batch, seq)` (1 real, 0 padding) and `heads`
     /// attention heads.
     pub fn new(mask: &Tensor, heads: usize) -> Result<Self> {
         let (batch, seq) = mask.dims2()?;
@@ -54,46 +58,52 @@ impl Unpad {
             }
         }
         let tokens = positions.len();
-        let offsets: Vec<u32> = positions.iter().map(|&p| p % seq as u32).collect();
-        let heads_u = heads as u32;
-        let mut split = Vec::with_capacity(batch * heads * seq);
-        for b in 0..batch {
-            for h in 0..heads_u {
-                for s in 0..seq {
-                    split.push(row_of[b * seq + s].map_or(0, |r| r * heads_u + h));
+        let seq_u = seq as u32;
+        let offsets: Vec<u32> = positions.iter().map(|&p| p % seq_u).collect();
+        let on_device = |v: &[u32]| Tensor::new(v, &device);
+        let maps = if tokens == batch * seq {
+            None
+        } else {
+            let heads_u = heads as u32;
+            let mut split = Vec::with_capacity(batch * heads * seq);
+            for b in 0..batch {
+                for h in 0..heads_u {
+                    for s in 0..seq {
+                        split.push(row_of[b * seq + s].map_or(0, |r| r * heads_u + h));
+                    }
                 }
             }
-        }
-        let seq_u = seq as u32;
-        let merge: Vec<u32> = positions
-            .iter()
-            .flat_map(|&p| {
-                (0..heads_u).map(move |h| ((p / seq_u) * heads_u + h) * seq_u + p % seq_u)
+            let merge: Vec<u32> = positions
+                .iter()
+                .flat_map(|&p| {
+                    (0..heads_u).map(move |h| ((p / seq_u) * heads_u + h) * seq_u + p % seq_u)
+                })
+                .collect();
+            let pad: Vec<u32> = row_of.iter().map(|r| r.unwrap_or(tokens as u32)).collect();
+            Some(Maps {
+                positions: on_device(&positions)?,
+                split: on_device(&split)?,
+                merge: on_device(&merge)?,
+                pad: on_device(&pad)?,
             })
-            .collect();
-        let pad: Vec<u32> = row_of.iter().map(|r| r.unwrap_or(tokens as u32)).collect();
-        let on_device = |v: &[u32]| Tensor::new(v, &device);
+        };
         Ok(Self {
             batch,
             seq,
             heads,
             tokens,
-            full: tokens == batch * seq,
-            positions: on_device(&positions)?,
             offsets: on_device(&offsets)?,
-            split: on_device(&split)?,
-            merge: on_device(&merge)?,
-            pad: on_device(&pad)?,
+            maps,
         })
     }
 
     /// The real-token rows `(tokens, ...)` of a padded `(batch, seq, ...)` tensor.
     pub fn rows(&self, t: &Tensor) -> Result<Tensor> {
         let t = t.flatten_to(1)?;
-        if self.full {
-            return Ok(t);
+        match &self.maps {
+            None => Ok(t),
+            Some(m) => t.index_select(&m.positions, 0),
         }
-        t.index_select(&self.positions, 0)
     }
 
     /// Each real token's position within its sequence, `(tokens,)` u32.
@@ -105,38 +115,40 @@ impl Unpad {
     pub fn split_heads(&self, x: &Tensor) -> Result<Tensor> {
         let (tokens, hidden) = x.dims2()?;
         let d = hidden / self.heads;
-        if self.full {
-            return x
+        match &self.maps {
+            None => x
                 .reshape((self.batch, self.seq, self.heads, d))?
                 .transpose(1, 2)?
-                .contiguous();
+                .contiguous(),
+            Some(m) => x
+                .reshape((tokens * self.heads, d))?
+                .index_select(&m.split, 0)?
+                .reshape((self.batch, self.heads, self.seq, d)),
         }
-        x.reshape((tokens * self.heads, d))?
-            .index_select(&self.split, 0)?
-            .reshape((self.batch, self.heads, self.seq, d))
     }
 
     /// Attention output `(batch, heads, seq, head_dim)` back to `(tokens, hidden)`.
     pub fn merge_heads(&self, ctx: &Tensor) -> Result<Tensor> {
         let (batch, heads, seq, d) = ctx.dims4()?;
-        if self.full {
-            return ctx.transpose(1, 2)?.reshape((self.tokens, heads * d));
+        match &self.maps {
+            None => ctx.transpose(1, 2)?.reshape((self.tokens, heads * d)),
+            Some(m) => ctx
+                .contiguous()?
+                .reshape((batch * heads * seq, d))?
+                .index_select(&m.merge, 0)?
+                .reshape((self.tokens, heads * d)),
         }
-        ctx.contiguous()?
-            .reshape((batch * heads * seq, d))?
-            .index_select(&self.merge, 0)?
-            .reshape((self.tokens, heads * d))
     }
 
     /// `(tokens, hidden)` to `(batch, seq, hidden)` with zeros at padding positions.
     pub fn pad(&self, x: &Tensor) -> Result<Tensor> {
         let hidden = x.dim(1)?;
-        if self.full {
+        let Some(m) = &self.maps else {
             return x.reshape((self.batch, self.seq, hidden));
-        }
+        };
         let zero = Tensor::zeros((1, hidden), x.dtype(), x.device())?;
         Tensor::cat(&[x, &zero], 0)?
-            .index_select(&self.pad, 0)?
+            .index_select(&m.pad, 0)?
             .reshape((self.batch, self.seq, hidden))
     }
 }
