@@ -1,7 +1,9 @@
 //! The `dapt` command line: parsing only; each subcommand is handed to `dapt::commands`.
 
 use clap::{Parser, Subcommand};
-use dapt::commands::{encode, eval, finetune, inspect, pipeline, predict, pretrain, vocab};
+use dapt::commands::{
+    average, encode, eval, finetune, inspect, pipeline, predict, pretrain, vocab,
+};
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
 ///
@@ -34,6 +36,8 @@ enum Command {
     Eval(eval::Args),
     /// Run the stages a TOML config names, skipping those already up to date
     Pipeline(pipeline::Args),
+    /// Average the weights of compatible checkpoints (fold bests, last steps) into one dir
+    Average(average::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
     Inspect(inspect::Args),
 }
@@ -57,6 +61,7 @@ fn main() {
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Pipeline(a) => pipeline::run(a),
+        Command::Average(a) => average::run(a),
         Command::Inspect(a) => inspect::run(a),
     };
     if let Err(err) = result {

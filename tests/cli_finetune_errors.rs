@@ -168,3 +168,29 @@ fn predict_refuses_a_dir_without_checkpoints() {
     assert!(stderr(&res).contains("fold-*/best"), "{}", stderr(&res));
     assert!(!tmp.path().join("p.tsv").exists());
 }
+
+#[test]
+fn technique_values_out_of_range_name_the_flag() {
+    let text = pairs(20, |i| (i % 2) as i64);
+    let cases: [(&[&str], &str); 10] = [
+        (
+            &["--adversarial", "fgm", "--adv-epsilon=-0.1"],
+            "--adv-epsilon",
+        ),
+        (&["--adversarial", "pgd", "--adv-steps", "0"], "--adv-steps"),
+        (&["--adversarial", "pgd", "--adv-alpha", "0"], "--adv-alpha"),
+        (&["--ema", "1.0"], "--ema"),
+        (&["--ema", "0"], "--ema"),
+        (&["--swa", "0"], "--swa"),
+        (&["--ema", "0.99", "--swa", "3"], "choose one"),
+        (&["--multi-sample-dropout", "0"], "--multi-sample-dropout"),
+        (&["--layer-lr-decay", "1.5"], "--layer-lr-decay"),
+        (&["--classifier-dropout", "1"], "--classifier-dropout"),
+    ];
+    for (flags, needle) in cases {
+        finetune_fails(&text, flags, &[needle]);
+    }
+    // Unknown pooling and a negative R-Drop alpha: refused too (clap for the first).
+    finetune_fails(&text, &["--pooling", "avg"], &["--pooling", "cls"]);
+    finetune_fails(&text, &["--rdrop=-1"], &["--rdrop"]);
+}

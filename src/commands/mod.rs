@@ -1,5 +1,6 @@
 //! One file per subcommand: each wires the library's parts together, nothing clever.
 
+pub mod average;
 pub mod config;
 pub mod encode;
 pub mod eval;

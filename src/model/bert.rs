@@ -190,6 +190,9 @@ impl BertForMaskedLM {
     }
 }
 
+/// Hugging Face name of the word-embedding matrix.
+pub const WORD_EMBEDDINGS: &str = "bert.embeddings.word_embeddings.weight";
+
 /// `BertForSequenceClassification`: encoder + tanh pooler + dropout + linear classifier.
 pub struct BertForSequenceClassification {
     /// Its configuration (saved as `config.json`, with `num_labels`).
@@ -240,7 +243,22 @@ impl BertForSequenceClassification {
         let h = self
             .encoder
             .forward(input_ids, token_type_ids, attention_mask, mode)?;
-        Ok(self.head.forward(&h, mode)?)
+        Ok(self.head.forward(&h, attention_mask, mode)?)
+    }
+
+    /// Train with `n` dropout samples on the pooled vector ([`PairHead::with_dropout_samples`]).
+    pub fn with_dropout_samples(mut self, n: usize) -> Self {
+        self.head = self.head.with_dropout_samples(n);
+        self
+    }
+
+    /// The word-embedding matrix, the variable adversarial training perturbs.
+    pub fn word_embeddings(&self) -> Result<candle_core::Var> {
+        let vars = self.vars.data().lock().expect("VarMap lock poisoned");
+        match vars.get(WORD_EMBEDDINGS) {
+            Some(v) => Ok(v.clone()),
+            None => anyhow::bail!("the model has no {WORD_EMBEDDINGS}"),
+        }
     }
 
     /// Save into checkpoint `dir` (atomic) with `extra` files such as `vocab.txt`.

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::pooling::Pooling;
 use crate::error::InputError;
 
 /// The hyper-parameters of a BERT encoder, under the key names of Hugging Face's
@@ -52,6 +53,14 @@ pub struct BertConfig {
     /// Number of classes of the pair head (transformers derives it from `id2label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_labels: Option<usize>,
+    /// Dropout before the pair classifier (transformers' key; `None`: `hidden_dropout_prob`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_dropout: Option<f64>,
+    /// The pair head's pooling (dapt's key; absent: `cls`, transformers' pooler). Any other
+    /// value makes a dir whose predictions transformers' `BertForSequenceClassification`
+    /// does not reproduce.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dapt_pooling: Option<Pooling>,
     /// Model classes that can load the checkpoint, for transformers' `AutoModel`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
@@ -106,6 +115,8 @@ impl BertConfig {
             pad_token_id: 0,
             initializer_range: default_init_range(),
             num_labels: None,
+            classifier_dropout: None,
+            dapt_pooling: None,
             architectures: Vec::new(),
             model_type: default_model_type(),
         })
@@ -143,6 +154,11 @@ impl BertConfig {
         ] {
             if !(0.0..1.0).contains(&p) {
                 return bad(format!("{key} {p} must be in [0, 1)"));
+            }
+        }
+        if let Some(p) = self.classifier_dropout {
+            if !(0.0..1.0).contains(&p) {
+                return bad(format!("classifier_dropout {p} must be in [0, 1)"));
             }
         }
         Ok(())

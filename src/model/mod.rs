@@ -1,7 +1,7 @@
 //! The BERT encoder: configuration, layers, heads, checkpoint I/O and embedding alignment.
 //!
-//! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` their
-//! parts; `ops` the fused kernels they use (with their own backward); `unpad` the
+//! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` (with
+//! `pooling`) their parts; `ops` the fused kernels they use (with their own backward); `unpad` the
 //! encoder's padding-free token layout; `dropout` the seeded train/eval mode;
 //! `checkpoint` save, verify and load; `align` embedding rows for a new vocabulary.
 
@@ -17,6 +17,7 @@ pub mod mlm_head;
 pub mod ops;
 pub mod pair_head;
 pub mod params;
+pub mod pooling;
 pub mod unpad;
 
 pub use config::BertConfig;

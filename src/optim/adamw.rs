@@ -78,6 +78,7 @@ pub struct AdamW {
     params: Vec<NamedParam>,
     config: AdamWConfig,
     state: Vec<ParamState>,
+    lr_scale: Vec<f64>,
     cpu_kernel: bool,
 }
 
@@ -108,10 +109,12 @@ impl AdamW {
                 moments: None,
             })
             .collect();
+        let lr_scale = vec![1.0; params.len()];
         Ok(AdamW {
             params,
             config,
             state,
+            lr_scale,
             cpu_kernel: true,
         })
     }
@@ -120,6 +123,13 @@ impl AdamW {
     /// tensor-op path that other devices use, so tests can check it on the CPU.
     pub fn with_cpu_kernel(mut self, on: bool) -> Self {
         self.cpu_kernel = on;
+        self
+    }
+
+    /// Per-parameter factors on the learning rate, by name (as a parameter group's own
+    /// `lr` in PyTorch: the weight decay uses the scaled rate too).
+    pub fn with_lr_scale(mut self, scale: impl Fn(&str) -> f64) -> Self {
+        self.lr_scale = self.params.iter().map(|(n, _)| scale(n)).collect();
         self
     }
 
@@ -154,6 +164,7 @@ impl Optimizer for AdamW {
                 continue;
             };
             let host = self.host(var);
+            let lr = lr * self.lr_scale[i];
             let st = &mut self.state[i];
             st.step += 1;
             // Scalars in f64, as torch computes them in Python floats.

@@ -1,6 +1,7 @@
 //! Training: shared options, loss, metrics, progress and logging; MLM pretraining;
-//! fine-tuning and prediction of pair classifiers.
+//! fine-tuning (with its techniques) and prediction of pair classifiers.
 
+pub mod average;
 pub mod checkpoints;
 pub mod ensemble;
 pub mod finetune;
@@ -14,3 +15,4 @@ pub mod predict;
 pub mod pretrain;
 pub mod probs;
 pub mod progress;
+pub mod techniques;

@@ -83,8 +83,12 @@ pub struct OptimArgs {
 }
 
 impl OptimArgs {
-    /// The optimizer over `params`.
-    pub fn optimizer(&self, params: Vec<NamedParam>) -> Result<Box<dyn Optimizer>> {
+    /// The optimizer over `params`, each at `--lr` times `lr_scale(name)`.
+    pub fn optimizer(
+        &self,
+        params: Vec<NamedParam>,
+        lr_scale: impl Fn(&str) -> f64,
+    ) -> Result<Box<dyn Optimizer>> {
         if self.grad_accum == 0 {
             bad_input!("--grad-accum must be at least 1");
         }
@@ -96,7 +100,8 @@ impl OptimArgs {
                 weight_decay: self.weight_decay,
                 correct_bias: true,
             },
-        )?;
+        )?
+        .with_lr_scale(lr_scale);
         Ok(match self.optimizer {
             OptimizerKind::Adamw => Box::new(adamw),
             OptimizerKind::Lookahead => Box::new(Lookahead::new(

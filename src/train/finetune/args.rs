@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::data::folds::FoldBy;
 use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
+use crate::train::techniques::TechniqueArgs;
 
 /// The metric that picks each fold's best checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -128,6 +129,9 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub optim: OptimArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub techniques: TechniqueArgs,
     /// Also evaluate every N optimizer steps (0: only at the end of each epoch)
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,

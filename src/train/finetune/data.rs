@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::args::{AugmentRule, FinetuneArgs, MetricKind};
 use crate::data::folds::Folds;
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
+use crate::model::pooling::Pooling;
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::latest;
@@ -83,7 +84,7 @@ fn vocab_dir(args: &FinetuneArgs, init: Option<&PathBuf>) -> Result<PathBuf> {
 
 /// The encoder's configuration: the checkpoint's, or a preset / file for `vocab_size`.
 pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> Result<BertConfig> {
-    let config = match init {
+    let mut config = match init {
         Some(init) => {
             let path = init.join(checkpoint::CONFIG);
             if !path.exists() {
@@ -122,12 +123,19 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
             config.max_position_embeddings
         );
     }
+    // The head's options go into config.json, so predict and eval build the same head.
+    let t = &args.techniques;
+    config.dapt_pooling = (t.pooling != Pooling::Cls).then_some(t.pooling);
+    if t.classifier_dropout.is_some() {
+        config.classifier_dropout = t.classifier_dropout;
+    }
     Ok(config)
 }
 
 /// Check the flags against the data (classes, weights, metric, folds), load the
 /// vocabulary and model configuration, and encode every pair.
 pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
+    args.techniques.validate()?;
     let pairs = read_pairs(&args.train, args.header, true, None)?;
     let labels: Vec<usize> = pairs.iter().map(|p| p.label.expect("labelled")).collect();
     let c = num_classes(&args.train, &pairs)?;

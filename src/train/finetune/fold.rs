@@ -11,21 +11,22 @@ use serde_json::json;
 
 use super::args::{AugmentRule, FinetuneArgs};
 use super::data::Prepared;
+use super::step::{micro_batch_grads, LossSpec};
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::bert::{BertForSequenceClassification, Init};
 use crate::model::checkpoint;
 use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
-use crate::optim::{clip_grad_norm, GradAccumulator};
+use crate::optim::{clip_grad_norm, layer_lr_scale, GradAccumulator};
 use crate::train::checkpoints::TRAINER_STATE;
 use crate::train::log::MetricsLog;
-use crate::train::loss::cross_entropy;
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder};
 use crate::train::pair_model::{vocab_files, FinetuneState};
 use crate::train::probs::class_probs;
 use crate::train::progress::{info, Progress};
+use crate::train::techniques::with_weights;
 
 /// What a fold produced (`OUT/fold-K/result.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -154,8 +155,21 @@ pub fn train_fold(
         augment.closure_negative,
         valid_idx.len()
     ));
-    let model = new_model(p, args, device)?;
-    let mut opt = args.optim.optimizer(named_vars(&model.vars))?;
+    let t = &args.techniques;
+    let model = new_model(p, args, device)?.with_dropout_samples(t.multi_sample_dropout);
+    let params = named_vars(&model.vars);
+    let layers = model.config.num_hidden_layers;
+    let mut opt = args.optim.optimizer(params.clone(), |name| {
+        layer_lr_scale(name, layers, t.layer_lr_decay)
+    })?;
+    let mut average = t.weight_average(&params)?;
+    let attack = t.attack();
+    let embeddings = model.word_embeddings()?;
+    let spec = LossSpec {
+        class_weight: p.class_weight.as_deref(),
+        label_smoothing: args.label_smoothing,
+        rdrop: t.rdrop,
+    };
     let accum_n = args.optim.grad_accum;
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum_n) as u64;
@@ -180,24 +194,25 @@ pub fn train_fold(
             for rows in group {
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
                 let ys: Vec<u32> = rows.iter().map(|&i| train_labels[i] as u32).collect();
-                let t = pad_batch(&batch, pad, device)?;
-                let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
-                let logits = model.forward(&t.ids, &t.types, &t.mask, &mut mode)?;
+                let batch = pad_batch(&batch, pad, device)?;
                 let ys = Tensor::new(ys.as_slice(), device)?;
-                let loss = cross_entropy(
-                    &logits,
+                let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
+                let (value, grads) = micro_batch_grads(
+                    &model,
+                    &batch,
                     &ys,
-                    p.class_weight.as_deref(),
-                    args.label_smoothing,
+                    &spec,
+                    attack.as_ref().map(|a| (a, &embeddings)),
+                    &params,
+                    &mut mode,
                 )?;
-                let value = loss.to_scalar::<f32>()? as f64;
                 if !value.is_finite() {
                     anyhow::bail!(
                         "fold {k}: loss is {value} at step {}: training diverged; lower --lr or raise --warmup-ratio",
                         step + 1
                     );
                 }
-                accum.add(&loss.backward()?)?;
+                accum.add(&grads)?;
                 step_loss += value / group.len() as f64;
                 micro += 1;
             }
@@ -207,6 +222,9 @@ pub fn train_fold(
             }
             let lr = schedule.lr(step);
             opt.step(&grads, lr)?;
+            if let Some(a) = average.as_mut() {
+                a.after_step(&params)?;
+            }
             step += 1;
             progress.inc(1);
             window = (window.0 + step_loss, window.1 + 1);
@@ -221,18 +239,36 @@ pub fn train_fold(
                 window = (0.0, 0);
             }
             if end_of_epoch || (args.eval_every > 0 && step % args.eval_every == 0) {
-                let probs = class_probs(&model, &valid, args.eval_batch_size, pad, device)?;
-                let m = evaluate(&probs, &valid_labels);
-                let value = args.metric.of(&m).unwrap_or(f64::NAN);
+                if let Some(a) = average.as_mut() {
+                    a.at_eval(&params)?;
+                }
+                let averaged = match &average {
+                    Some(a) => a.weights()?,
+                    None => None,
+                };
+                // Evaluate (and save, if best) the averaged weights in place of the
+                // trained ones, which training then continues from.
+                let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, f64, bool)> {
+                    let probs = class_probs(&model, &valid, args.eval_batch_size, pad, device)?;
+                    let m = evaluate(&probs, &valid_labels);
+                    let value = args.metric.of(&m).unwrap_or(f64::NAN);
+                    let improved = best
+                        .as_ref()
+                        .is_none_or(|b| args.metric.better(value, b.value));
+                    if improved {
+                        save_best(&model, p, args, k, step, epoch_pos, value)?;
+                    }
+                    Ok((probs, m, value, improved))
+                };
+                let (probs, m, value, improved) = match &averaged {
+                    Some(w) => with_weights(&params, w, evaluate_here)?,
+                    None => evaluate_here()?,
+                };
                 let mut record =
                     json!({"event": "eval", "fold": k, "step": step, "epoch": epoch_pos});
                 record["metrics"] = serde_json::to_value(m)?;
                 log.write(&record)?;
-                let improved = best
-                    .as_ref()
-                    .is_none_or(|b| args.metric.better(value, b.value));
                 if improved {
-                    save_best(&model, p, args, k, step, epoch_pos, value)?;
                     best = Some(Best {
                         value,
                         metrics: m,

@@ -9,6 +9,7 @@ pub mod args;
 pub mod data;
 pub mod fold;
 pub mod report;
+pub mod step;
 
 use anyhow::{Context, Result};
 

@@ -158,7 +158,7 @@ impl Setup {
         let config = model_config(args, vocab.len())?;
         let (model, _) = BertForMaskedLM::new(&config, &device, Init::Fresh(args.seed))?;
         let params = named_vars(&model.vars);
-        let mut opt = args.optim.optimizer(params)?;
+        let mut opt = args.optim.optimizer(params, |_| 1.0)?;
         let per_epoch = epoch_plan(&train, &batching, args.seed, 0)?.num_batches() as u64
             / args.optim.grad_accum as u64;
         if per_epoch == 0 {

@@ -1,0 +1,58 @@
+//! Exponential moving average of the weights (Polyak averaging; the `EMA` class of the
+//! open Kaggle and GAIIC solutions): after every optimizer step
+//! `shadow ← decay·shadow + (1 − decay)·param`, starting from the initial weights.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+use candle_core::Tensor;
+
+use super::{restore_tensors, WeightAverage};
+use crate::optim::NamedParam;
+
+/// The moving average of every parameter, in parameter order.
+pub struct Ema {
+    decay: f64,
+    shadow: Vec<Tensor>,
+}
+
+impl Ema {
+    /// An average with `decay` in (0, 1), starting at the current values of `params`.
+    pub fn new(decay: f64, params: &[NamedParam]) -> Result<Self> {
+        let shadow = params
+            .iter()
+            .map(|(_, v)| v.as_tensor().copy())
+            .collect::<candle_core::Result<_>>()?;
+        Ok(Self { decay, shadow })
+    }
+}
+
+impl WeightAverage for Ema {
+    fn after_step(&mut self, params: &[NamedParam]) -> Result<()> {
+        for (s, (_, v)) in self.shadow.iter_mut().zip(params) {
+            *s = ((&*s * self.decay)? + (v.as_tensor() * (1.0 - self.decay))?)?;
+        }
+        Ok(())
+    }
+
+    fn weights(&self) -> Result<Option<Vec<Tensor>>> {
+        Ok(Some(self.shadow.clone()))
+    }
+
+    fn state_tensors(&self, params: &[NamedParam]) -> Result<Vec<(String, Tensor)>> {
+        Ok(params
+            .iter()
+            .zip(&self.shadow)
+            .map(|((name, _), t)| (format!("ema.{name}"), t.clone()))
+            .collect())
+    }
+
+    fn load_state(
+        &mut self,
+        params: &[NamedParam],
+        tensors: &mut HashMap<String, Tensor>,
+    ) -> Result<()> {
+        self.shadow = restore_tensors("ema", params, tensors)?;
+        Ok(())
+    }
+}
