@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""The table of one bench/technique_study.sh output dir: for each run (baseline, each
+technique alone, the combination), over its seeds on the same folds: CV AUC (mean of the
+5 folds), test AUC of the fold ensemble, each as mean +- std over seeds, the paired
+difference to the baseline seed by seed, and wall time relative to the baseline.
+
+    python3 bench/technique_study_report.py bench/out/techniques/lcqmc
+"""
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+ORDER = ["base", "fgm", "pgd", "ema", "swa", "rdrop", "msd", "mean", "lld", "combo"]
+
+
+def mean_std(xs):
+    if not xs:
+        return "-"
+    if len(xs) == 1:
+        return f"{xs[0]:.4f}"
+    return f"{statistics.fmean(xs):.4f} +- {statistics.stdev(xs):.4f}"
+
+
+def runs(out):
+    found = {}
+    for d in out.glob("ft-*-s*"):
+        m = re.fullmatch(r"ft-(.+)-s(\d+)", d.name)
+        if not m or not (d / "cv.json").exists() or not (d / "test-eval.jsonl").exists():
+            continue
+        folds = json.loads((d / "cv.json").read_text())["folds"]
+        recs = [json.loads(l) for l in (d / "test-eval.jsonl").read_text().splitlines()
+                if l.startswith("{")]
+        ens = next(r for r in recs if r["model"] == "ensemble")
+        wall = d / "wall_seconds"
+        found.setdefault(m.group(1), {})[int(m.group(2))] = {
+            "cv": statistics.fmean(f["auc"] for f in folds),
+            "test": ens["auc"],
+            "wall": float(wall.read_text()) if wall.exists() else None,
+        }
+    return found
+
+
+def main():
+    out = pathlib.Path(sys.argv[1])
+    found = runs(out)
+    base = found.get("base", {})
+    print(f"{out.name}: CV AUC = mean over 5 folds; test AUC = fold ensemble on the test "
+          "file; +- is the standard deviation over seeds; deltas are paired by seed")
+    print("| run | seeds | CV AUC | CV delta vs base | test AUC | test delta vs base | wall time vs base |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
+    for name in names:
+        by_seed = found[name]
+        seeds = sorted(by_seed)
+        cv = [by_seed[s]["cv"] for s in seeds]
+        test = [by_seed[s]["test"] for s in seeds]
+        paired = [s for s in seeds if s in base]
+        d_cv = [by_seed[s]["cv"] - base[s]["cv"] for s in paired]
+        d_test = [by_seed[s]["test"] - base[s]["test"] for s in paired]
+        walls = [by_seed[s]["wall"] / base[s]["wall"] for s in paired
+                 if by_seed[s]["wall"] and base[s]["wall"]]
+        ratio = f"{statistics.fmean(walls):.2f}x" if walls else "-"
+        sign = lambda xs: mean_std(xs).replace("0.", "+0.", 1) if xs and statistics.fmean(xs) >= 0 else mean_std(xs)
+        print(f"| {name} | {' '.join(map(str, seeds))} | {mean_std(cv)} | "
+              f"{sign(d_cv) if name != 'base' else ''} | {mean_std(test)} | "
+              f"{sign(d_test) if name != 'base' else ''} | {ratio if name != 'base' else '1.00x'} |")
+
+
+if __name__ == "__main__":
+    main()
