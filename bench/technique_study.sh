@@ -35,9 +35,10 @@ case $DS in
     } ;;
   bq)
     [ -f "$OUT/data/train.tsv" ] || {
-      python3 scripts/desensitize_lcqmc.py --seed 2021 --head "${BQ_TRAIN:-20000}" \
+      python3 scripts/desensitize_lcqmc.py --seed 2021 \
         --out-dir "$OUT/data" ../shared/data/bq/train.pairs.tsv ../shared/data/bq/dev.pairs.tsv
-      mv "$OUT/data/train.pairs.tsv" "$OUT/data/train.tsv"
+      head -n "${BQ_TRAIN:-20000}" "$OUT/data/train.pairs.tsv" > "$OUT/data/train.tsv"
+      rm "$OUT/data/train.pairs.tsv"
       mv "$OUT/data/dev.pairs.tsv" "$OUT/data/test.tsv"
     } ;;
   *) echo "unknown dataset $DS (lcqmc|bq)" >&2; exit 2 ;;

@@ -13,26 +13,8 @@ use dapt::model::bert::{BertForSequenceClassification, Init};
 use dapt::model::{checkpoint, BertConfig};
 use serde_json::Value;
 
-/// A WordPiece vocabulary of the MRPC sample, built once for all tests.
 fn mrpc_vocab() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = fresh_dir("cli_finetune_vocab");
-        dapt_ok(&[
-            "vocab",
-            "--input",
-            "corpora/mrpc_sample.tsv",
-            "--tokenizer",
-            "wordpiece",
-            "--lowercase",
-            "--max-size",
-            "3000",
-            "--out",
-            arg(&out),
-        ]);
-        out
-    })
-    .as_path()
+    common::mrpc_vocab("cli_finetune_vocab")
 }
 
 /// Flags of a quick 3-fold run of a tiny model on the MRPC sample.

@@ -11,24 +11,7 @@ use common::{arg, dapt, dapt_ok, fresh_dir, lines};
 use serde_json::Value;
 
 fn mrpc_vocab() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let out = fresh_dir("cli_finetune_techniques_vocab");
-        dapt_ok(&[
-            "vocab",
-            "--input",
-            "corpora/mrpc_sample.tsv",
-            "--tokenizer",
-            "wordpiece",
-            "--lowercase",
-            "--max-size",
-            "3000",
-            "--out",
-            arg(&out),
-        ]);
-        out
-    })
-    .as_path()
+    common::mrpc_vocab("cli_finetune_techniques_vocab")
 }
 
 /// A 2-fold, 1-epoch tiny run with `flags`, evaluated every 3 steps; its output dir.
@@ -132,7 +115,10 @@ fn predict_reproduces_oof(out: &Path, k: usize) {
         .zip(&want)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f64::max);
-    eprintln!("{}: predict vs out-of-fold max diff {diff:.2e}", best.display());
+    eprintln!(
+        "{}: predict vs out-of-fold max diff {diff:.2e}",
+        best.display()
+    );
     assert!(diff < 1e-5, "{diff}");
 }
 
@@ -154,7 +140,16 @@ fn fgm_ema_rdrop_mean_pooling_save_what_they_evaluated() {
 fn pgd_swa_cls_mean_save_what_they_evaluated() {
     let out = run(
         "cli_finetune_techniques_b",
-        &["--adversarial", "pgd", "--adv-steps", "2", "--swa", "2", "--pooling", "cls-mean"],
+        &[
+            "--adversarial",
+            "pgd",
+            "--adv-steps",
+            "2",
+            "--swa",
+            "2",
+            "--pooling",
+            "cls-mean",
+        ],
     );
     let config = read_json(&out.join("fold-1/best/config.json"));
     assert_eq!(config["dapt_pooling"], "cls-mean");

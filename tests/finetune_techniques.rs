@@ -335,3 +335,33 @@ fn swa_averages_the_last_n_evaluation_points() {
     let mut saved: HashMap<String, Tensor> = swa.state_tensors(&p).unwrap().into_iter().collect();
     assert!(too_small.load_state(&p, &mut saved).is_err());
 }
+
+#[test]
+fn multi_sample_dropout_averages_toward_the_undropped_logits() {
+    // Dropout only before the classifier: the classifier is affine, so the mean over N
+    // masks is the classifier of the pooled vector times the mean mask, which tends to
+    // the evaluation logits as N grows (seeded, so the figures below are fixed).
+    let mut c = config();
+    c.hidden_dropout_prob = 0.0;
+    c.attention_probs_dropout_prob = 0.0;
+    c.classifier_dropout = Some(0.5);
+    let batch = inputs();
+    let logits = |n: usize, train: bool| {
+        let m = model(&c).with_dropout_samples(n);
+        let mut mode = if train {
+            Mode::train(ChaCha8Rng::seed_from_u64(9))
+        } else {
+            Mode::eval()
+        };
+        m.forward(&batch.ids, &batch.types, &batch.mask, &mut mode)
+            .unwrap()
+    };
+    let eval = logits(1, false);
+    let scale = max_abs(&eval);
+    let one = max_abs(&(logits(1, true) - &eval).unwrap()) / scale;
+    let many = max_abs(&(logits(2000, true) - &eval).unwrap()) / scale;
+    eprintln!("relative distance to the eval logits: 1 sample {one:.3}, 2000 samples {many:.3}");
+    assert!(one > 0.2 && many < 0.1 && many < one / 4.0);
+    // In evaluation mode the samples change nothing.
+    assert_eq!(max_abs(&(logits(5, false) - &eval).unwrap()), 0.0);
+}

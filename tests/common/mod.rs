@@ -109,3 +109,26 @@ pub fn real_rows(t: &candle_core::Tensor, mask: &candle_core::Tensor) -> candle_
     let rows = candle_core::Tensor::new(rows, t.device()).unwrap();
     t.index_select(&rows, 0).unwrap()
 }
+
+/// A WordPiece vocabulary (lowercased, 3,000 tokens) of the shipped MRPC sample, built
+/// once per test binary in `dir_name`.
+pub fn mrpc_vocab(dir_name: &str) -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = fresh_dir(dir_name);
+        dapt_ok(&[
+            "vocab",
+            "--input",
+            "corpora/mrpc_sample.tsv",
+            "--tokenizer",
+            "wordpiece",
+            "--lowercase",
+            "--max-size",
+            "3000",
+            "--out",
+            arg(&out),
+        ]);
+        out
+    })
+    .as_path()
+}

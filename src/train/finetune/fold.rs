@@ -2,6 +2,7 @@
 //! part every `--eval-every` steps and at each epoch's end, keep the best checkpoint.
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};
@@ -185,11 +186,14 @@ pub fn train_fold(
     let progress = Progress::items(&format!("fold {k}"), schedule.total_steps);
     let (mut step, mut micro) = (0u64, 0u64);
     let mut window = (0.0f64, 0u64);
+    // Seconds spent in training steps (evaluation and saving excluded), for speed reports.
+    let mut train_seconds = 0.0f64;
     'epochs: for epoch in 0..args.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
         let batches: Vec<&[usize]> = order.chunks(args.batch_size).collect();
         for (s, group) in batches.chunks(accum_n).enumerate() {
+            let step_start = Instant::now();
             let mut step_loss = 0.0;
             for rows in group {
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
@@ -226,6 +230,7 @@ pub fn train_fold(
                 a.after_step(&params)?;
             }
             step += 1;
+            train_seconds += step_start.elapsed().as_secs_f64();
             progress.inc(1);
             window = (window.0 + step_loss, window.1 + 1);
             let epoch_pos = epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64;
@@ -234,7 +239,8 @@ pub fn train_fold(
                 let loss = window.0 / window.1 as f64;
                 progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
                 log.write(
-                    &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr}),
+                    &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr,
+                        "train_seconds": train_seconds}),
                 )?;
                 window = (0.0, 0);
             }
