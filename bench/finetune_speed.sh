@@ -43,7 +43,7 @@ python3 - "$OUT/runs.txt" <<'PY'
 import collections, statistics, sys
 wall, train = collections.defaultdict(list), collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    name, _, w, _, t = line.split()
+    name, _, w, _, _, t = line.split()
     wall[name].append(float(w) / 1000)
     train[name].append(float(t))
 base_w, base_t = statistics.fmean(wall["base"]), statistics.fmean(train["base"])

@@ -10,7 +10,9 @@
 # (default: the baseline and each technique alone; COMBO="flags" adds the combination)
 # and every seed in SEEDS (default 1 2 3), each scored on the test file per fold and as
 # the fold ensemble (`dapt eval`), with its wall time. Stages whose outputs exist are
-# skipped, so a stopped study continues where it was. One thread per process (THREADS).
+# skipped, so a stopped study continues where it was (remove a stopped run's ft-*.lock
+# dir first); invocations with other SEEDS can run side by side. One thread per process
+# (THREADS).
 # bench/technique_study_report.py prints the table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,6 +80,8 @@ RUNS=${RUNS:-base fgm pgd ema swa rdrop msd mean lld}
 for seed in ${SEEDS:-1 2 3}; do
   for name in $RUNS; do
     dir=$OUT/ft-$name-s$seed
+    # Another invocation (e.g. SEEDS=3 beside SEEDS="1 2") may hold this run.
+    mkdir "$dir.lock" 2>/dev/null || continue
     if [ ! -f "$dir/cv.json" ]; then
       start=$(date +%s)
       # shellcheck disable=SC2086
@@ -86,6 +90,7 @@ for seed in ${SEEDS:-1 2 3}; do
     fi
     [ -f "$dir/test-eval.jsonl" ] || $DAPT eval --model "$dir" --input "$TEST" --json \
       > "$dir/test-eval.jsonl"
+    rmdir "$dir.lock"
   done
 done
 python3 bench/technique_study_report.py "$OUT"

@@ -2,7 +2,8 @@
 """The table of one bench/technique_study.sh output dir: for each run (baseline, each
 technique alone, the combination), over its seeds on the same folds: CV AUC (mean of the
 5 folds), test AUC of the fold ensemble, each as mean +- std over seeds, the paired
-difference to the baseline seed by seed, and wall time relative to the baseline.
+difference to the baseline seed by seed, and the time in training steps relative to the
+baseline.
 
     python3 bench/technique_study_report.py bench/out/techniques/lcqmc
 """
@@ -33,11 +34,18 @@ def runs(out):
         recs = [json.loads(l) for l in (d / "test-eval.jsonl").read_text().splitlines()
                 if l.startswith("{")]
         ens = next(r for r in recs if r["model"] == "ensemble")
+        # Seconds in training steps (evaluation excluded), summed over the folds.
+        train = {}
+        for line in (d / "metrics.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            if "train_seconds" in r:
+                train[r["fold"]] = max(train.get(r["fold"], 0.0), r["train_seconds"])
+        # Binaries older than train_seconds: the run's wall time (evaluation included).
         wall = d / "wall_seconds"
         found.setdefault(m.group(1), {})[int(m.group(2))] = {
             "cv": statistics.fmean(f["auc"] for f in folds),
             "test": ens["auc"],
-            "wall": float(wall.read_text()) if wall.exists() else None,
+            "wall": sum(train.values()) or (float(wall.read_text()) if wall.exists() else None),
         }
     return found
 
@@ -47,8 +55,11 @@ def main():
     found = runs(out)
     base = found.get("base", {})
     print(f"{out.name}: CV AUC = mean over 5 folds; test AUC = fold ensemble on the test "
-          "file; +- is the standard deviation over seeds; deltas are paired by seed")
-    print("| run | seeds | CV AUC | CV delta vs base | test AUC | test delta vs base | wall time vs base |")
+          "file; +- is the standard deviation over seeds; deltas are paired by seed; step "
+          "time = seconds in training steps (evaluation excluded; whole-run wall time where the "
+          "binary did not record them) relative to the baseline of the same seed, on a machine shared by other "
+          "runs (bench/finetune_speed.sh measures it alone)")
+    print("| run | seeds | CV AUC | CV delta vs base | test AUC | test delta vs base | step time vs base |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     names = [n for n in ORDER if n in found] + sorted(set(found) - set(ORDER))
     for name in names:

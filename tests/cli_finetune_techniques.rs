@@ -227,3 +227,50 @@ fn average_is_the_element_wise_mean_of_the_fold_bests() {
     let res = dapt(&["average", arg(&out.join("fold-0/best")), "--out", arg(&avg)]);
     assert_eq!(res.status.code(), Some(2));
 }
+
+#[test]
+fn compete_config_trains_with_its_techniques() {
+    // configs/compete.toml's [finetune] table on other data and another checkpoint
+    // (command-line flags win): its keys are valid flags and its head reaches the dir.
+    let dir = fresh_dir("cli_finetune_techniques_compete");
+    let corpus = dir.join("mrpc.tsv");
+    std::fs::copy(common::root().join("corpora/mrpc_sample.tsv"), &corpus).unwrap();
+    let pre = dir.join("pre");
+    dapt_ok(&[
+        "pretrain",
+        "--vocab",
+        arg(mrpc_vocab()),
+        "--corpus",
+        arg(&corpus),
+        "--model-config",
+        "tiny",
+        "--max-len",
+        "48",
+        "--batch-size",
+        "8",
+        "--max-steps",
+        "2",
+        "--out",
+        arg(&pre),
+    ]);
+    let ft = dir.join("ft");
+    dapt_ok(&[
+        "finetune",
+        "--config",
+        "configs/compete.toml",
+        "--train",
+        arg(&corpus),
+        "--init",
+        arg(&pre),
+        "--fold",
+        "0",
+        "--epochs",
+        "1",
+        "--max-len",
+        "48",
+        "--out",
+        arg(&ft),
+    ]);
+    let config = read_json(&ft.join("fold-0/best/config.json"));
+    assert_eq!(config["dapt_pooling"], "mean");
+}

@@ -138,8 +138,10 @@ fn inspect_checkpoint(dir: &Path) -> Result<()> {
         "intermediate_size",
         "max_position_embeddings",
         "num_labels",
+        "dapt_pooling",
+        "classifier_dropout",
     ] {
-        if let Some(v) = config.get(key) {
+        if let Some(v) = config.get(key).filter(|v| !v.is_null()) {
             println!("  {key:<24} {v}");
         }
     }
