@@ -23,24 +23,15 @@ DS=${1:?usage: bench/pair_study.sh lcqmc|mrpc}
 OUT=bench/out/study/$DS
 THREADS=${THREADS:-1}
 export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS MKL_NUM_THREADS=$THREADS
-TARGET=${CARGO_TARGET_DIR:-target}
 mkdir -p "$OUT"
-if [ ! -x "$OUT/dapt" ]; then
-  cargo build --release --bin dapt
-  # A copy, so that rebuilding while the study runs does not touch its binary.
-  cp "$TARGET/release/dapt" "$OUT/dapt"
-fi
-DAPT=$OUT/dapt
+. bench/study_lib.sh
+study_binary "$OUT"
 SEEDS=${SEEDS:-1 2 3}
 FT=(--folds 5 --fold-by components --epochs 2 --batch-size 32 --lr 5e-4 --optimizer adamw
     --metric auc)
 case $DS in
   lcqmc)
-    [ -f "$OUT/data/train.tsv" ] || {
-      python3 scripts/desensitize_lcqmc.py --seed 2021 --out-dir "$OUT/data" \
-        ../shared/data/lcqmc/dev.txt ../shared/data/lcqmc/test.txt
-      mv "$OUT/data/dev.tsv" "$OUT/data/train.tsv"
-    }
+    lcqmc_desensitized "$OUT/data"
     VOCAB=(--min-count 2 --rare-placeholders 4)
     MAX_LEN=64 PT_BATCH=64 ;;
   mrpc)

@@ -20,21 +20,12 @@ DS=${1:?usage: bench/technique_study.sh lcqmc|bq}
 OUT=bench/out/techniques/$DS
 THREADS=${THREADS:-1}
 export RAYON_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
-TARGET=${CARGO_TARGET_DIR:-target}
 mkdir -p "$OUT"
-if [ ! -x "$OUT/dapt" ]; then
-  cargo build --release --bin dapt
-  # A copy, so that rebuilding while the study runs does not touch its binary.
-  cp "$TARGET/release/dapt" "$OUT/dapt"
-fi
-DAPT=$OUT/dapt
+. bench/study_lib.sh
+study_binary "$OUT"
 case $DS in
   lcqmc)
-    [ -f "$OUT/data/train.tsv" ] || {
-      python3 scripts/desensitize_lcqmc.py --seed 2021 --out-dir "$OUT/data" \
-        ../shared/data/lcqmc/dev.txt ../shared/data/lcqmc/test.txt
-      mv "$OUT/data/dev.tsv" "$OUT/data/train.tsv"
-    } ;;
+    lcqmc_desensitized "$OUT/data" ;;
   bq)
     [ -f "$OUT/data/train.tsv" ] || {
       python3 scripts/desensitize_lcqmc.py --seed 2021 \

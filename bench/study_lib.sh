@@ -1,0 +1,23 @@
+# Shared parts of the study scripts (bench/pair_study.sh, bench/technique_study.sh);
+# source it after `cd` to the repository root.
+
+# Sets DAPT to a copy of the release binary in dir $1 (built once), so that rebuilding
+# while a study runs does not touch its binary.
+study_binary() {
+  local out=$1 target=${CARGO_TARGET_DIR:-target}
+  if [ ! -x "$out/dapt" ]; then
+    cargo build --release --bin dapt
+    cp "$target/release/dapt" "$out/dapt"
+  fi
+  DAPT=$out/dapt
+}
+
+# Desensitized LCQMC in dir $1: train.tsv from dev.txt (8,802 pairs), test.tsv from
+# test.txt (12,500), every character an integer id (scripts/desensitize_lcqmc.py, seed 2021).
+lcqmc_desensitized() {
+  local data=$1
+  [ -f "$data/train.tsv" ] && return
+  python3 scripts/desensitize_lcqmc.py --seed 2021 --out-dir "$data" \
+    ../shared/data/lcqmc/dev.txt ../shared/data/lcqmc/test.txt
+  mv "$data/dev.tsv" "$data/train.tsv"
+}
