@@ -32,7 +32,8 @@ fn load_weights(dir: &Path) -> Result<HashMap<String, Tensor>> {
         .map_err(|e| InputError::at_path(&path, format!("unreadable weights: {e}")).into())
 }
 
-/// Average the weights of `dirs` (at least two, same config and tensors) into `out`,
+/// Average the weights of `dirs` (at least two, same config up to dropout rates, same
+/// tensors) into `out`,
 /// with the first dir's config, vocabulary and trainer state. Returns the tensor count.
 pub fn average(dirs: &[PathBuf], out: &Path) -> Result<usize> {
     if dirs.len() < 2 {
@@ -45,7 +46,11 @@ pub fn average(dirs: &[PathBuf], out: &Path) -> Result<usize> {
     let config = BertConfig::read(&first.join(checkpoint::CONFIG))?;
     let mut sums: HashMap<String, Tensor> = HashMap::new();
     for dir in dirs {
-        let other = BertConfig::read(&dir.join(checkpoint::CONFIG))?;
+        let mut other = BertConfig::read(&dir.join(checkpoint::CONFIG))?;
+        // Dropout rates are training settings, not the model's: they may differ.
+        other.hidden_dropout_prob = config.hidden_dropout_prob;
+        other.attention_probs_dropout_prob = config.attention_probs_dropout_prob;
+        other.classifier_dropout = config.classifier_dropout;
         if other != config {
             bad_input!(
                 "{}: config.json differs from {}'s: only checkpoints of one model can be averaged",
