@@ -1,6 +1,6 @@
 //! How the pair head turns the encoder's last hidden states into one vector per pair.
 
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{Result, Tensor, D};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
@@ -52,7 +52,7 @@ pub fn masked_mean(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
 /// Element-wise maximum of `hidden` `(batch, seq, h)` over the positions where `mask` is 1:
 /// padding positions are pushed far below any activation first, as they hold zeros.
 pub fn masked_max(hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
-    let m = mask.to_dtype(DType::F32)?.to_dtype(hidden.dtype())?;
+    let m = mask.to_dtype(hidden.dtype())?;
     let penalty = ((m - 1.0)? * 1e9)?.unsqueeze(D::Minus1)?;
     hidden.broadcast_add(&penalty)?.max(1)
 }

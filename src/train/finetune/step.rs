@@ -46,7 +46,6 @@ impl LossSpec<'_> {
 /// The loss value and parameter gradients of one micro-batch. With an attack, the
 /// gradients of the loss at the adversarial point of `embeddings` are added and the
 /// embeddings restored; every pass draws its own dropout masks from `mode`.
-#[allow(clippy::too_many_arguments)]
 pub fn micro_batch_grads(
     model: &BertForSequenceClassification,
     batch: &PairTensors,
