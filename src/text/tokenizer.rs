@@ -120,11 +120,21 @@ pub fn save(tok: &Tokenizer, path: &Path) -> Result<()> {
 
 /// The HF tokenizer of a vocabulary: its `tokenizer.json`, or (for checkpoint dirs that
 /// only have `vocab.txt`) one rebuilt from the vocabulary and its description.
+///
+/// A hub `tokenizer.json` is read for its vocabulary, normalizer, pre-tokenizer and
+/// model only. Its padding and truncation are switched off (all-MiniLM-L6-v2 ships fixed
+/// padding to 128, which would put `[PAD]`s inside every pair): dapt truncates pairs
+/// longest-first and pads batches itself. Its post-processor is never applied (texts are
+/// encoded without special tokens; dapt adds `[CLS]`/`[SEP]` by id). Its added tokens
+/// must agree with `vocab.txt`, or ids would point past the embedding matrix.
 pub fn load(vocab: &Vocab) -> Result<Tokenizer> {
     if let Some(path) = vocab.tokenizer_json() {
-        return Tokenizer::from_file(&path).map_err(|e| {
-            InputError::at_path(&path, format!("not a valid tokenizer.json: {e}")).into()
-        });
+        let mut tok = Tokenizer::from_file(&path)
+            .map_err(|e| InputError::at_path(&path, format!("not a valid tokenizer.json: {e}")))?;
+        tok.with_padding(None);
+        tk(tok.with_truncation(None))?;
+        check_agrees(&tok, vocab, &path)?;
+        return Ok(tok);
     }
     match vocab.meta.tokenizer {
         TokenizerKind::Wordlevel => wordlevel(&vocab.tokens, vocab.meta.lowercase),
@@ -148,6 +158,28 @@ pub fn load(vocab: &Vocab) -> Result<Tokenizer> {
             Ok(tok)
         }
     }
+}
+
+/// Every token of `tok` (added tokens included) must have the same id in `vocab`.
+fn check_agrees(tok: &Tokenizer, vocab: &Vocab, path: &Path) -> Result<()> {
+    let mut by_id: Vec<(u32, String)> = tok
+        .get_vocab(true)
+        .into_iter()
+        .map(|(t, id)| (id, t))
+        .collect();
+    by_id.sort_unstable();
+    for (id, t) in by_id {
+        if vocab.tokens.get(id as usize) != Some(&t) {
+            crate::bad_input!(
+                "{}: token {t:?} has id {id} but {} has {:?} there ({} tokens); the tokenizer and vocab.txt must come from the same checkpoint (remove one of them, or rebuild the vocabulary)",
+                path.display(),
+                vocab.dir.join("vocab.txt").display(),
+                vocab.token(id),
+                vocab.len()
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
