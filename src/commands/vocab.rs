@@ -1,6 +1,6 @@
 //! `dapt vocab`: count word frequencies over corpora and write a BERT vocabulary dir.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use clap::Args as ClapArgs;
@@ -9,6 +9,7 @@ use crate::fsutil::{temp_sibling, TempOutput};
 use crate::text::build::{build_vocab, total_bytes};
 use crate::text::corpus::Format;
 use crate::text::count::ReadOptions;
+use crate::text::extend::{extend_vocab, EXTEND_REPORT};
 use crate::text::tokenizer;
 use crate::text::vocab::{write_files, TokenizerKind, VocabMeta};
 use crate::train::progress::{info, Progress};
@@ -44,6 +45,15 @@ pub struct Args {
     /// Skip malformed lines (and report how many) instead of failing
     #[arg(long)]
     pub skip_bad_lines: bool,
+    /// Extend this checkpoint's (or vocabulary dir's) WordPiece vocabulary instead of
+    /// building one: its tokens keep their ids and the --add most frequent corpus words it
+    /// splits into two or more pieces are appended (initialised from their pieces by
+    /// `dapt pretrain --init-from`)
+    #[arg(long, value_name = "DIR", requires = "add", conflicts_with_all = ["max_size", "lowercase", "tokenizer", "rare_placeholders"])]
+    pub extend: Option<PathBuf>,
+    /// With --extend: how many words to append
+    #[arg(long, value_name = "N", requires = "extend")]
+    pub add: Option<usize>,
     /// Output vocabulary directory (replaced atomically)
     #[arg(long, default_value = "vocab", value_name = "DIR")]
     pub out: PathBuf,
@@ -56,6 +66,9 @@ pub fn run(args: Args) -> Result<()> {
         header: args.header,
         skip_bad_lines: args.skip_bad_lines,
     };
+    if let (Some(dir), Some(add)) = (&args.extend, args.add) {
+        return extend(&args, dir, add, &read);
+    }
     let meta = VocabMeta {
         tokenizer: args.tokenizer,
         lowercase: args.lowercase,
@@ -89,6 +102,34 @@ pub fn run(args: Args) -> Result<()> {
         "vocab: {:.1} MB in {secs:.2}s ({:.0} MB/s)",
         s.bytes as f64 / 1e6,
         s.bytes as f64 / 1e6 / secs.max(1e-9)
+    ));
+    Ok(())
+}
+
+/// `dapt vocab --extend DIR --add N`.
+fn extend(args: &Args, dir: &Path, add: usize, read: &ReadOptions) -> Result<()> {
+    let ext = extend_vocab(dir, &args.input, read, add, args.min_count)?;
+    let tmp = TempOutput::new(temp_sibling(&args.out));
+    std::fs::create_dir_all(tmp.path())?;
+    write_files(tmp.path(), &ext.tokens, &ext.counts, &ext.meta)?;
+    tokenizer::save(&ext.tokenizer, &tmp.path().join("tokenizer.json"))?;
+    std::fs::write(
+        tmp.path().join(EXTEND_REPORT),
+        serde_json::to_string_pretty(&ext)? + "\n",
+    )?;
+    tmp.commit(&args.out)?;
+    let shown: Vec<&str> = ext.added.iter().take(8).map(|w| w.word.as_str()).collect();
+    info(format!(
+        "vocab: {} + {} words ({} candidates split into 2+ pieces; most frequent: {}) -> {} tokens in {}; tokens per text {:.2} -> {:.2} over {} texts; report in {EXTEND_REPORT}",
+        ext.base_size,
+        ext.added.len(),
+        ext.candidates,
+        shown.join(" "),
+        ext.tokens.len(),
+        args.out.display(),
+        ext.tokens_per_text_before,
+        ext.tokens_per_text_after,
+        ext.texts
     ));
     Ok(())
 }

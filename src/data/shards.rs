@@ -38,6 +38,22 @@ impl ShardSet {
     pub fn num_tokens(&self) -> u64 {
         self.shards.iter().map(|s| s.header().num_tokens).sum()
     }
+
+    /// The fraction of tokens in `unknown` ([UNK] and the rare placeholders) over at most
+    /// `max_docs` documents spread evenly over the set (a sample keeps the check
+    /// instant on large corpora), and the number of documents read.
+    pub fn unknown_rate(&self, unknown: &[u32], max_docs: usize) -> (f64, usize) {
+        let n = self.num_docs();
+        let step = n.div_ceil(max_docs.max(1)).max(1);
+        let (mut unk, mut all, mut docs) = (0u64, 0u64, 0usize);
+        for i in (0..n).step_by(step) {
+            let d = self.doc(i);
+            unk += (0..d.len()).filter(|&j| unknown.contains(&d.id(j))).count() as u64;
+            all += d.len() as u64;
+            docs += 1;
+        }
+        (unk as f64 / all.max(1) as f64, docs)
+    }
 }
 
 impl DocStore for ShardSet {

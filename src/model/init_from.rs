@@ -12,6 +12,7 @@ use super::align::{remap_rows, row_map, AlignEmbeddings, AlignReport};
 use super::checkpoint::{self, LoadReport};
 use super::params::named_vars;
 use crate::error::InputError;
+use crate::text::encode::{EncodedDoc, TextEncoder};
 use crate::text::vocab::Vocab;
 
 /// Word-embedding matrix and MLM output bias: the tensors indexed by token id.
@@ -27,7 +28,8 @@ fn per_token(name: &str) -> Option<f64> {
 }
 
 /// Fill `vars` (a model over `vocab`) from checkpoint `dir`: per-token tensors through
-/// the `rule`'s row map (other rows N(0, `init_range`), bias 0), every other tensor
+/// the `rule`'s row map (pieces split by the checkpoint's own tokenizer; other rows
+/// N(0, `init_range`), bias 0), every other tensor
 /// copied by name (with or without the `bert.` prefix) when the shapes agree.
 pub fn init_from(
     vars: &VarMap,
@@ -51,12 +53,20 @@ pub fn init_from(
             format!("unreadable safetensors ({e}): truncated or corrupt"),
         )
     })?;
+    let old_encoder = TextEncoder::new(&old, Some(0))?;
+    let split = |token: &str| -> Option<Vec<usize>> {
+        let mut doc = EncodedDoc::default();
+        old_encoder.encode(&[token], &mut doc).ok()?;
+        let known = !doc.ids.contains(&old.special.unk);
+        known.then(|| doc.ids.iter().map(|&id| id as usize).collect())
+    };
     let (map, report) = row_map(
         &old.tokens,
         old.counts()?.as_deref(),
         &vocab.tokens,
         vocab.counts()?.as_deref(),
         rule,
+        Some(&split),
     );
     let mut load = LoadReport::default();
     for (name, var) in named_vars(vars) {

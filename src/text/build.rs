@@ -1,16 +1,16 @@
 //! Building a vocabulary from corpora: word-level by counting, WordPiece by training.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 
 use anyhow::{anyhow, Result};
-use rayon::prelude::*;
 use tokenizers::Tokenizer;
 
-use super::corpus::{is_blank, parse_line};
-use super::count::{count_words, for_each_batch, ReadOptions, WordCounts};
+use super::count::{
+    count_words, fold_texts, for_each_batch, for_each_text, ReadOptions, WordCounts,
+};
 use super::vocab::{select_tokens, TokenizerKind, VocabMeta};
-use crate::error::InputError;
 
 /// A vocabulary ready to be written.
 pub struct BuiltVocab {
@@ -94,21 +94,15 @@ fn train_wordpiece(
         for_each_batch(&paths, read.header, 1, |chunks| {
             for chunk in chunks {
                 let text = chunk.check_utf8()?;
-                for (line_no, line) in chunk.lines(text) {
-                    if is_blank(line) {
-                        continue;
-                    }
-                    let rec = match parse_line(read.format, line) {
-                        Ok(r) => r,
-                        Err(_) if read.skip_bad_lines => continue,
-                        Err(m) => return Err(InputError::at_line(&chunk.path, line_no, m).into()),
-                    };
-                    for t in std::iter::once(rec.a).chain(rec.b) {
-                        // The trainer stopped early (error): stop reading too.
-                        if tx.send(t.to_string()).is_err() {
-                            return Ok(());
-                        }
-                    }
+                let walk = for_each_text(chunk, text, &read, |t| {
+                    // The trainer stopped early (error): stop reading too.
+                    Ok(match tx.send(t.to_string()) {
+                        Ok(()) => ControlFlow::Continue(()),
+                        Err(_) => ControlFlow::Break(()),
+                    })
+                })?;
+                if walk.is_break() {
+                    return Ok(());
                 }
             }
             Ok(())
@@ -128,45 +122,30 @@ fn train_wordpiece(
 }
 
 /// Count how often each token id occurs when the corpora are encoded with `tok`.
-fn token_counts(
+pub fn token_counts(
     paths: &[PathBuf],
     read: &ReadOptions,
     tok: &Tokenizer,
     vocab_size: usize,
 ) -> Result<Vec<u64>> {
     let mut counts = vec![0u64; vocab_size];
-    for_each_batch(
+    fold_texts(
         paths,
-        read.header,
-        2 * rayon::current_num_threads(),
-        |chunks| {
-            let parts = chunks
-                .par_iter()
-                .map(|chunk| -> Result<Vec<u64>> {
-                    let mut local = vec![0u64; vocab_size];
-                    let text = chunk.check_utf8()?;
-                    for (_, line) in chunk.lines(text) {
-                        let Ok(rec) = parse_line(read.format, line) else {
-                            continue;
-                        };
-                        for t in std::iter::once(rec.a).chain(rec.b) {
-                            let enc = tok
-                                .encode(t, false)
-                                .map_err(|e| anyhow!("tokenizing: {e}"))?;
-                            for &id in enc.get_ids() {
-                                local[id as usize] += 1;
-                            }
-                        }
-                    }
-                    Ok(local)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            for p in parts {
-                for (c, x) in counts.iter_mut().zip(p) {
-                    *c += x;
-                }
+        read,
+        || vec![0u64; vocab_size],
+        |local, t| {
+            let enc = tok
+                .encode(t, false)
+                .map_err(|e| anyhow!("tokenizing {t:?}: {e}"))?;
+            for &id in enc.get_ids() {
+                local[id as usize] += 1;
             }
             Ok(())
+        },
+        |local| {
+            for (c, x) in counts.iter_mut().zip(local) {
+                *c += x;
+            }
         },
     )?;
     Ok(counts)

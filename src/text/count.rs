@@ -4,6 +4,7 @@
 //! parallel into per-thread [`TokenMap`]s that are merged at the end. Memory is the
 //! count table plus a few chunks in flight, whatever the corpus size.
 
+use std::ops::ControlFlow;
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -22,6 +23,66 @@ pub struct ReadOptions {
     pub header: bool,
     /// Count malformed lines instead of failing on the first.
     pub skip_bad_lines: bool,
+}
+
+/// Calls `f` with every text (`a`, then `b`) of the records of `chunk`: blank lines
+/// skipped, malformed ones skipped under `skip_bad_lines` or reported with file and line.
+/// `f` may stop the walk early with `ControlFlow::Break`.
+pub fn for_each_text<'a>(
+    chunk: &Chunk,
+    text: &'a str,
+    read: &ReadOptions,
+    mut f: impl FnMut(&'a str) -> Result<ControlFlow<()>>,
+) -> Result<ControlFlow<()>> {
+    for (line_no, line) in chunk.lines(text) {
+        if is_blank(line) {
+            continue;
+        }
+        let rec = match parse_line(read.format, line) {
+            Ok(r) => r,
+            Err(_) if read.skip_bad_lines => continue,
+            Err(m) => return Err(InputError::at_line(&chunk.path, line_no, m).into()),
+        };
+        for t in std::iter::once(rec.a).chain(rec.b) {
+            if f(t)?.is_break() {
+                return Ok(ControlFlow::Break(()));
+            }
+        }
+    }
+    Ok(ControlFlow::Continue(()))
+}
+
+/// A parallel fold over every text of the corpora: each chunk folds its texts into a
+/// fresh `init()` with `per_text`, and `merge` receives the chunks' results in order.
+pub fn fold_texts<T: Send>(
+    paths: &[PathBuf],
+    read: &ReadOptions,
+    init: impl Fn() -> T + Sync,
+    per_text: impl Fn(&mut T, &str) -> Result<()> + Sync,
+    mut merge: impl FnMut(T),
+) -> Result<()> {
+    for_each_batch(
+        paths,
+        read.header,
+        2 * rayon::current_num_threads(),
+        |chunks| {
+            let parts = chunks
+                .par_iter()
+                .map(|chunk| -> Result<T> {
+                    let mut acc = init();
+                    let text = chunk.check_utf8()?;
+                    // Never breaks: every text is folded.
+                    let _ = for_each_text(chunk, text, read, |t| {
+                        per_text(&mut acc, t)?;
+                        Ok(ControlFlow::Continue(()))
+                    })?;
+                    Ok(acc)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            parts.into_iter().for_each(&mut merge);
+            Ok(())
+        },
+    )
 }
 
 /// What counting found.

@@ -4,6 +4,7 @@ pub mod build;
 pub mod corpus;
 pub mod count;
 pub mod encode;
+pub mod extend;
 pub mod table;
 pub mod tokenizer;
 pub mod vocab;

@@ -65,9 +65,10 @@ pub struct PretrainArgs {
     /// Start from this pretrained checkpoint dir (its encoder; embeddings aligned to --vocab)
     #[arg(long, value_name = "DIR")]
     pub init_from: Option<PathBuf>,
-    /// With --init-from: which embedding rows the new vocabulary inherits
-    #[arg(long, value_enum, default_value = "special")]
-    pub align_embeddings: AlignEmbeddings,
+    /// With --init-from: which embedding rows the new vocabulary inherits (default: shared
+    /// for WordPiece vocabularies, special for word-level ones)
+    #[arg(long, value_enum)]
+    pub align_embeddings: Option<AlignEmbeddings>,
     /// Longest sequence, [CLS]/[SEP] included (pairs truncated longest-first)
     #[arg(long, default_value_t = 64)]
     pub max_len: usize,
@@ -129,6 +130,11 @@ pub struct PretrainArgs {
     /// none: fresh run; auto: continue from the newest valid checkpoint in --out; or a checkpoint dir
     #[arg(long, default_value = "none", value_name = "none|auto|DIR")]
     pub resume: ResumeFrom,
+    /// Largest fraction of corpus tokens the vocabulary may not know ([UNK] or a rare
+    /// placeholder; guards against a checkpoint whose tokenizer cannot read the corpus;
+    /// 1 disables the check)
+    #[arg(long, default_value_t = 0.5)]
+    pub max_unk_rate: f64,
     /// cpu, or cuda:N (build with --features cuda)
     #[arg(long, default_value = "cpu")]
     pub device: String,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use candle_core::Device;
+use clap::ValueEnum;
 use rand::seq::index::sample;
 
 use super::args::{PretrainArgs, ResumeFrom};
@@ -17,13 +18,14 @@ use crate::data::mask::Masker;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::data::shards::{resolve, ShardSet};
 use crate::data::special::SpecialTokens;
+use crate::model::align::AlignEmbeddings;
 use crate::model::bert::{BertForMaskedLM, Init};
 use crate::model::checkpoint;
 use crate::model::init_from::init_from;
 use crate::model::params::named_vars;
 use crate::model::BertConfig;
 use crate::optim::{load_state, Optimizer, Schedule, STATE_FILE};
-use crate::text::vocab::Vocab;
+use crate::text::vocab::{TokenizerKind, Vocab};
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::options::parse_device;
 use crate::train::progress::info;
@@ -66,6 +68,32 @@ fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
         );
     }
     Ok(c)
+}
+
+/// Documents sampled for the unknown-token check.
+const UNK_SAMPLE_DOCS: usize = 20_000;
+
+/// Refuse corpora the vocabulary cannot read: more than `max_rate` of the sampled tokens
+/// are `[UNK]` or rare placeholders (a hub checkpoint's tokenizer over another script or
+/// over desensitized ids it was not built for).
+fn check_unknown(
+    store: &ShardSet,
+    vocab: &Vocab,
+    corpora: &[PathBuf],
+    max_rate: f64,
+) -> Result<()> {
+    let mut unknown = vocab.rare.clone();
+    unknown.push(vocab.special.unk);
+    let (rate, docs) = store.unknown_rate(&unknown, UNK_SAMPLE_DOCS);
+    if rate > max_rate {
+        crate::bad_input!(
+            "{}: {:.1}% of the tokens (in {docs} sampled documents) are unknown to the vocabulary in {}, above --max-unk-rate {max_rate}: its tokenizer cannot read this corpus. Build a vocabulary from the corpus with `dapt vocab` (and align it to a checkpoint with --init-from CKPT --align-embeddings), or raise --max-unk-rate",
+            corpora.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            100.0 * rate,
+            vocab.dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// Held-out documents come in blocks of this many consecutive documents (fewer when the
@@ -143,6 +171,7 @@ impl Setup {
                 store.num_docs()
             );
         }
+        check_unknown(&store, &vocab, &args.corpus, args.max_unk_rate)?;
         let heldout = heldout_ids(store.num_docs(), args.eval_fraction, args.seed)?;
         let train = Excluding::new(store.clone(), &heldout);
         let heldout = Subset::new(store.clone(), heldout);
@@ -217,17 +246,23 @@ impl Setup {
                 state.step
             ));
         } else if let Some(dir) = &args.init_from {
+            let rule = args.align_embeddings.unwrap_or(match vocab.meta.tokenizer {
+                TokenizerKind::Wordpiece => AlignEmbeddings::Shared,
+                TokenizerKind::Wordlevel => AlignEmbeddings::Special,
+            });
             let (align, load) = init_from(
                 &model.vars,
                 dir,
                 &vocab,
-                args.align_embeddings,
+                rule,
                 config.initializer_range,
                 args.seed,
             )?;
             info(format!(
-                "pretrain: initialised from {}: embedding rows special {}, shared {}, frequency {}, random {}; newly initialised: {:?}",
-                dir.display(), align.special, align.shared, align.frequency, align.random, load.newly_initialized
+                "pretrain: initialised from {} (--align-embeddings {}): embedding rows special {}, shared {}, from pieces {}, frequency {}, random {}; newly initialised: {:?}",
+                dir.display(),
+                rule.to_possible_value().expect("no skipped variants").get_name(),
+                align.special, align.shared, align.pieces, align.frequency, align.random, load.newly_initialized
             ));
         }
         info(format!(
