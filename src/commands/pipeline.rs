@@ -3,7 +3,8 @@
 //!
 //! A stage is up to date when its output exists with a stamp (`OUTPUT.dapt-stamp`,
 //! written after the stage succeeded) recording the same flags, and no input named by
-//! its flags (`input`, `corpus`, `vocab`, `init`, `init_from`, `model`) changed since.
+//! its flags (`input`, `corpus`, `vocab`, `extend`, `init`, `init_from`, `model`) changed
+//! since.
 //! `pretrain` gets the pipeline's `--resume` (default `auto`) unless its table sets
 //! `resume`, so an interrupted nightly run continues where it stopped.
 
@@ -22,7 +23,15 @@ use crate::train::progress::info;
 pub const STAGES: [&str; 5] = ["vocab", "encode", "pretrain", "finetune", "predict"];
 
 /// Flags naming a stage's inputs (their changes make the stage stale).
-const INPUT_KEYS: [&str; 6] = ["input", "corpus", "vocab", "init", "init_from", "model"];
+const INPUT_KEYS: [&str; 7] = [
+    "input",
+    "corpus",
+    "vocab",
+    "extend",
+    "init",
+    "init_from",
+    "model",
+];
 
 /// Run the stages of a TOML config (`[vocab]`, `[encode]`, `[pretrain]`, `[finetune]`,
 /// `[predict]` tables, keys = flag names in snake_case), skipping up-to-date ones.

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Issue #15, point 1: domain adaptation of a real public checkpoint on MRPC.
+#   (a) all-MiniLM-L6-v2 -> fine-tune
+#   (b) all-MiniLM-L6-v2 -> continued MLM on the task's own text (train + test texts,
+#       labels unused; PRETRAIN_STEPS batches of 32, token masking) -> the same fine-tuning
+#   (c) the `small` preset over MiniLM's vocabulary, randomly initialised -> the same fine-tuning
+# dapt does (a), (b), (c); PyTorch/transformers does (a) and (b) the way a transformers user
+# would (bench/adapt_mlm_ref.py, bench/finetune_ref.py), on the same folds (dapt's
+# folds.json) with the same hyperparameters. Fine-tuning: fold 0 of 5 (stratified,
+# --fold-seed 1) for EPOCHS epochs, batch 32, lr 5e-5, warmup 6%, max-len 128, best by
+# validation AUC; that best model scores the MRPC test set. Seeds: SEEDS.
+# The dapt chain and the reference chain run side by side, one core each.
+#   bash bench/adapt_study.sh            # then: python3 bench/adapt_study_report.py
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source bench/study_lib.sh
+OUT=bench/out/adapt
+SEEDS=${SEEDS:-"1 2 3"}
+EPOCHS=${EPOCHS:-2}
+PRETRAIN_STEPS=${PRETRAIN_STEPS:-200}
+mkdir -p "$OUT/data" "$OUT/ft" "$OUT/ref" "$OUT/logs"
+study_binary "$OUT"
+minilm_checkpoint "$OUT"
+cp ../shared/data/mrpc/msr_paraphrase_train.pairs.tsv "$OUT/data/train.tsv"
+cp ../shared/data/mrpc/msr_paraphrase_test.pairs.tsv "$OUT/data/test.tsv"
+TRAIN=$OUT/data/train.tsv TEST=$OUT/data/test.tsv
+FT=(--train "$TRAIN" --folds 5 --fold-seed 1 --fold 0 --epochs "$EPOCHS" --batch-size 32
+    --lr 5e-5 --warmup-ratio 0.06 --max-len 128 --metric auc)
+
+dapt_chain() {
+  export RAYON_NUM_THREADS=1
+  if [ ! -f "$OUT/pretrain/done" ]; then
+    rm -rf "$OUT/pretrain"
+    "$DAPT" pretrain --init-from "$MINILM" --vocab "$MINILM" --corpus "$TRAIN" "$TEST" \
+      --mask token --max-len 128 --batch-size 32 --optimizer adamw --lr 5e-5 --warmup-ratio 0.06 \
+      --max-steps "$PRETRAIN_STEPS" --save-every "$PRETRAIN_STEPS" --eval-every 50 --seed 1 \
+      --out "$OUT/pretrain" > "$OUT/logs/pretrain.log" 2>&1
+    touch "$OUT/pretrain/done"
+  fi
+  local adapted
+  adapted=$OUT/pretrain/$(cat "$OUT/pretrain/latest")
+  for seed in $SEEDS; do
+    for arm in a b c; do
+      local dir=$OUT/ft/$arm-$seed
+      [ -f "$dir/test.json" ] && continue
+      rm -rf "$dir"
+      case $arm in
+        a) init=(--init "$MINILM") ;;
+        b) init=(--init "$adapted") ;;
+        c) init=(--vocab "$MINILM" --model-config small) ;;
+      esac
+      local start=$SECONDS
+      "$DAPT" finetune "${FT[@]}" "${init[@]}" --seed "$seed" --out "$dir" > "$OUT/logs/ft-$arm-$seed.log" 2>&1
+      echo "$((SECONDS - start))" > "$dir/seconds"
+      "$DAPT" eval --model "$dir" --input "$TEST" --json | tail -1 > "$dir/test.json"
+    done
+  done
+}
+
+ref_chain() {
+  if [ ! -f "$OUT/ref/pretrain/done" ]; then
+    python3 bench/adapt_mlm_ref.py --init "$MINILM" --corpus "$TRAIN" "$TEST" --steps "$PRETRAIN_STEPS" \
+      --batch-size 32 --lr 5e-5 --max-len 128 --seed 1 --threads 1 --save "$OUT/ref/pretrain" \
+      > "$OUT/logs/ref-pretrain.log" 2>&1
+    touch "$OUT/ref/pretrain/done"
+  fi
+  # dapt's folds, written by its first fine-tuning run.
+  local folds=$OUT/ft/a-${SEEDS%% *}/folds.json
+  while [ ! -f "$folds" ]; do sleep 10; done
+  for arm in a b; do
+    [ -f "$OUT/ref/$arm.json" ] && continue
+    case $arm in a) init=$MINILM ;; b) init=$OUT/ref/pretrain ;; esac
+    # shellcheck disable=SC2086
+    python3 bench/finetune_ref.py --train "$TRAIN" --folds-json "$folds" --init "$init" --fold 0 \
+      --epochs "$EPOCHS" --batch-size 32 --lr 5e-5 --max-len 128 --metric auc --seeds $SEEDS \
+      --test "$TEST" --threads 1 --out "$OUT/ref/$arm.json" > "$OUT/logs/ref-$arm.log" 2>&1
+  done
+}
+
+taskset -c 0 bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS DAPT MINILM TRAIN TEST FT); dapt_chain" &
+dapt_pid=$!
+taskset -c 1 bash -c "set -euo pipefail; $(declare -f ref_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS MINILM TRAIN TEST); ref_chain" &
+ref_pid=$!
+wait $dapt_pid
+wait $ref_pid
+echo "done: python3 bench/adapt_study_report.py"
