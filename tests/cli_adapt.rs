@@ -95,6 +95,13 @@ fn extend_then_init_from_averages_the_pieces() {
         "init",
         &["--init-from", arg(&base), "--lr", "0"],
     );
+    // The MLM curve of an adaptation starts at the checkpoint (step 0).
+    let first_eval = lines(&tmp.path().join("init/metrics.jsonl"))
+        .into_iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(&l).unwrap())
+        .find(|r| r["event"] == "eval")
+        .unwrap();
+    assert_eq!(first_eval["step"], 0);
     let (old, new) = (weights(&base), weights(&init));
     let key = "bert.embeddings.word_embeddings.weight";
     let (old_emb, new_emb) = (rows(&old[key]), rows(&new[key]));

@@ -5,12 +5,14 @@
 //! - `special`: `[PAD] [UNK] [CLS] [SEP] [MASK]`, matched by string;
 //! - `shared`: those and every token present in both vocabularies; a token the checkpoint
 //!   lacks but its WordPiece splits into known pieces (a word added by `dapt vocab
-//!   --extend`) gets the mean of its pieces' rows, the usual initialisation for vocabulary
-//!   extension (e.g. Tai et al. 2020, exBERT; Hofmann et al. 2021);
+//!   --extend`) gets the mean of its pieces' rows, the usual initialisation for added
+//!   vocabulary (Sachidananda et al. 2021, adaptive tokenization; Koto et al. 2021,
+//!   IndoBERTweet);
 //! - `frequency`: those, then the i-th most frequent ordinary token of the new
 //!   vocabulary takes the row of the i-th most frequent ordinary token of the pretrained
 //!   one — the trick used on desensitized corpora, whose ids mean nothing to the
-//!   pretrained model but whose frequency profile matches natural text.
+//!   pretrained model but whose frequency profile matches natural text;
+//! - `none`: no row (the transformer layers alone, a baseline).
 //!
 //! Every other row is drawn from N(0, initializer_range), as BERT initialises.
 
@@ -27,6 +29,9 @@ use crate::text::vocab::SPECIAL_TOKENS;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AlignEmbeddings {
+    /// None: every word-embedding row random (the transformer layers alone; the
+    /// baseline that shows what the inherited rows are worth).
+    None,
     /// Only the five BERT special tokens.
     Special,
     /// Special tokens and every token in both vocabularies.
@@ -105,6 +110,9 @@ pub fn row_map(
     let mut map = vec![RowSource::Random; new.len()];
     let mut report = AlignReport::default();
     for (i, t) in new.iter().enumerate() {
+        if rule == AlignEmbeddings::None {
+            continue;
+        }
         if SPECIAL_TOKENS.contains(&t.as_str()) {
             map[i] = copy(t);
             report.special += (map[i] != RowSource::Random) as usize;

@@ -5,7 +5,7 @@
 //! Domain words that a general vocabulary shatters ("paracetamol" → 5 pieces) cost
 //! sequence length and are hard for MLM to learn; giving them whole-word tokens
 //! (initialised from their pieces by `pretrain --init-from`) is the usual remedy
-//! (Tai et al. 2020, exBERT; Sachidananda et al. 2021, AVocaDo).
+//! (Tai et al. 2020, exBERT; Sachidananda et al. 2021, adaptive tokenization).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -67,6 +67,11 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);
     let mut window_start = Instant::now();
     let mut saved_at = s.state.step;
+    // A run from a pretrained checkpoint logs where it starts: the held-out MLM curve of
+    // an adaptation begins at the checkpoint, not after the first --eval-every steps.
+    if args.init_from.is_some() && s.state.step == 0 {
+        evaluate_and_log(&s, args, &mut log)?;
+    }
     let outcome = loop {
         if s.state.step >= s.schedule.total_steps {
             break Outcome::Finished;

@@ -1,0 +1,61 @@
+#!/usr/bin/env python3
+"""The tables of bench/align_study.sh (issue #15, point 2): the held-out MLM loss and
+masked-token accuracy of each pretraining run by step (equal budgets), and, where
+fine-tuning ran, CV AUC (mean of 5 folds) and test AUC of the fold ensemble, mean +- std
+over seeds.
+
+    python3 bench/align_study_report.py [bench/out/align]
+"""
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+RUNS = ["special", "shared", "frequency", "none", "scratch"]
+
+
+def mean_std(xs):
+    if not xs:
+        return "-"
+    if len(xs) == 1:
+        return f"{xs[0]:.4f}"
+    return f"{statistics.fmean(xs):.4f} +- {statistics.stdev(xs):.4f}"
+
+
+def main():
+    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench/out/align")
+    curves = {}
+    for run in RUNS:
+        m = out / f"pretrain-{run}" / "metrics.jsonl"
+        if m.exists():
+            evals = [json.loads(l) for l in m.read_text().splitlines()]
+            curves[run] = {e["step"]: e for e in evals if e.get("event") == "eval"}
+    steps = sorted({s for c in curves.values() for s in c})
+    if steps:
+        print("Held-out MLM loss / masked-token accuracy by step:\n")
+        print("| step | " + " | ".join(curves) + " |")
+        print("| --- |" + " --- |" * len(curves))
+        for s in steps:
+            cells = [f"{c[s]['eval_loss']:.3f} / {c[s]['masked_accuracy']:.3f}" if s in c else "-"
+                     for c in curves.values()]
+            print(f"| {s} | " + " | ".join(cells) + " |")
+        print()
+    rows = []
+    for run in RUNS:
+        cv, test = [], []
+        for d in sorted(out.glob(f"ft-{run}-s*")):
+            if not (d / "test-eval.jsonl").exists() or not (d / "cv.json").exists():
+                continue
+            cv.append(json.loads((d / "cv.json").read_text())["mean"]["auc"])
+            recs = [json.loads(l) for l in (d / "test-eval.jsonl").read_text().splitlines() if l]
+            test.append(next(r for r in recs if r["model"] == "ensemble")["auc"])
+        if cv:
+            rows.append(f"| {run} | {len(cv)} | {mean_std(cv)} | {mean_std(test)} |")
+    if rows:
+        print("| run | seeds | CV AUC | test AUC (fold ensemble) |\n| --- | --- | --- | --- |")
+        print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
