@@ -27,7 +27,7 @@ def dapt_runs(out):
     runs = {}
     for d in sorted((out / "ft").glob("*-*")):
         arm, seed = d.name.split("-")
-        if not (d / "test.json").exists():
+        if not (d / "test.json").exists() or not (d / "test.json").read_text().strip():
             continue
         fold = json.loads((d / "fold-0" / "result.json").read_text())
         test = json.loads((d / "test.json").read_text())

@@ -125,12 +125,7 @@ impl BertForMaskedLM {
     /// each layer's activations are freed as soon as the next is computed instead of
     /// living until the loss is dropped. `vars` still names the trained variables.
     pub fn detached(&self) -> Result<Self> {
-        let device = self.encoder.embeddings.word.embeddings().device().clone();
-        let tensors: std::collections::HashMap<String, Tensor> = named_vars(&self.vars)
-            .into_iter()
-            .map(|(name, var)| (name, var.as_tensor().detach()))
-            .collect();
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        let vb = detached_builder(&self.vars, &self.encoder)?;
         Ok(Self {
             config: self.config.clone(),
             vars: self.vars.clone(),
@@ -190,6 +185,17 @@ impl BertForMaskedLM {
     }
 }
 
+/// A builder over detached views of `vars` (shared storage, nothing copied): modules built
+/// from it record no autograd graph.
+fn detached_builder(vars: &VarMap, encoder: &Encoder) -> Result<VarBuilder<'static>> {
+    let device = encoder.embeddings.word.embeddings().device().clone();
+    let tensors: std::collections::HashMap<String, Tensor> = named_vars(vars)
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().detach()))
+        .collect();
+    Ok(VarBuilder::from_tensors(tensors, DType::F32, &device))
+}
+
 /// Hugging Face name of the word-embedding matrix.
 pub const WORD_EMBEDDINGS: &str = "bert.embeddings.word_embeddings.weight";
 
@@ -244,6 +250,20 @@ impl BertForSequenceClassification {
             .encoder
             .forward(input_ids, token_type_ids, attention_mask, mode)?;
         Ok(self.head.forward(&h, attention_mask, mode)?)
+    }
+
+    /// The same classifier whose forward pass records no autograd graph, for evaluation
+    /// and prediction (see [`BertForMaskedLM::detached`]): without it every layer's
+    /// activations of an evaluation batch stay alive until the logits are dropped.
+    pub fn detached(&self) -> Result<Self> {
+        let vb = detached_builder(&self.vars, &self.encoder)?;
+        let num_labels = self.config.num_labels.expect("set by new");
+        Ok(Self {
+            config: self.config.clone(),
+            vars: self.vars.clone(),
+            encoder: Encoder::new(&self.config, vb.pp("bert"))?,
+            head: PairHead::new(&self.config, num_labels, vb.pp("bert"), vb.clone())?,
+        })
     }
 
     /// Train with `n` dropout samples on the pooled vector ([`PairHead::with_dropout_samples`]).

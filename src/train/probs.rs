@@ -18,6 +18,7 @@ pub fn class_probs(
     pad_id: u32,
     device: &Device,
 ) -> Result<Vec<Vec<f64>>> {
+    let model = model.detached()?;
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(pairs[i].ids.len()));
     let mut out = vec![Vec::new(); pairs.len()];
