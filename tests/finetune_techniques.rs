@@ -126,7 +126,10 @@ fn fgm_and_pgd_steps_match_pytorch() {
     for (name, params) in [("plain", &plain), ("fgm", &fgm), ("pgd", &pgd)] {
         let rel = worst(params, name, &r);
         eprintln!("{name}: parameters after 3 steps, max relative error {rel:.2e}");
-        assert!(rel <= 1e-5, "{name}: {rel}");
+        // Float noise amplified by Adam's normalisation: 7.2e-6 (FGM) with AVX2 GEMM
+        // kernels, 1.2e-5 with AVX-512 ones (another summation order), 6 orders below
+        // the effect of the attacks checked next.
+        assert!(rel <= 2e-5, "{name}: {rel}");
     }
     // The attacks change the result by far more than the tolerance, so the test can fail.
     let fgm_vs_plain = worst(&fgm, "plain", &r);
