@@ -4,6 +4,8 @@
 #   (b) all-MiniLM-L6-v2 -> continued MLM on the task's own text (train + test texts,
 #       labels unused; PRETRAIN_STEPS batches of 32, token masking) -> the same fine-tuning
 #   (c) the `small` preset over MiniLM's vocabulary, randomly initialised -> the same fine-tuning
+#   (e) as (b) over MiniLM's vocabulary extended by `dapt vocab --extend --add EXTEND_ADD`
+#       (words seen at least 3 times in train + test; added rows from their pieces)
 # dapt does (a), (b), (c); PyTorch/transformers does (a) and (b) the way a transformers user
 # would (bench/adapt_mlm_ref.py, bench/finetune_ref.py), on the same folds (dapt's
 # folds.json) with the same hyperparameters. Fine-tuning: fold 0 of 5 (stratified,
@@ -18,6 +20,8 @@ OUT=bench/out/adapt
 SEEDS=${SEEDS:-"1 2 3"}
 EPOCHS=${EPOCHS:-2}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-200}
+EXTEND_ADD=${EXTEND_ADD:-1000}
+ARMS=${ARMS:-a b c e}
 mkdir -p "$OUT/data" "$OUT/ft" "$OUT/ref" "$OUT/logs"
 study_binary "$OUT"
 minilm_checkpoint "$OUT"
@@ -37,10 +41,20 @@ dapt_chain() {
       --out "$OUT/pretrain" > "$OUT/logs/pretrain.log" 2>&1
     touch "$OUT/pretrain/done"
   fi
+  if [[ " $ARMS " == *" e "* && ! -f "$OUT/pretrain-ext/done" ]]; then
+    rm -rf "$OUT/vocab-ext" "$OUT/pretrain-ext"
+    "$DAPT" vocab --extend "$MINILM" --add "$EXTEND_ADD" --min-count 3 --input "$TRAIN" "$TEST" \
+      --out "$OUT/vocab-ext" > "$OUT/logs/vocab-ext.log" 2>&1
+    "$DAPT" pretrain --init-from "$MINILM" --vocab "$OUT/vocab-ext" --corpus "$TRAIN" "$TEST" \
+      --mask token --max-len 128 --batch-size 32 --optimizer adamw --lr 5e-5 --warmup-ratio 0.06 \
+      --max-steps "$PRETRAIN_STEPS" --save-every "$PRETRAIN_STEPS" --eval-every 50 --seed 1 \
+      --out "$OUT/pretrain-ext" > "$OUT/logs/pretrain-ext.log" 2>&1
+    touch "$OUT/pretrain-ext/done"
+  fi
   local adapted
   adapted=$OUT/pretrain/$(cat "$OUT/pretrain/latest")
   for seed in $SEEDS; do
-    for arm in a b c; do
+    for arm in $ARMS; do
       local dir=$OUT/ft/$arm-$seed
       [ -f "$dir/test.json" ] && continue
       rm -rf "$dir"
@@ -48,6 +62,7 @@ dapt_chain() {
         a) init=(--init "$MINILM") ;;
         b) init=(--init "$adapted") ;;
         c) init=(--vocab "$MINILM" --model-config small) ;;
+        e) init=(--init "$OUT/pretrain-ext/$(cat "$OUT/pretrain-ext/latest")") ;;
       esac
       local start=$SECONDS
       "$DAPT" finetune "${FT[@]}" "${init[@]}" --seed "$seed" --out "$dir" > "$OUT/logs/ft-$arm-$seed.log" 2>&1
@@ -77,7 +92,7 @@ ref_chain() {
   done
 }
 
-taskset -c 0 bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS DAPT MINILM TRAIN TEST FT); dapt_chain" &
+taskset -c "${DAPT_CORE:-0}" bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS EXTEND_ADD ARMS DAPT MINILM TRAIN TEST FT); dapt_chain" &
 dapt_pid=$!
 taskset -c 1 bash -c "set -euo pipefail; $(declare -f ref_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS MINILM TRAIN TEST); ref_chain" &
 ref_pid=$!

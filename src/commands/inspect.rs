@@ -73,9 +73,20 @@ fn inspect_vocab(dir: &Path, show: usize) -> Result<()> {
         }
     );
     if let Some(counts) = v.counts()? {
-        let first = v.special.mask as usize + 1 + v.rare.len();
+        // By count, not by id: WordPiece and checkpoint vocabularies are not in count
+        // order. Bracketed tokens ([CLS], [unused7], [RARE0]) are not words.
+        let mut ranked: Vec<(usize, u64)> = counts
+            .iter()
+            .copied()
+            .enumerate()
+            .filter(|(id, _)| {
+                let t = v.token(*id as u32);
+                !(t.starts_with('[') && t.ends_with(']'))
+            })
+            .collect();
+        ranked.sort_by_key(|&(id, c)| (std::cmp::Reverse(c), id));
         println!("  most frequent tokens:");
-        for (id, count) in counts.iter().enumerate().skip(first).take(show) {
+        for (id, count) in ranked.into_iter().take(show) {
             println!("    {id:>7}  {:<20} {count}", v.token(id as u32));
         }
     }

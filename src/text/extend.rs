@@ -59,7 +59,8 @@ pub struct Extension {
     /// The extended tokenizer.
     #[serde(skip)]
     pub tokenizer: Tokenizer,
-    /// The base vocabulary's description (`dapt_vocab.json`), without a size limit.
+    /// The base vocabulary's description (`dapt_vocab.json`), without a size limit and
+    /// with the `min_count` of the added words.
     #[serde(skip)]
     pub meta: VocabMeta,
 }
@@ -197,6 +198,7 @@ pub fn extend_vocab(
         tokenizer,
         meta: VocabMeta {
             max_size: None,
+            min_count,
             ..base.meta
         },
     })
