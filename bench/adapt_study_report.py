@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The table of bench/adapt_study.sh (issue #15, point 1): for each arm (a: MiniLM ->
-fine-tune, b: MiniLM -> continued MLM -> fine-tune, c: small preset from scratch) and
+fine-tune, b: MiniLM -> continued MLM -> fine-tune, c: small preset from scratch, e: b
+over the extended vocabulary) and
 implementation (dapt, PyTorch/transformers), over the seeds on the same fold: validation
 AUC/accuracy of the best checkpoint (fold 0 of 5), test AUC/accuracy of that checkpoint,
 each as mean +- std over seeds (sample std), the paired b - a difference seed by seed, the
@@ -96,11 +97,12 @@ def mlm_curves(out):
 def main():
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench/out/adapt")
     names = {"a": "(a) MiniLM -> fine-tune", "b": "(b) MiniLM -> MLM on task text -> fine-tune",
-             "c": "(c) small preset, from scratch"}
+             "c": "(c) small preset, from scratch",
+             "e": "(e) as (b), vocabulary extended (--extend --add 1000)"}
     table = ["| arm | impl | seeds | valid AUC | valid acc | test AUC | test acc | s/run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     all_runs = {"dapt": dapt_runs(out), "transformers": ref_runs(out)}
-    for arm in ["a", "b", "c"]:
+    for arm in ["a", "b", "c", "e"]:
         for impl, runs in all_runs.items():
             r = runs.get(arm)
             if not r:
@@ -113,14 +115,15 @@ def main():
     print("\n".join(table))
     print()
     for impl, runs in all_runs.items():
-        a, b = runs.get("a", {}), runs.get("b", {})
-        seeds = sorted(set(a) & set(b))
-        if seeds:
-            d = [b[s]["test_auc"] - a[s]["test_auc"] for s in seeds]
-            v = [b[s]["valid_auc"] - a[s]["valid_auc"] for s in seeds]
-            print(f"- {impl}: (b) - (a) paired by seed {seeds}: test AUC "
-                  + ", ".join(f"{x:+.4f}" for x in d) + "; valid AUC "
-                  + ", ".join(f"{x:+.4f}" for x in v))
+        for hi, lo in [("b", "a"), ("e", "a"), ("e", "b")]:
+            x, y = runs.get(hi, {}), runs.get(lo, {})
+            seeds = sorted(set(x) & set(y))
+            if seeds:
+                d = [x[s]["test_auc"] - y[s]["test_auc"] for s in seeds]
+                v = [x[s]["valid_auc"] - y[s]["valid_auc"] for s in seeds]
+                print(f"- {impl}: ({hi}) - ({lo}) paired by seed {seeds}: test AUC "
+                      + ", ".join(f"{z:+.4f}" for z in d) + "; valid AUC "
+                      + ", ".join(f"{z:+.4f}" for z in v))
     for line in mlm_curves(out):
         print(line)
     peaks = rss(out)
