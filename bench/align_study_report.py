@@ -9,18 +9,12 @@ over seeds.
 import json
 import pathlib
 import re
-import statistics
 import sys
+
+from report_lib import mean_std
 
 RUNS = ["special", "shared", "frequency", "none", "scratch"]
 
-
-def mean_std(xs):
-    if not xs:
-        return "-"
-    if len(xs) == 1:
-        return f"{xs[0]:.4f}"
-    return f"{statistics.fmean(xs):.4f} +- {statistics.stdev(xs):.4f}"
 
 
 def main():

@@ -13,15 +13,10 @@ import re
 import statistics
 import sys
 
+from report_lib import mean_std
+
 ORDER = ["base", "fgm", "pgd", "ema", "swa", "rdrop", "msd", "mean", "lld", "combo"]
 
-
-def mean_std(xs):
-    if not xs:
-        return "-"
-    if len(xs) == 1:
-        return f"{xs[0]:.4f}"
-    return f"{statistics.fmean(xs):.4f} +- {statistics.stdev(xs):.4f}"
 
 
 def runs(out):

@@ -160,15 +160,20 @@ pub fn load(vocab: &Vocab) -> Result<Tokenizer> {
     }
 }
 
-/// Every token of `tok` (added tokens included) must have the same id in `vocab`.
-fn check_agrees(tok: &Tokenizer, vocab: &Vocab, path: &Path) -> Result<()> {
+/// Every token of `tok` (added tokens included) with its id, in id order.
+pub fn tokens_by_id(tok: &Tokenizer) -> Vec<(u32, String)> {
     let mut by_id: Vec<(u32, String)> = tok
         .get_vocab(true)
         .into_iter()
         .map(|(t, id)| (id, t))
         .collect();
     by_id.sort_unstable();
-    for (id, t) in by_id {
+    by_id
+}
+
+/// Every token of `tok` (added tokens included) must have the same id in `vocab`.
+fn check_agrees(tok: &Tokenizer, vocab: &Vocab, path: &Path) -> Result<()> {
+    for (id, t) in tokens_by_id(tok) {
         if vocab.tokens.get(id as usize) != Some(&t) {
             crate::bad_input!(
                 "{}: token {t:?} has id {id} but {} has {:?} there ({} tokens); the tokenizer and vocab.txt must come from the same checkpoint (remove one of them, or rebuild the vocabulary)",

@@ -138,12 +138,7 @@ pub fn write_files(
 fn vocab_txt_of_tokenizer(path: &Path) -> Result<Vec<u8>> {
     let tok = tokenizers::Tokenizer::from_file(path)
         .map_err(|e| InputError::at_path(path, format!("not a valid tokenizer.json: {e}")))?;
-    let mut by_id: Vec<(u32, String)> = tok
-        .get_vocab(true)
-        .into_iter()
-        .map(|(t, id)| (id, t))
-        .collect();
-    by_id.sort_unstable();
+    let by_id = super::tokenizer::tokens_by_id(&tok);
     if let Some((i, (id, t))) = by_id
         .iter()
         .enumerate()
