@@ -15,7 +15,7 @@ import re
 import statistics
 import sys
 
-from report_lib import mean_std
+from report_lib import baselines_line, mean_std, overlap_baselines
 
 
 
@@ -119,6 +119,13 @@ def main():
                 print(f"- {impl}: ({hi}) - ({lo}) paired by seed {seeds}: test AUC "
                       + ", ".join(f"{z:+.4f}" for z in d) + "; valid AUC "
                       + ", ".join(f"{z:+.4f}" for z in v))
+    folds = out / "ft" / "a-1" / "folds.json"
+    if folds.exists():
+        assignment = json.loads(folds.read_text())["assignment"]
+        valid = [i for i, k in enumerate(assignment) if k == 0]
+        print(baselines_line("fold 0 validation", overlap_baselines(out / "data" / "train.tsv", valid)))
+    if (out / "data" / "test.tsv").exists():
+        print(baselines_line("test", overlap_baselines(out / "data" / "test.tsv")))
     for line in mlm_curves(out):
         print(line)
     peaks = rss(out)

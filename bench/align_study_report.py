@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The tables of bench/align_study.sh (issue #15, point 2): the held-out MLM loss and
 masked-token accuracy of each pretraining run by step (equal budgets), and, where
-fine-tuning ran, CV AUC (mean of 5 folds) and test AUC of the fold ensemble, mean +- std
-over seeds.
+fine-tuning ran, CV AUC (mean of the folds run: all 5, or fold 0 with FT_FOLD=0) and test
+AUC of the fold ensemble, mean +- std over seeds, with the word-overlap baselines' AUC.
 
     python3 bench/align_study_report.py [bench/out/align]
 """
@@ -11,7 +11,7 @@ import pathlib
 import re
 import sys
 
-from report_lib import mean_std
+from report_lib import baselines_line, mean_std, overlap_baselines
 
 RUNS = ["special", "shared", "frequency", "none", "scratch"]
 
@@ -39,9 +39,13 @@ def main():
     for run in RUNS:
         cv, test = [], []
         for d in sorted(out.glob(f"ft-{run}-s*")):
-            if not (d / "test-eval.jsonl").exists() or not (d / "cv.json").exists():
+            if not (d / "test-eval.jsonl").exists():
                 continue
-            cv.append(json.loads((d / "cv.json").read_text())["mean"]["auc"])
+            if (d / "cv.json").exists():
+                cv.append(json.loads((d / "cv.json").read_text())["mean"]["auc"])
+            else:
+                results = [json.loads(r.read_text()) for r in d.glob("fold-*/result.json")]
+                cv.append(sum(r["metrics"]["auc"] for r in results) / len(results))
             recs = [json.loads(l) for l in (d / "test-eval.jsonl").read_text().splitlines() if l]
             test.append(next(r for r in recs if r["model"] == "ensemble")["auc"])
         if cv:
@@ -49,6 +53,13 @@ def main():
     if rows:
         print("| run | seeds | CV AUC | test AUC (fold ensemble) |\n| --- | --- | --- | --- |")
         print("\n".join(rows))
+        ft = next(out.glob("ft-*-s1"))
+        assignment = json.loads((ft / "folds.json").read_text())["assignment"]
+        folds = sorted(int(r.parent.name.split("-")[1]) for r in ft.glob("fold-*/result.json"))
+        valid = [i for i, k in enumerate(assignment) if k in folds]
+        print()
+        print(baselines_line(f"validation of folds {folds}", overlap_baselines(out / "data" / "train.tsv", valid)))
+        print(baselines_line("test", overlap_baselines(out / "data" / "test.tsv")))
 
 
 if __name__ == "__main__":

@@ -74,6 +74,11 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
 }
 
+/// `tests/fixtures/overlap/reference.json`: the word-overlap baselines by Python.
+fn overlap_reference() -> Value {
+    read_json(&root().join("tests/fixtures/overlap/reference.json"))
+}
+
 /// One probability per line.
 fn read_probs(p: &Path) -> Vec<f64> {
     lines(p).iter().map(|l| l.parse().unwrap()).collect()
@@ -121,6 +126,14 @@ fn finetune_writes_folds_oof_cv_and_loadable_best_checkpoints() {
             assert!(cv[part][key].is_f64(), "cv.json {part}.{key}: {cv}");
         }
         assert!(cv["folds"][0][key].is_f64());
+    }
+    // Baselines over all pairs as scikit-learn computes them; their fold mean.
+    let want = &overlap_reference()["files"]["corpora/mrpc_sample.tsv"]["auc"];
+    let b = &cv["baselines"];
+    for m in ["jaccard", "overlap", "edit"] {
+        assert!((b["all"][m].as_f64().unwrap() - want[m].as_f64().unwrap()).abs() < 1e-12);
+        let folds: Vec<f64> = (0..3).map(|k| b["folds"][k][m].as_f64().unwrap()).collect();
+        assert!((b["mean"][m].as_f64().unwrap() - folds.iter().sum::<f64>() / 3.0).abs() < 1e-12);
     }
     let fold_aucs: Vec<f64> = (0..3)
         .map(|k| cv["folds"][k]["auc"].as_f64().unwrap())
@@ -247,8 +260,25 @@ fn eval_prints_every_fold_and_the_ensemble() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let names: Vec<&str> = rows.iter().map(|r| r["model"].as_str().unwrap()).collect();
-    assert_eq!(names, ["fold-0", "fold-1", "fold-2", "ensemble"]);
+    assert_eq!(
+        names,
+        [
+            "fold-0",
+            "fold-1",
+            "fold-2",
+            "ensemble",
+            "baseline:jaccard",
+            "baseline:overlap",
+            "baseline:edit"
+        ]
+    );
     assert!(rows.iter().all(|r| r["auc"].as_f64().unwrap() > 0.0));
+    // The baselines' AUC as scikit-learn computes it (tests/overlap_baselines.rs).
+    let want = &overlap_reference()["files"]["corpora/mrpc_sample.tsv"]["auc"];
+    for r in &rows[4..] {
+        let name = r["model"].as_str().unwrap().trim_start_matches("baseline:");
+        assert!((r["auc"].as_f64().unwrap() - want[name].as_f64().unwrap()).abs() < 1e-12);
+    }
     let table = dapt_ok(&[
         "eval",
         "--model",

@@ -6,7 +6,9 @@ use clap::Args as ClapArgs;
 use super::predict::ModelArgs;
 use crate::train::predict::predict_file;
 
-/// Print AUC, accuracy, F1 and log-loss of each model and of the ensemble.
+/// Print AUC, accuracy, F1 and log-loss of each model and of the ensemble, and the AUC
+/// of the word-overlap baselines (Jaccard, overlap coefficient, edit similarity of the
+/// two texts' words) that a pair model has to beat.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     #[command(flatten)]
@@ -22,15 +24,32 @@ pub fn run(args: Args) -> Result<()> {
     let m = &args.model;
     let preds = predict_file(&m.model, &m.input, true, &m.options()?)?;
     let rows = preds.metrics();
+    let baselines: Vec<(String, f64)> = preds
+        .baselines()
+        .map(|b| {
+            b.named()
+                .iter()
+                .map(|(n, auc)| (format!("baseline:{n}"), *auc))
+                .collect()
+        })
+        .unwrap_or_default();
     if args.json {
         for (name, metrics) in rows {
             let mut v = serde_json::to_value(metrics)?;
             v["model"] = name.into();
             println!("{v}");
         }
+        for (name, auc) in baselines {
+            println!("{}", serde_json::json!({ "model": name, "auc": auc }));
+        }
         return Ok(());
     }
-    let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(5).max(5);
+    let width = rows
+        .iter()
+        .map(|(n, _)| n.len())
+        .chain(baselines.iter().map(|(n, _)| n.len()))
+        .max()
+        .unwrap_or(5);
     println!(
         "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
         "model", "auc", "accuracy", "f1", "log_loss"
@@ -40,6 +59,12 @@ pub fn run(args: Args) -> Result<()> {
         println!(
             "{name:<width$}  {auc:>8}  {:>8.4}  {:>8.4}  {:>8.4}",
             r.accuracy, r.f1, r.log_loss
+        );
+    }
+    for (name, auc) in baselines {
+        println!(
+            "{name:<width$}  {auc:>8.4}  {:>8}  {:>8}  {:>8}",
+            "-", "-", "-"
         );
     }
     Ok(())

@@ -1,5 +1,5 @@
 //! Data: memory-mapped shards of token ids, encoding corpora into them, masking, MLM
-//! batch collation, pair readers, folds and augmentation.
+//! batch collation, pair readers, folds, augmentation and word-overlap baselines.
 
 pub mod augment;
 pub mod batching;
@@ -8,6 +8,7 @@ pub mod doc;
 pub mod encode;
 pub mod folds;
 pub mod mask;
+pub mod overlap;
 pub mod pairs;
 pub mod rng;
 pub mod shard;

@@ -10,6 +10,7 @@ use candle_core::Device;
 use super::ensemble::{load_models, mean, model_probs, Tta};
 use super::metrics::{evaluate, Metrics};
 use super::pair_batch::EncodeStats;
+use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::data::pairs::{read_pairs, PairRecord};
 
 /// How to predict.
@@ -119,14 +120,18 @@ impl Predictions {
         out
     }
 
+    /// The labels of the pairs, which must be labelled.
+    fn labels(&self) -> Vec<usize> {
+        self.pairs
+            .iter()
+            .map(|p| p.label.expect("labelled pairs"))
+            .collect()
+    }
+
     /// Metrics of every model and of the ensemble (last, named `ensemble`); the pairs must
     /// be labelled.
     pub fn metrics(&self) -> Vec<(String, Metrics)> {
-        let labels: Vec<usize> = self
-            .pairs
-            .iter()
-            .map(|p| p.label.expect("labelled pairs"))
-            .collect();
+        let labels = self.labels();
         let mut rows: Vec<(String, Metrics)> = self
             .names
             .iter()
@@ -135,5 +140,16 @@ impl Predictions {
             .collect();
         rows.push(("ensemble".into(), evaluate(&self.ensemble, &labels)));
         rows
+    }
+
+    /// The AUC of each word-overlap baseline on the pairs, which must be labelled; `None`
+    /// unless the labels are binary.
+    pub fn baselines(&self) -> Option<Overlap> {
+        let scores: Vec<Overlap> = self
+            .pairs
+            .iter()
+            .map(|p| Overlap::of_texts(&p.a, &p.b))
+            .collect();
+        baseline_aucs(&scores, &self.labels(), |_| true)
     }
 }

@@ -76,15 +76,23 @@ pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
     }
     let report = report::write_if_complete(&p, args)?;
     match &report {
-        Some(r) => info(format!(
-            "finetune: CV {} {:.4} ± {:.4} over {} folds (out-of-fold {:.4}); {}",
-            args.metric.name(),
-            r.mean_of(args.metric),
-            r.std_of(args.metric),
-            r.folds.len(),
-            args.metric.of(&r.oof).unwrap_or(f64::NAN),
-            args.out.join("cv.json").display()
-        )),
+        Some(r) => {
+            info(format!(
+                "finetune: CV {} {:.4} ± {:.4} over {} folds (out-of-fold {:.4}); {}",
+                args.metric.name(),
+                r.mean_of(args.metric),
+                r.std_of(args.metric),
+                r.folds.len(),
+                args.metric.of(&r.oof).unwrap_or(f64::NAN),
+                args.out.join("cv.json").display()
+            ));
+            if let Some(b) = &r.baselines {
+                info(format!(
+                    "finetune: word-overlap baselines' AUC on the same validation parts: {}",
+                    b.summary()
+                ));
+            }
+        }
         None => info(format!(
             "finetune: other folds are not finished yet; the job that completes them writes {} and {}",
             args.out.join("oof.tsv").display(),
