@@ -59,6 +59,7 @@ fn batch() -> Batch {
         labels,
         masked_positions,
         masked_labels,
+        match_flags: None,
     }
 }
 

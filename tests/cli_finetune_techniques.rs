@@ -274,3 +274,27 @@ fn compete_config_trains_with_its_techniques() {
     let config = read_json(&ft.join("fold-0/best/config.json"));
     assert_eq!(config["dapt_pooling"], "mean");
 }
+
+#[test]
+fn match_embedding_is_learned_saved_and_used_by_predict() {
+    let out = run("cli_finetune_techniques_match", &["--match-embedding"]);
+    let best = out.join("fold-0/best");
+    assert_eq!(
+        read_json(&best.join("config.json"))["dapt_match_embedding"],
+        true
+    );
+    let rows = tensors(&best)
+        .into_iter()
+        .find(|(name, _)| name == "bert.embeddings.match_embeddings.weight")
+        .expect("the match rows are saved")
+        .1;
+    assert_eq!(rows.len(), 2 * 128, "two rows of the tiny model's width");
+    assert!(
+        rows.iter().any(|&x| x != 0.0),
+        "trained away from their zero start"
+    );
+    // predict computes the same flags as training did: it reproduces the evaluation.
+    for k in 0..2 {
+        predict_reproduces_oof(&out, k);
+    }
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use common::{arg, dapt, dapt_ok, oppo_vocab_and_shard, root, stderr};
 
@@ -33,17 +33,19 @@ fn pretrain<'a>(
     args
 }
 
+/// A fresh OPPO vocabulary and shard in `tmp`, and a tiny run of them into `tmp/run`
+/// with `extra` flags: `(vocab, shard, run dir)`.
+fn run_in(tmp: &Path, extra: &[&str]) -> (PathBuf, PathBuf, PathBuf) {
+    let (vocab, shard) = oppo_vocab_and_shard(tmp);
+    let out = tmp.join("run");
+    dapt_ok(&pretrain(&vocab, &shard, &out, extra));
+    (vocab, shard, out)
+}
+
 #[test]
 fn checkpoint_layout_and_refusals() {
     let tmp = tempfile::tempdir().unwrap();
-    let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
-    let out = tmp.path().join("run");
-    dapt_ok(&pretrain(
-        &vocab,
-        &shard,
-        &out,
-        &["--max-steps", "4", "--save-every", "2"],
-    ));
+    let (vocab, shard, out) = run_in(tmp.path(), &["--max-steps", "4", "--save-every", "2"]);
     let latest = std::fs::read_to_string(out.join("latest")).unwrap();
     assert_eq!(latest.trim(), "step-00000004");
     let ckpt = out.join("step-00000004");
@@ -142,4 +144,64 @@ fn divergence_stops_and_latest_stays_good() {
     );
     let latest = std::fs::read_to_string(out.join("latest")).unwrap();
     assert_eq!(latest.trim(), "step-00000001");
+}
+
+#[test]
+fn match_embedding_is_pretrained_and_kept_by_finetune() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, _, out) = run_in(
+        tmp.path(),
+        &["--max-steps", "3", "--save-every", "3", "--match-embedding"],
+    );
+    let ckpt = out.join("step-00000003");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["dapt_match_embedding"], true);
+    let weights =
+        candle_core::safetensors::load(ckpt.join("model.safetensors"), &candle_core::Device::Cpu)
+            .unwrap();
+    let rows: Vec<f32> = weights["bert.embeddings.match_embeddings.weight"]
+        .flatten_all()
+        .unwrap()
+        .to_vec1()
+        .unwrap();
+    assert!(
+        rows.iter().any(|&x| x != 0.0),
+        "pair documents trained the rows"
+    );
+    // Fine-tuning from it keeps the feature without the flag (labels made up: only the
+    // saved config and weights are checked).
+    let text = std::fs::read_to_string(root().join("corpora/oppo_sample.tsv")).unwrap();
+    let labelled: String = text
+        .lines()
+        .take(200)
+        .enumerate()
+        .map(|(i, l)| format!("{l}\t{}\n", i % 2))
+        .collect();
+    let train = tmp.path().join("train.tsv");
+    std::fs::write(&train, labelled).unwrap();
+    let ft = tmp.path().join("ft");
+    dapt_ok(&[
+        "finetune",
+        "--train",
+        arg(&train),
+        "--init",
+        arg(&ckpt),
+        "--folds",
+        "2",
+        "--fold",
+        "0",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--max-len",
+        "32",
+        "--out",
+        arg(&ft),
+    ]);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ft.join("fold-0/best/config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["dapt_match_embedding"], true);
 }

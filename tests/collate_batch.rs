@@ -336,3 +336,50 @@ fn shard_documents_collate_like_memory_documents() {
         c.collate(docs.as_slice(), &seqs, 3, 1)
     );
 }
+
+#[test]
+fn match_flags_on_real_pairs_after_masking() {
+    let (docs, special) = oppo();
+    let seqs: Vec<Vec<usize>> = (0..docs.len()).map(|i| vec![i]).collect();
+    let plain = collator(64, 0.5, MaskStrategy::Token, special);
+    let b = plain
+        .clone()
+        .with_match_flags(true)
+        .collate(docs.as_slice(), &seqs, 3, 1);
+    // The flags change nothing else.
+    let without = plain.collate(docs.as_slice(), &seqs, 3, 1);
+    assert!(without.match_flags.is_none());
+    assert_eq!(
+        Batch {
+            match_flags: None,
+            ..b.clone()
+        },
+        without
+    );
+    let flags = b.match_flags.as_ref().unwrap();
+    let (mut set, mut masked_set) = (0, 0);
+    for r in 0..b.batch_size {
+        let at = r * b.seq_len;
+        let row = at..at + b.seq_len;
+        for i in row.clone() {
+            // By the definition, scanning the row: a maskable token of one text whose id
+            // is among the other text's tokens (as masked: [MASK] is not maskable).
+            let id = b.input_ids[i];
+            let other = row.clone().any(|j| {
+                b.attention_mask[j] == 1
+                    && b.token_type_ids[j] != b.token_type_ids[i]
+                    && b.input_ids[j] == id
+            });
+            let want = b.attention_mask[i] == 1 && special.is_maskable(id) && other;
+            assert_eq!(flags[i] == 1, want, "row {r} position {}", i - at);
+            set += usize::from(want);
+            masked_set += usize::from(want && b.labels[i] != IGNORE_LABEL);
+        }
+    }
+    eprintln!("{set} flags set, {masked_set} of them on chosen positions");
+    assert!(set > 1000, "OPPO pairs share many words: {set}");
+    assert!(flags
+        .iter()
+        .zip(&b.input_ids)
+        .all(|(&f, &id)| f == 0 || id != SpecialTokens::MASK));
+}

@@ -39,6 +39,7 @@ fn inputs() -> PairTensors {
         ids: r["input_ids"].to_dtype(DType::U32).unwrap(),
         types: r["token_type_ids"].to_dtype(DType::U32).unwrap(),
         mask: r["attention_mask"].clone(),
+        matches: None,
     }
 }
 
@@ -247,7 +248,13 @@ fn pooling_heads_match_pytorch() {
             (m, Default::default())
         });
         let logits = model
-            .forward(&batch.ids, &batch.types, &batch.mask, &mut Mode::eval())
+            .forward(
+                &batch.ids,
+                &batch.types,
+                None,
+                &batch.mask,
+                &mut Mode::eval(),
+            )
             .unwrap();
         let key = format!("pool.{}", pooling.name());
         let d = max_abs(&(&logits - &r[&format!("{key}.logits")]).unwrap());
@@ -356,7 +363,7 @@ fn multi_sample_dropout_averages_toward_the_undropped_logits() {
         } else {
             Mode::eval()
         };
-        m.forward(&batch.ids, &batch.types, &batch.mask, &mut mode)
+        m.forward(&batch.ids, &batch.types, None, &batch.mask, &mut mode)
             .unwrap()
     };
     let eval = logits(1, false);

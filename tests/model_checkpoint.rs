@@ -215,6 +215,7 @@ fn sentence_transformers_dir_loads_reports_new_heads_and_matches() {
         .forward(
             &r["input_ids"].to_dtype(DType::U32).unwrap(),
             &r["token_type_ids"].to_dtype(DType::U32).unwrap(),
+            None,
             &r["attention_mask"],
             &mut Mode::eval(),
         )

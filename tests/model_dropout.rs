@@ -34,6 +34,7 @@ fn tiny_batch(dev: &Device) -> dapt::data::collate::BatchTensors {
         labels: vec![-100; 12],
         masked_positions: vec![2, 9],
         masked_labels: vec![8, 13],
+        match_flags: None,
     };
     batch.to_tensors(dev).unwrap()
 }

@@ -24,7 +24,7 @@ fn mlm_logits_loss_and_gradients_match_transformers() {
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
     let h = enc
-        .forward(&ids, &types, &r["attention_mask"], &mut Mode::eval())
+        .forward(&ids, &types, None, &r["attention_mask"], &mut Mode::eval())
         .unwrap();
     let (b, s, hid) = h.dims3().unwrap();
     let flat = h.reshape((b * s, hid)).unwrap();
@@ -95,6 +95,7 @@ fn detached_model_gives_the_same_loss_without_a_graph() {
         labels: labels.clone(),
         masked_positions,
         masked_labels,
+        match_flags: None,
     }
     .to_tensors(&dev)
     .unwrap();

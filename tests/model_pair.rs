@@ -24,7 +24,7 @@ fn classifier_logits_and_gradients_match_transformers() {
     let ids = r["input_ids"].to_dtype(DType::U32).unwrap();
     let types = r["token_type_ids"].to_dtype(DType::U32).unwrap();
     let logits = model
-        .forward(&ids, &types, &r["attention_mask"], &mut Mode::eval())
+        .forward(&ids, &types, None, &r["attention_mask"], &mut Mode::eval())
         .unwrap();
     let d = max_abs(&(&logits - &r["cls.logits"]).unwrap());
     eprintln!("classifier logits max abs diff {d}");

@@ -37,7 +37,9 @@ fn fixture_encoder() -> (Encoder, Tensor, Tensor, HashMap<String, Tensor>) {
 fn last_hidden_state_matches_transformers() {
     let (enc, ids, types, r) = fixture_encoder();
     let mask = &r["attention_mask"];
-    let h = enc.forward(&ids, &types, mask, &mut Mode::eval()).unwrap();
+    let h = enc
+        .forward(&ids, &types, None, mask, &mut Mode::eval())
+        .unwrap();
     let want: &Tensor = &r["mlm.last_hidden_state"];
     let (b, s, hid) = h.dims3().unwrap();
     let (h, want) = (
@@ -64,7 +66,9 @@ fn last_hidden_state_matches_transformers() {
 fn batching_with_padding_leaves_each_sequence_unchanged() {
     let (enc, ids, types, r) = fixture_encoder();
     let mask = &r["attention_mask"];
-    let batched = enc.forward(&ids, &types, mask, &mut Mode::eval()).unwrap();
+    let batched = enc
+        .forward(&ids, &types, None, mask, &mut Mode::eval())
+        .unwrap();
     let lengths: Vec<f32> = mask
         .to_dtype(DType::F32)
         .unwrap()
@@ -80,6 +84,7 @@ fn batching_with_padding_leaves_each_sequence_unchanged() {
             .forward(
                 &alone(&ids),
                 &alone(&types),
+                None,
                 &alone(mask).ones_like().unwrap(),
                 &mut Mode::eval(),
             )

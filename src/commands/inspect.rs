@@ -150,6 +150,7 @@ fn inspect_checkpoint(dir: &Path) -> Result<()> {
         "max_position_embeddings",
         "num_labels",
         "dapt_pooling",
+        "dapt_match_embedding",
         "classifier_dropout",
     ] {
         if let Some(v) = config.get(key).filter(|v| !v.is_null()) {

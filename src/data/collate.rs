@@ -7,6 +7,7 @@ use rayon::prelude::*;
 
 use super::doc::{DocSource, DocStore};
 use super::mask::Masker;
+use super::matching::match_flags;
 use super::rng::{keyed_rng, Purpose};
 use super::special::SpecialTokens;
 use crate::error::InputError;
@@ -36,6 +37,8 @@ pub struct Batch {
     pub masked_positions: Vec<u32>,
     /// Original ids at `masked_positions`, in the same order.
     pub masked_labels: Vec<u32>,
+    /// Exact-match flags after masking, 0 on padding ([`Collator::with_match_flags`]).
+    pub match_flags: Option<Vec<u32>>,
 }
 
 /// A [`Batch`] as candle tensors on one device.
@@ -53,6 +56,8 @@ pub struct BatchTensors {
     pub masked_positions: Tensor,
     /// `[num_masked]` u32 target ids.
     pub masked_labels: Tensor,
+    /// `[batch, seq]` u32 exact-match flags, when collated with them.
+    pub match_flags: Option<Tensor>,
 }
 
 impl Batch {
@@ -79,6 +84,11 @@ impl Batch {
                 self.masked_labels.len(),
                 device,
             )?,
+            match_flags: self
+                .match_flags
+                .as_ref()
+                .map(|f| Tensor::from_slice(f, shape, device))
+                .transpose()?,
         })
     }
 }
@@ -112,6 +122,8 @@ struct Row {
     types: Vec<u32>,
     labels: Vec<i64>,
     positions: Vec<usize>,
+    /// Empty unless the collator makes match flags.
+    matches: Vec<u32>,
 }
 
 /// Builds masked, padded batches; see [`Collator::collate`].
@@ -120,6 +132,7 @@ pub struct Collator {
     max_len: usize,
     swap_prob: f64,
     masker: Masker,
+    match_flags: bool,
 }
 
 impl Collator {
@@ -140,7 +153,15 @@ impl Collator {
             max_len,
             swap_prob,
             masker,
+            match_flags: false,
         })
+    }
+
+    /// Also make the exact-match flags of every pair document (`--match-embedding`),
+    /// computed after masking; single texts get none set.
+    pub fn with_match_flags(mut self, on: bool) -> Self {
+        self.match_flags = on;
+        self
     }
 
     /// Longest sequence, special tokens included.
@@ -173,7 +194,7 @@ impl Collator {
                 self.build_row(&docs, &mut rng)
             })
             .collect();
-        assemble(&rows)
+        assemble(&rows, self.match_flags)
     }
 
     fn build_row<D: DocSource, R: Rng + ?Sized>(&self, docs: &[D], rng: &mut R) -> Row {
@@ -220,17 +241,24 @@ impl Collator {
         }
         let mut labels = vec![IGNORE_LABEL; ids.len()];
         let positions = self.masker.mask(&mut ids, &ws, &mut labels, rng).positions;
+        let matches = if self.match_flags {
+            match_flags(&ids, &types, |id| self.masker.special().is_maskable(id))
+        } else {
+            Vec::new()
+        };
         Row {
             ids,
             types,
             labels,
             positions,
+            matches,
         }
     }
 }
 
-/// Pad rows to the longest and lay them out row-major.
-fn assemble(rows: &[Row]) -> Batch {
+/// Pad rows to the longest and lay them out row-major (with their match flags when
+/// `match_flags`).
+fn assemble(rows: &[Row], match_flags: bool) -> Batch {
     let seq_len = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
     let n = rows.len() * seq_len;
     let mut batch = Batch {
@@ -242,6 +270,7 @@ fn assemble(rows: &[Row]) -> Batch {
         labels: vec![IGNORE_LABEL; n],
         masked_positions: Vec::new(),
         masked_labels: Vec::new(),
+        match_flags: match_flags.then(|| vec![0; n]),
     };
     for (r, row) in rows.iter().enumerate() {
         let at = r * seq_len;
@@ -250,6 +279,9 @@ fn assemble(rows: &[Row]) -> Batch {
         batch.token_type_ids[at..at + len].copy_from_slice(&row.types);
         batch.attention_mask[at..at + len].fill(1);
         batch.labels[at..at + len].copy_from_slice(&row.labels);
+        if let Some(flags) = &mut batch.match_flags {
+            flags[at..at + len].copy_from_slice(&row.matches);
+        }
         for &p in &row.positions {
             batch.masked_positions.push((at + p) as u32);
             batch.masked_labels.push(row.labels[p] as u32);

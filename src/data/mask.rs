@@ -147,6 +147,11 @@ pub struct Masker {
 }
 
 impl Masker {
+    /// The special-token layout it masks around.
+    pub fn special(&self) -> SpecialTokens {
+        self.special
+    }
+
     /// A masker for a validated configuration.
     pub fn new(cfg: MaskConfig, special: SpecialTokens) -> Result<Self, InputError> {
         cfg.validate()?;

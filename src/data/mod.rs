@@ -8,6 +8,7 @@ pub mod doc;
 pub mod encode;
 pub mod folds;
 pub mod mask;
+pub mod matching;
 pub mod overlap;
 pub mod pairs;
 pub mod rng;

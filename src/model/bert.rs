@@ -28,9 +28,13 @@ pub fn init_weights(vars: &VarMap, config: &BertConfig, seed: u64) -> Result<()>
     for (name, var) in named_vars(vars) {
         let shape = var.shape().clone();
         let n = shape.elem_count();
+        // Exact-match rows start at zero: a checkpoint without them computes what it did
+        // before, and they still learn from the first step (the gradient of an added
+        // embedding does not depend on its value).
+        let zero = name.ends_with("bias") || name.contains(super::encoder::MATCH_EMBEDDINGS);
         let mut values: Vec<f32> = if name.ends_with("LayerNorm.weight") {
             vec![1.0; n]
-        } else if name.ends_with("bias") {
+        } else if zero {
             vec![0.0; n]
         } else {
             (0..n).map(|_| normal.sample(&mut rng)).collect()
@@ -148,6 +152,7 @@ impl BertForMaskedLM {
         let h = self.encoder.forward(
             &batch.input_ids,
             &batch.token_type_ids,
+            batch.match_flags.as_ref(),
             &batch.attention_mask,
             mode,
         )?;
@@ -238,17 +243,19 @@ impl BertForSequenceClassification {
         ))
     }
 
-    /// Logits `(batch, num_labels)`.
+    /// Logits `(batch, num_labels)`; `match_flags` are needed when the config has
+    /// `dapt_match_embedding` ([`crate::train::pair_batch::PairTensors`] carries them).
     pub fn forward(
         &self,
         input_ids: &Tensor,
         token_type_ids: &Tensor,
+        match_flags: Option<&Tensor>,
         attention_mask: &Tensor,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        let h = self
-            .encoder
-            .forward(input_ids, token_type_ids, attention_mask, mode)?;
+        let h =
+            self.encoder
+                .forward(input_ids, token_type_ids, match_flags, attention_mask, mode)?;
         Ok(self.head.forward(&h, attention_mask, mode)?)
     }
 

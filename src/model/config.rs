@@ -61,6 +61,12 @@ pub struct BertConfig {
     /// does not reproduce.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dapt_pooling: Option<Pooling>,
+    /// The exact-match input feature (dapt's key, `--match-embedding`): a learned row added
+    /// to each token's input embedding saying whether its id also occurs in the other text
+    /// of the pair (`bert.embeddings.match_embeddings.weight`, 2 rows). transformers
+    /// ignores the key and cannot load such a dir as a plain `BertModel`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub dapt_match_embedding: bool,
     /// Model classes that can load the checkpoint, for transformers' `AutoModel`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
@@ -117,6 +123,7 @@ impl BertConfig {
             num_labels: None,
             classifier_dropout: None,
             dapt_pooling: None,
+            dapt_match_embedding: false,
             architectures: Vec::new(),
             model_type: default_model_type(),
         })

@@ -33,12 +33,16 @@ impl LayerNorm {
     }
 }
 
-/// Word + position + token-type embeddings, then LayerNorm.
+/// Word + position + token-type (+ exact-match) embeddings, then LayerNorm.
 pub struct Embeddings {
     /// The word-embedding table (tied to the MLM decoder).
     pub word: Embedding,
     position: Embedding,
     token_type: Embedding,
+    /// Two rows, "does not occur in the other text" and "does", when the config has
+    /// `dapt_match_embedding` (the exact-match feature of reading-comprehension models,
+    /// e.g. DrQA, Chen et al. 2017).
+    matching: Option<Embedding>,
     norm: LayerNorm,
     dropout: f64,
 }
@@ -57,27 +61,45 @@ impl Embeddings {
                 c.hidden_size,
                 vb.pp("token_type_embeddings"),
             )?,
+            matching: c
+                .dapt_match_embedding
+                .then(|| embedding(2, c.hidden_size, vb.pp(MATCH_EMBEDDINGS)))
+                .transpose()?,
             norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, vb.pp("LayerNorm"))?,
             dropout: c.hidden_dropout_prob,
         })
     }
 
-    /// Embeddings `(tokens, hidden)` of the real tokens of `ids`, `types` `(batch, seq)`.
+    /// Embeddings `(tokens, hidden)` of the real tokens of `ids`, `types` and `matches`
+    /// `(batch, seq)`; `matches` is needed when the model has the exact-match rows and
+    /// ignored otherwise.
     fn forward(
         &self,
         ids: &Tensor,
         types: &Tensor,
+        matches: Option<&Tensor>,
         unpad: &Unpad,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        let x = (self.word.forward(&unpad.rows(ids)?)?
+        let mut x = (self.word.forward(&unpad.rows(ids)?)?
             + self.token_type.forward(&unpad.rows(types)?)?)?;
+        if let Some(table) = &self.matching {
+            let m = matches.ok_or_else(|| {
+                candle_core::Error::Msg(
+                    "the model has exact-match embeddings (dapt_match_embedding) but got no match flags".into(),
+                )
+            })?;
+            x = (x + table.forward(&unpad.rows(m)?)?)?;
+        }
         let x = self
             .norm
             .forward(&(x + self.position.forward(unpad.offsets())?)?)?;
         mode.dropout(&x, self.dropout)
     }
 }
+
+/// Name of the exact-match table under `bert.embeddings.`.
+pub const MATCH_EMBEDDINGS: &str = "match_embeddings";
 
 struct Layer {
     query: Linear,
@@ -160,11 +182,13 @@ impl Encoder {
     }
 
     /// Last hidden states `(batch, seq, hidden)`; `mask` is 1 for real tokens, 0 for
-    /// padding. Computed on the real tokens only ([`Unpad`]): padding positions are zero.
+    /// padding; `matches` the exact-match flags (see [`Embeddings`]). Computed on the real
+    /// tokens only ([`Unpad`]): padding positions are zero.
     pub fn forward(
         &self,
         ids: &Tensor,
         types: &Tensor,
+        matches: Option<&Tensor>,
         mask: &Tensor,
         mode: &mut Mode,
     ) -> Result<Tensor> {
@@ -172,7 +196,7 @@ impl Encoder {
         // over heads and queries inside the softmax.
         let mask_bias = ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?;
         let unpad = Unpad::new(mask, self.heads)?;
-        let mut x = self.embeddings.forward(ids, types, &unpad, mode)?;
+        let mut x = self.embeddings.forward(ids, types, matches, &unpad, mode)?;
         for layer in &self.layers {
             x = layer.forward(&x, &mask_bias, &unpad, mode)?;
         }

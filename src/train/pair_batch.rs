@@ -5,6 +5,7 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 
 use crate::data::collate::{longest_first, MIN_MAX_LEN};
+use crate::data::matching::match_flags;
 use crate::text::encode::{EncodedDoc, TextEncoder};
 use crate::text::vocab::Vocab;
 
@@ -15,6 +16,8 @@ pub struct EncodedPair {
     pub ids: Vec<u32>,
     /// 0 for `[CLS] a [SEP]`, 1 for `b [SEP]`.
     pub types: Vec<u32>,
+    /// The exact-match flags ([`match_flags`]; `[UNK]` never matches).
+    pub matches: Vec<u32>,
 }
 
 /// Counts over everything a [`PairEncoder`] encoded, for the vocabulary check.
@@ -85,11 +88,18 @@ impl<'v> PairEncoder<'v> {
         ids.push(sp.sep);
         let mut types = vec![0; ka + 2];
         types.resize(ka + kb + 3, 1);
-        Ok(EncodedPair { ids, types })
+        let is_text = |id: u32| ![sp.pad, sp.unk, sp.cls, sp.sep, sp.mask].contains(&id);
+        let matches = match_flags(&ids, &types, is_text);
+        Ok(EncodedPair {
+            ids,
+            types,
+            matches,
+        })
     }
 }
 
-/// A padded batch as tensors `[batch, longest]` (u32): ids, token types, attention mask.
+/// A padded batch as tensors `[batch, longest]` (u32): ids, token types, attention mask
+/// and, for models with the exact-match feature, the match flags.
 pub struct PairTensors {
     /// Token ids, `[PAD]` after each sequence.
     pub ids: Tensor,
@@ -97,25 +107,40 @@ pub struct PairTensors {
     pub types: Tensor,
     /// 1 on tokens, 0 on padding.
     pub mask: Tensor,
+    /// Exact-match flags, 0 on padding (`None` unless asked for).
+    pub matches: Option<Tensor>,
 }
 
-/// Pad `pairs` to the longest of them with `pad_id` and move them to `device`.
-pub fn pad_batch(pairs: &[&EncodedPair], pad_id: u32, device: &Device) -> Result<PairTensors> {
+/// Pad `pairs` to the longest of them with `pad_id` and move them to `device`; with
+/// `matches`, the exact-match flags too.
+pub fn pad_batch(
+    pairs: &[&EncodedPair],
+    pad_id: u32,
+    matches: bool,
+    device: &Device,
+) -> Result<PairTensors> {
     let seq = pairs.iter().map(|p| p.ids.len()).max().unwrap_or(0);
     let n = pairs.len();
     let mut ids = vec![pad_id; n * seq];
     let mut types = vec![0u32; n * seq];
     let mut mask = vec![0u32; n * seq];
+    let mut flags = vec![0u32; if matches { n * seq } else { 0 }];
     for (row, p) in pairs.iter().enumerate() {
         let at = row * seq;
         ids[at..at + p.ids.len()].copy_from_slice(&p.ids);
         types[at..at + p.types.len()].copy_from_slice(&p.types);
         mask[at..at + p.ids.len()].fill(1);
+        if matches {
+            flags[at..at + p.matches.len()].copy_from_slice(&p.matches);
+        }
     }
     Ok(PairTensors {
         ids: Tensor::from_vec(ids, (n, seq), device)?,
         types: Tensor::from_vec(types, (n, seq), device)?,
         mask: Tensor::from_vec(mask, (n, seq), device)?,
+        matches: matches
+            .then(|| Tensor::from_vec(flags, (n, seq), device))
+            .transpose()?,
     })
 }
 
@@ -160,7 +185,12 @@ mod tests {
             }
         );
         let short = enc.encode("w1", "w2", &mut stats).unwrap();
-        let t = pad_batch(&[&p, &short], 0, &Device::Cpu).unwrap();
+        // w5 (id 11) is not in the first text; [RARE0] (5) is in both, as the same word.
+        assert_eq!(p.matches, [0, 0, 0, 1, 0, 0, 1, 0]);
+        let t = pad_batch(&[&p, &short], 0, true, &Device::Cpu).unwrap();
+        let flags: Vec<Vec<u32>> = t.matches.unwrap().to_vec2().unwrap();
+        assert_eq!(flags[0], p.matches);
+        assert_eq!(flags[1], [0; 8]);
         let ids: Vec<Vec<u32>> = t.ids.to_vec2().unwrap();
         assert_eq!(ids[1], [2, 7, 3, 8, 3, 0, 0, 0]);
         let mask: Vec<Vec<u32>> = t.mask.to_vec2().unwrap();

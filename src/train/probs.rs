@@ -24,8 +24,14 @@ pub fn class_probs(
     let mut out = vec![Vec::new(); pairs.len()];
     for chunk in order.chunks(batch_size.max(1)) {
         let batch: Vec<&EncodedPair> = chunk.iter().map(|&i| pairs[i]).collect();
-        let t = pad_batch(&batch, pad_id, device)?;
-        let logits = model.forward(&t.ids, &t.types, &t.mask, &mut Mode::eval())?;
+        let t = pad_batch(&batch, pad_id, model.config.dapt_match_embedding, device)?;
+        let logits = model.forward(
+            &t.ids,
+            &t.types,
+            t.matches.as_ref(),
+            &t.mask,
+            &mut Mode::eval(),
+        )?;
         let probs = candle_nn::ops::softmax(&logits, D::Minus1)?;
         let rows: Vec<Vec<f32>> = probs.to_dtype(candle_core::DType::F32)?.to_vec2()?;
         for (&i, row) in chunk.iter().zip(rows) {

@@ -126,6 +126,7 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
     // The head's options go into config.json, so predict and eval build the same head.
     let t = &args.techniques;
     config.dapt_pooling = (t.pooling != Pooling::Cls).then_some(t.pooling);
+    config.dapt_match_embedding |= t.match_embedding;
     if t.classifier_dropout.is_some() {
         config.classifier_dropout = t.classifier_dropout;
     }

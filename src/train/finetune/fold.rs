@@ -198,7 +198,7 @@ pub fn train_fold(
             for rows in group {
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
                 let ys: Vec<u32> = rows.iter().map(|&i| train_labels[i] as u32).collect();
-                let batch = pad_batch(&batch, pad, device)?;
+                let batch = pad_batch(&batch, pad, model.config.dapt_match_embedding, device)?;
                 let ys = Tensor::new(ys.as_slice(), device)?;
                 let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
                 let (value, grads) = micro_batch_grads(

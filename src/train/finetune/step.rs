@@ -31,7 +31,15 @@ impl LossSpec<'_> {
         ys: &Tensor,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        let mut logits = || model.forward(&batch.ids, &batch.types, &batch.mask, mode);
+        let mut logits = || {
+            model.forward(
+                &batch.ids,
+                &batch.types,
+                batch.matches.as_ref(),
+                &batch.mask,
+                mode,
+            )
+        };
         let ce = |l: &Tensor| cross_entropy(l, ys, self.class_weight, self.label_smoothing);
         Ok(match self.rdrop {
             None => ce(&logits()?)?,

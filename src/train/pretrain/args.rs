@@ -93,6 +93,10 @@ pub struct PretrainArgs {
     /// Probability of swapping the two texts of a pair each time it is drawn
     #[arg(long, default_value_t = 0.5)]
     pub swap_prob: f64,
+    /// Add the exact-match input feature (as `dapt finetune --match-embedding`), learned
+    /// here on pair documents; recorded in config.json, so fine-tuning keeps it
+    #[arg(long)]
+    pub match_embedding: bool,
     /// Pack short single texts into one sequence
     #[arg(long)]
     pub pack: bool,

@@ -60,6 +60,7 @@ fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
         },
     };
     c.vocab_size = vocab_size;
+    c.dapt_match_embedding |= args.match_embedding;
     if args.max_len > c.max_position_embeddings {
         crate::bad_input!(
             "--max-len {} exceeds the model's max_position_embeddings {}",
@@ -185,6 +186,7 @@ impl Setup {
         };
         let device = parse_device(&args.device)?;
         let config = model_config(args, vocab.len())?;
+        let collator = collator.with_match_flags(config.dapt_match_embedding);
         let (model, _) = BertForMaskedLM::new(&config, &device, Init::Fresh(args.seed))?;
         let params = named_vars(&model.vars);
         let mut opt = args.optim.optimizer(params, |_| 1.0)?;

@@ -10,7 +10,8 @@ use crate::model::pooling::Pooling;
 use crate::optim::NamedParam;
 
 /// Fine-tuning techniques: adversarial training, weight averaging, R-Drop, multi-sample
-/// dropout, pooling, layer-wise learning-rate decay. All off by default.
+/// dropout, pooling, the exact-match feature, layer-wise learning-rate decay. All off by
+/// default.
 #[derive(Args, Debug, Clone, Default)]
 pub struct TechniqueArgs {
     /// Adversarial training on the word embeddings: fgm (one extra pass) or pgd
@@ -49,6 +50,11 @@ pub struct TechniqueArgs {
     /// BertForSequenceClassification reproduces), mean or max over real tokens, cls-mean
     #[arg(long, value_enum, default_value = "cls", help_heading = "Techniques")]
     pub pooling: Pooling,
+    /// Add the exact-match input feature: a learned embedding row, added to each token's
+    /// input, saying whether its id also occurs in the other text (on by itself when
+    /// --init was pretrained with it). The dir then needs dapt to run
+    #[arg(long, help_heading = "Techniques")]
+    pub match_embedding: bool,
     /// Dropout before the classifier (default: the model's hidden_dropout_prob)
     #[arg(long, value_name = "P", help_heading = "Techniques")]
     pub classifier_dropout: Option<f64>,
