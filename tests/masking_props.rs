@@ -53,7 +53,7 @@ proptest! {
         let mut ids = orig.clone();
         let mut labels = vec![-100i64; ids.len()];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let sel = masker.mask(&mut ids, &ws, &mut labels, &mut rng);
+        let sel = masker.mask(&mut ids, &ws, None, &mut labels, &mut rng);
         let chosen: Vec<bool> = labels.iter().map(|&l| l != -100).collect();
 
         // Positions and labels agree; labels are the original ids exactly.

@@ -58,7 +58,7 @@ fn run(
         let (orig, ws) = draw(&mut synth);
         let mut ids = orig.clone();
         let mut labels = vec![-100i64; ids.len()];
-        let sel = masker.mask(&mut ids, &ws, &mut labels, &mut rng);
+        let sel = masker.mask(&mut ids, &ws, None, &mut labels, &mut rng);
         t.maskable += orig.iter().filter(|&&id| id >= 5).count();
         t.chosen += labels.iter().filter(|&&l| l != -100).count();
         for (i, &l) in labels.iter().enumerate() {

@@ -240,9 +240,21 @@ impl Collator {
             }
         }
         let mut labels = vec![IGNORE_LABEL; ids.len()];
-        let positions = self.masker.mask(&mut ids, &ws, &mut labels, rng).positions;
+        let is_text = |id: u32| self.masker.special().is_maskable(id);
+        // Shared tokens of a pair, before masking, for --mask-shared-boost.
+        let shared: Option<Vec<bool>> =
+            (self.masker.config().mask_shared_boost != 1.0 && types.contains(&1)).then(|| {
+                match_flags(&ids, &types, is_text)
+                    .iter()
+                    .map(|&f| f == 1)
+                    .collect()
+            });
+        let positions = self
+            .masker
+            .mask(&mut ids, &ws, shared.as_deref(), &mut labels, rng)
+            .positions;
         let matches = if self.match_flags {
-            match_flags(&ids, &types, |id| self.masker.special().is_maskable(id))
+            match_flags(&ids, &types, is_text)
         } else {
             Vec::new()
         };

@@ -63,6 +63,10 @@ pub struct MaskConfig {
     pub mask_token_prob: f64,
     /// Chosen tokens replaced by a random ordinary token; the rest stay unchanged.
     pub random_token_prob: f64,
+    /// Tokens of a pair that also occur in the other text are chosen this many times as
+    /// often as the others, the expected total unchanged (1: no preference). Makes the
+    /// MLM copy across `[SEP]`: the matching a pair classifier needs.
+    pub mask_shared_boost: f64,
 }
 
 impl Default for MaskConfig {
@@ -74,6 +78,7 @@ impl Default for MaskConfig {
             ngram_probs: default_ngram_probs(3),
             mask_token_prob: 0.8,
             random_token_prob: 0.1,
+            mask_shared_boost: 1.0,
         }
     }
 }
@@ -117,6 +122,12 @@ impl MaskConfig {
                 self.ngram_probs.len(),
                 self.ngram_max,
                 self.ngram_max
+            ));
+        }
+        if !(self.mask_shared_boost > 0.0 && self.mask_shared_boost.is_finite()) {
+            return bad(format!(
+                "mask_shared_boost: {} must be a positive number (1: off; e.g. 3)",
+                self.mask_shared_boost
             ));
         }
         let sum: f64 = self.ngram_probs.iter().sum();
@@ -165,6 +176,8 @@ impl Masker {
 
     /// Choose the tokens to predict. Special tokens (`[PAD] [UNK] [CLS] [SEP] [MASK]`)
     /// are never chosen; `word_start` must be false for `[CLS]`, `[SEP]` and padding.
+    /// `shared` marks the tokens of a pair that also occur in the other text; with
+    /// `mask_shared_boost` F ≠ 1 they weigh F, the others 1.
     ///
     /// Target count, with m the number of maskable tokens:
     /// - `token`: each maskable token independently with `mask_prob` (expected count
@@ -175,23 +188,53 @@ impl Masker {
     ///   count exactly `mask_prob × m`, so the count never exceeds the target by a whole
     ///   span. Rounding instead would mask 1 of 6 tokens (16.7%) of a short query at 15%.
     ///   See [`select_spans`] for the rule and why span lengths stay unbiased.
+    ///
+    /// With weights, `token` chooses token i with probability `min(1, c·wᵢ)`, c set so
+    /// the expected count stays `mask_prob × m`; `wwm` and `ngram` draw span starts in
+    /// proportion to their words' weight (a word weighs the mean of its tokens).
     pub fn choose<R: Rng + ?Sized>(
         &self,
         ids: &[u32],
         word_start: &[bool],
+        shared: Option<&[bool]>,
         rng: &mut R,
     ) -> Selection {
+        let boost = self.cfg.mask_shared_boost;
+        let weights: Option<Vec<f64>> = shared
+            .filter(|_| boost != 1.0)
+            .map(|s| s.iter().map(|&x| if x { boost } else { 1.0 }).collect());
         match self.cfg.strategy {
-            MaskStrategy::Token => Selection {
-                positions: (0..ids.len())
-                    .filter(|&i| {
-                        self.special.is_maskable(ids[i]) && rng.random::<f64>() < self.cfg.mask_prob
-                    })
-                    .collect(),
-                spans: Vec::new(),
-            },
-            MaskStrategy::WholeWord => self.choose_spans(ids, word_start, &[1.0], rng),
-            MaskStrategy::Ngram => self.choose_spans(ids, word_start, &self.cfg.ngram_probs, rng),
+            MaskStrategy::Token => {
+                let maskable: Vec<usize> = (0..ids.len())
+                    .filter(|&i| self.special.is_maskable(ids[i]))
+                    .collect();
+                let probs = match &weights {
+                    Some(w) => {
+                        let w: Vec<f64> = maskable.iter().map(|&i| w[i]).collect();
+                        token_probs(&w, self.cfg.mask_prob * maskable.len() as f64)
+                    }
+                    None => vec![self.cfg.mask_prob; maskable.len()],
+                };
+                Selection {
+                    positions: maskable
+                        .into_iter()
+                        .zip(probs)
+                        .filter(|&(_, p)| rng.random::<f64>() < p)
+                        .map(|(i, _)| i)
+                        .collect(),
+                    spans: Vec::new(),
+                }
+            }
+            MaskStrategy::WholeWord => {
+                self.choose_spans(ids, word_start, weights.as_deref(), &[1.0], rng)
+            }
+            MaskStrategy::Ngram => self.choose_spans(
+                ids,
+                word_start,
+                weights.as_deref(),
+                &self.cfg.ngram_probs,
+                rng,
+            ),
         }
     }
 
@@ -199,13 +242,21 @@ impl Masker {
         &self,
         ids: &[u32],
         word_start: &[bool],
+        token_weights: Option<&[f64]>,
         ngram_probs: &[f64],
         rng: &mut R,
     ) -> Selection {
         let words = split_words(ids, word_start, &self.special);
         let maskable: usize = words.iter().map(|w| w.end - w.start).sum();
+        let word_weights: Option<Vec<f64>> = token_weights.map(|tw| {
+            words
+                .iter()
+                .map(|w| tw[w.start..w.end].iter().sum::<f64>() / (w.end - w.start) as f64)
+                .collect()
+        });
         let spans = select_spans(
             &words,
+            word_weights.as_deref(),
             ngram_probs,
             self.cfg.mask_prob * maskable as f64,
             rng,
@@ -243,11 +294,80 @@ impl Masker {
         &self,
         ids: &mut [u32],
         word_start: &[bool],
+        shared: Option<&[bool]>,
         labels: &mut [i64],
         rng: &mut R,
     ) -> Selection {
-        let selection = self.choose(ids, word_start, rng);
+        let selection = self.choose(ids, word_start, shared, rng);
         self.replace(ids, labels, &selection.positions, rng);
         selection
+    }
+}
+
+/// Per-token probabilities `min(1, c·wᵢ)` summing to `target` (or all 1 when the target
+/// is out of reach): c found by water-filling, fixing at 1 the tokens whose share would
+/// exceed it and spreading the rest of the target over the others.
+fn token_probs(weights: &[f64], target: f64) -> Vec<f64> {
+    let mut fixed = vec![false; weights.len()];
+    loop {
+        let left = target - fixed.iter().filter(|&&f| f).count() as f64;
+        let free: f64 = weights
+            .iter()
+            .zip(&fixed)
+            .filter(|(_, &f)| !f)
+            .map(|(w, _)| w)
+            .sum();
+        let c = if free > 0.0 {
+            left.max(0.0) / free
+        } else {
+            0.0
+        };
+        let mut changed = false;
+        for (w, f) in weights.iter().zip(fixed.iter_mut()) {
+            if !*f && c * w > 1.0 {
+                *f = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return weights
+                .iter()
+                .zip(&fixed)
+                .map(|(w, &f)| if f { 1.0 } else { c * w })
+                .collect();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{token_probs, MaskConfig};
+
+    #[test]
+    fn token_probs_by_hand() {
+        // c = 0.6 / (3 + 1 + 1 + 1) = 0.1.
+        let p = token_probs(&[3.0, 1.0, 1.0, 1.0], 0.6);
+        let want = [0.3, 0.1, 0.1, 0.1];
+        assert!(
+            p.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{p:?}"
+        );
+        // c = 1.5 / 12 would give the first 1.25: it is fixed at 1, the other 0.5 is
+        // spread over weight 2.
+        assert_eq!(token_probs(&[10.0, 1.0, 1.0], 1.5), [1.0, 0.25, 0.25]);
+        // Out of reach: everything chosen.
+        assert_eq!(token_probs(&[2.0, 1.0], 5.0), [1.0, 1.0]);
+    }
+
+    #[test]
+    fn shared_boost_must_be_positive() {
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let cfg = MaskConfig {
+                mask_shared_boost: bad,
+                ..MaskConfig::default()
+            };
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains("mask_shared_boost"), "{err}");
+        }
     }
 }

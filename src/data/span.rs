@@ -57,9 +57,10 @@ pub fn split_words(ids: &[u32], word_start: &[bool], special: &SpecialTokens) ->
 /// probabilities `ngram_probs` (whole-word masking is `ngram_probs = [1.0]`).
 ///
 /// Spans never cross a special token (e.g. `[SEP]`) and never overlap. Each span is
-/// drawn by first drawing n, then a start uniformly among the places where n free
-/// consecutive words fit; an n that fits nowhere any more is left out and the others
-/// renormalised.
+/// drawn by first drawing n, then a start among the places where n free consecutive
+/// words fit: uniformly, or, with `weights` (one per word), with probability
+/// proportional to the mean weight of the span's words; an n that fits nowhere any more
+/// is left out and the others renormalised.
 ///
 /// Stopping rule. With `r = target - covered > 0` tokens left, another span is drawn
 /// with probability `r / E[max(L, r)]`, where `L` is the token length of the span about
@@ -69,18 +70,27 @@ pub fn split_words(ids: &[u32], word_start: &[bool], special: &SpecialTokens) ->
 /// whole span. By induction on `r` the expected number of covered tokens is exactly
 /// `target` (as long as free words remain), so short sequences are not biased upwards as
 /// they would be by always finishing the last span. Because the decision is taken before
-/// n is drawn, the realised span lengths follow `ngram_probs`.
+/// n is drawn, the realised span lengths follow `ngram_probs`. (With `weights` the
+/// expectation of `max(L, r)` is taken under the weighted choice of start, so the
+/// argument holds unchanged.)
 pub fn select_spans<R: Rng + ?Sized>(
     words: &[Word],
+    weights: Option<&[f64]>,
     ngram_probs: &[f64],
     target: f64,
     rng: &mut R,
 ) -> Vec<Span> {
+    let span_weight = |w: usize, n: usize| match weights {
+        Some(ws) => ws[w..w + n].iter().sum::<f64>() / n as f64,
+        None => 1.0,
+    };
     let nmax = ngram_probs.len();
     let mut free = vec![true; words.len()];
     // run[w]: number of free, adjacent words starting at w (adjacent = no token between).
     let mut run = vec![0usize; words.len()];
     let mut count = vec![0usize; nmax];
+    // Total start weight and weighted sum of max(L, r) per n.
+    let mut total = vec![0.0f64; nmax];
     let mut sum_max = vec![0.0f64; nmax];
     let mut spans = Vec::new();
     let mut covered = 0usize;
@@ -99,13 +109,16 @@ pub fn select_spans<R: Rng + ?Sized>(
             };
         }
         count.fill(0);
+        total.fill(0.0);
         sum_max.fill(0.0);
         for (w, &k) in run.iter().enumerate() {
             for n in 1..=k.min(nmax) {
                 if ngram_probs[n - 1] > 0.0 {
                     let len = words[w + n - 1].end - words[w].start;
+                    let weight = span_weight(w, n);
                     count[n - 1] += 1;
-                    sum_max[n - 1] += (len as f64).max(r);
+                    total[n - 1] += weight;
+                    sum_max[n - 1] += weight * (len as f64).max(r);
                 }
             }
         }
@@ -118,20 +131,32 @@ pub fn select_spans<R: Rng + ?Sized>(
         }
         let expected_max: f64 = (0..nmax)
             .filter(|&i| count[i] > 0)
-            .map(|i| ngram_probs[i] / z * sum_max[i] / count[i] as f64)
+            .map(|i| ngram_probs[i] / z * sum_max[i] / total[i])
             .sum();
         if rng.random::<f64>() * expected_max >= r {
             break;
         }
         let n = draw_n(ngram_probs, &count, z, rng);
-        let pick = rng.random_range(0..count[n - 1]);
-        let w = run
+        let mut starts = run
             .iter()
             .enumerate()
             .filter(|&(_, &k)| k >= n)
-            .nth(pick)
-            .map(|(w, _)| w)
-            .expect("pick < number of valid starts");
+            .map(|(w, _)| w);
+        let w = match weights {
+            None => starts.nth(rng.random_range(0..count[n - 1])),
+            Some(_) => {
+                let mut u = rng.random::<f64>() * total[n - 1];
+                let mut last = None;
+                starts
+                    .find(|&w| {
+                        last = Some(w);
+                        u -= span_weight(w, n);
+                        u < 0.0
+                    })
+                    .or(last)
+            }
+        }
+        .expect("a valid start exists");
         free[w..w + n].fill(false);
         let span = Span {
             start: words[w].start,

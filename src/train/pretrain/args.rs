@@ -90,6 +90,11 @@ pub struct PretrainArgs {
     /// Chosen tokens replaced by a random token
     #[arg(long, default_value_t = 0.1)]
     pub random_token_prob: f64,
+    /// Pair documents: tokens that also occur in the other text are masked F times as
+    /// often as the others, the total rate unchanged, so the MLM learns to copy across
+    /// [SEP] (1: off; e.g. 3)
+    #[arg(long, default_value_t = 1.0, value_name = "F")]
+    pub mask_shared_boost: f64,
     /// Probability of swapping the two texts of a pair each time it is drawn
     #[arg(long, default_value_t = 0.5)]
     pub swap_prob: f64,
@@ -167,6 +172,7 @@ impl PretrainArgs {
                 .unwrap_or_else(|| default_ngram_probs(self.ngram_max)),
             mask_token_prob: self.mask_token_prob,
             random_token_prob: self.random_token_prob,
+            mask_shared_boost: self.mask_shared_boost,
         }
     }
 }
