@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use dapt::commands::{
-    average, encode, eval, finetune, inspect, pipeline, predict, pretrain, vocab,
+    average, encode, eval, finetune, inspect, pipeline, predict, pretrain, stack, vocab,
 };
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
@@ -36,6 +36,8 @@ enum Command {
     Eval(eval::Args),
     /// Run the stages a TOML config names, skipping those already up to date
     Pipeline(pipeline::Args),
+    /// Stack finetune runs: a second-level model on their out-of-fold probabilities
+    Stack(stack::Args),
     /// Average the weights of compatible checkpoints (fold bests, last steps) into one dir
     Average(average::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
@@ -61,6 +63,7 @@ fn main() {
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Pipeline(a) => pipeline::run(a),
+        Command::Stack(a) => stack::run(a),
         Command::Average(a) => average::run(a),
         Command::Inspect(a) => inspect::run(a),
     };

@@ -17,46 +17,19 @@ fn mrpc_vocab() -> &'static Path {
     common::mrpc_vocab("cli_finetune_vocab")
 }
 
-/// Flags of a quick 3-fold run of a tiny model on the MRPC sample.
-fn quick_run(out: &Path) -> Vec<String> {
-    let mut args: Vec<String> = [
-        "finetune",
-        "--train",
-        "corpora/mrpc_sample.tsv",
-        "--model-config",
-        "tiny",
-        "--folds",
-        "3",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--max-len",
-        "48",
-        "--lr",
-        "1e-3",
+/// A quick 3-fold run of a tiny model on the MRPC sample with `seed` and `extra` flags.
+fn quick_run(out: &Path, seed: &str, extra: &[&str]) {
+    let mut flags = vec![
         "--class-weight",
         "1:1.3",
         "--label-smoothing",
         "0.1",
         "--seed",
-        "7",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    args.extend([
-        "--vocab".into(),
-        mrpc_vocab().display().to_string(),
-        "--out".into(),
-        out.display().to_string(),
-    ]);
-    args
-}
-
-fn run_strings(args: &[String]) -> std::process::Output {
-    let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
-    dapt_ok(&refs)
+        seed,
+    ];
+    flags.extend_from_slice(extra);
+    let train = Path::new("corpora/mrpc_sample.tsv");
+    common::finetune_tiny(train, mrpc_vocab(), "3", out, &flags);
 }
 
 /// The quick run, done once and shared by the tests that only read its outputs.
@@ -64,7 +37,7 @@ fn quick_out() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let out = fresh_dir("cli_finetune_quick").join("ft");
-        run_strings(&quick_run(&out));
+        quick_run(&out, "7", &[]);
         out
     })
     .as_path()
@@ -297,7 +270,7 @@ fn eval_prints_every_fold_and_the_ensemble() {
 fn same_seed_gives_identical_oof() {
     let tmp = tempfile::tempdir().unwrap();
     let again = tmp.path().join("again");
-    run_strings(&quick_run(&again));
+    quick_run(&again, "7", &[]);
     assert_eq!(
         std::fs::read_to_string(quick_out().join("oof.tsv")).unwrap(),
         std::fs::read_to_string(again.join("oof.tsv")).unwrap()
@@ -423,15 +396,11 @@ fn training_learns_with_components_folds_and_augmentation() {
 fn one_fold_at_a_time_completes_the_report() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ft");
-    let mut args = quick_run(&out);
-    args.extend(["--fold".into(), "0".into()]);
-    run_strings(&args);
+    quick_run(&out, "7", &["--fold", "0"]);
     assert!(out.join("fold-0/result.json").exists());
     assert!(!out.join("cv.json").exists(), "fold 1 and 2 still missing");
     for k in ["1", "2"] {
-        let mut args = quick_run(&out);
-        args.extend(["--fold".into(), k.into()]);
-        run_strings(&args);
+        quick_run(&out, "7", &["--fold", k]);
     }
     assert_eq!(
         std::fs::read_to_string(quick_out().join("oof.tsv")).unwrap(),
@@ -444,11 +413,7 @@ fn one_fold_at_a_time_completes_the_report() {
 fn fold_seed_keeps_the_folds_of_another_seed() {
     let tmp = tempfile::tempdir().unwrap();
     let assignment = |out: &Path, extra: &[&str]| -> Value {
-        let mut args = quick_run(out);
-        let seed = args.iter().position(|a| a == "--seed").unwrap();
-        args[seed + 1] = "8".into();
-        args.extend(["--fold", "0"].iter().chain(extra).map(|s| s.to_string()));
-        run_strings(&args);
+        quick_run(out, "8", &[&["--fold", "0"], extra].concat());
         read_json(&out.join("folds.json"))["assignment"].clone()
     };
     let seed7 = read_json(&quick_out().join("folds.json"))["assignment"].clone();

@@ -17,33 +17,10 @@ fn mrpc_vocab() -> &'static Path {
 /// A 2-fold, 1-epoch tiny run with `flags`, evaluated every 3 steps; its output dir.
 fn run(name: &str, flags: &[&str]) -> PathBuf {
     let out = fresh_dir(name).join("ft");
-    let mut args = vec![
-        "finetune",
-        "--train",
-        "corpora/mrpc_sample.tsv",
-        "--vocab",
-        arg(mrpc_vocab()),
-        "--model-config",
-        "tiny",
-        "--folds",
-        "2",
-        "--epochs",
-        "1",
-        "--batch-size",
-        "32",
-        "--max-len",
-        "48",
-        "--lr",
-        "1e-3",
-        "--eval-every",
-        "3",
-        "--seed",
-        "5",
-        "--out",
-        arg(&out),
-    ];
-    args.extend(flags);
-    dapt_ok(&args);
+    let mut all = vec!["--eval-every", "3", "--seed", "5"];
+    all.extend_from_slice(flags);
+    let train = Path::new("corpora/mrpc_sample.tsv");
+    common::finetune_tiny(train, mrpc_vocab(), "2", &out, &all);
     out
 }
 

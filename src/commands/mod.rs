@@ -9,4 +9,5 @@ pub mod inspect;
 pub mod pipeline;
 pub mod predict;
 pub mod pretrain;
+pub mod stack;
 pub mod vocab;

@@ -15,4 +15,5 @@ pub mod predict;
 pub mod pretrain;
 pub mod probs;
 pub mod progress;
+pub mod stack;
 pub mod techniques;

@@ -132,3 +132,32 @@ pub fn mrpc_vocab(dir_name: &str) -> &'static Path {
     })
     .as_path()
 }
+
+/// `dapt finetune` of a fresh tiny model on `train` read with `vocab`, `folds`
+/// stratified folds (unless `extra` says otherwise), one epoch of batches of 32 at lr
+/// 1e-3, max-len 48, into `out`, with `extra` flags.
+pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra: &[&str]) {
+    let mut args = vec![
+        "finetune",
+        "--train",
+        arg(train),
+        "--vocab",
+        arg(vocab),
+        "--model-config",
+        "tiny",
+        "--folds",
+        folds,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--max-len",
+        "48",
+        "--lr",
+        "1e-3",
+        "--out",
+        arg(out),
+    ];
+    args.extend_from_slice(extra);
+    dapt_ok(&args);
+}
