@@ -13,7 +13,7 @@ import re
 import statistics
 import sys
 
-from report_lib import mean_std
+from report_lib import baselines_line, mean_std, overlap_baselines
 
 ORDER = ["base", "fgm", "pgd", "ema", "swa", "rdrop", "msd", "mean", "lld", "combo"]
 
@@ -72,6 +72,16 @@ def main():
         print(f"| {name} | {' '.join(map(str, seeds))} | {mean_std(cv)} | "
               f"{sign(d_cv) if name != 'base' else ''} | {mean_std(test)} | "
               f"{sign(d_test) if name != 'base' else ''} | {ratio if name != 'base' else '1.00x'} |")
+    folds = next(out.glob("ft-base-s*/folds.json"), None)
+    if folds:
+        assignment = json.loads(folds.read_text())["assignment"]
+        train = out / "data" / "train.tsv"
+        per_fold = [overlap_baselines(train, [i for i, f in enumerate(assignment) if f == k])
+                    for k in sorted(set(assignment))]
+        cv = {m: statistics.fmean(b[m] for b in per_fold) for m in per_fold[0]}
+        print()
+        print(baselines_line("CV, mean over the same folds", cv))
+        print(baselines_line("test", overlap_baselines(out / "data" / "test.tsv")))
 
 
 if __name__ == "__main__":
