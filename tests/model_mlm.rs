@@ -72,33 +72,15 @@ fn mlm_logits_loss_and_gradients_match_transformers() {
 /// loss reaches no variable: the forward pass recorded no autograd graph.
 #[test]
 fn detached_model_gives_the_same_loss_without_a_graph() {
-    use dapt::data::collate::{Batch, IGNORE_LABEL};
+    use dapt::data::collate::IGNORE_LABEL;
     use dapt::model::bert::{BertForMaskedLM, Init};
     let dev = Device::Cpu;
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let dir = std::path::Path::new(FIX).join("mlm");
     let (model, _) = BertForMaskedLM::new(&config, &dev, Init::Checkpoint(&dir, 0)).unwrap();
     let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();
-    let flat_u32 = |name: &str| -> Vec<u32> {
-        let t = r[name].flatten_all().unwrap().to_dtype(DType::U32).unwrap();
-        t.to_vec1().unwrap()
-    };
+    let batch = common::reference_batch(&r);
     let labels: Vec<i64> = r["labels"].flatten_all().unwrap().to_vec1().unwrap();
-    let (masked_positions, masked_labels) = mlm_head::masked_positions(&labels);
-    let (batch_size, seq_len) = r["input_ids"].dims2().unwrap();
-    let batch = Batch {
-        batch_size,
-        seq_len,
-        input_ids: flat_u32("input_ids"),
-        token_type_ids: flat_u32("token_type_ids"),
-        attention_mask: flat_u32("attention_mask"),
-        labels: labels.clone(),
-        masked_positions,
-        masked_labels,
-        match_flags: None,
-    }
-    .to_tensors(&dev)
-    .unwrap();
     assert!(labels.iter().any(|&l| l != IGNORE_LABEL));
     let tracked = model.loss(&batch, &mut Mode::eval()).unwrap().loss;
     let detached = model.detached().unwrap();

@@ -51,13 +51,27 @@ pub fn init_weights(vars: &VarMap, config: &BertConfig, seed: u64) -> Result<()>
 }
 
 /// Build a model's modules over a new `VarMap` on `device` (f32).
-fn build<M>(
+pub(super) fn build<M>(
     device: &Device,
     f: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
 ) -> Result<(M, VarMap)> {
     let vars = VarMap::new();
     let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
     Ok((f(vb)?, vars))
+}
+
+/// `config` as a model class saves it: `model_type`, `architectures` and `num_labels`.
+pub(super) fn saved_as(
+    config: &BertConfig,
+    model_type: &str,
+    architecture: &str,
+    num_labels: Option<usize>,
+) -> BertConfig {
+    let mut c = config.clone();
+    c.model_type = model_type.into();
+    c.architectures = vec![architecture.into()];
+    c.num_labels = num_labels;
+    c
 }
 
 /// Where a model's initial weights come from.
@@ -69,7 +83,7 @@ pub enum Init<'a> {
 }
 
 /// Initialise `vars`, reporting what a checkpoint did not provide.
-fn initialise(vars: &VarMap, config: &BertConfig, init: Init) -> Result<LoadReport> {
+pub(super) fn initialise(vars: &VarMap, config: &BertConfig, init: Init) -> Result<LoadReport> {
     match init {
         Init::Fresh(seed) => {
             init_weights(vars, config, seed)?;
@@ -110,9 +124,7 @@ impl BertForMaskedLM {
             ))
         })?;
         let report = initialise(&vars, config, init)?;
-        let mut config = config.clone();
-        config.architectures = vec!["BertForMaskedLM".into()];
-        config.num_labels = None;
+        let config = saved_as(config, "bert", "BertForMaskedLM", None);
         Ok((
             Self {
                 config,
@@ -146,23 +158,9 @@ impl BertForMaskedLM {
             .sum()
     }
 
-    /// Logits at the masked positions of `batch` only (the decoder over ~15% of the rows,
-    /// as NVIDIA's and Megatron's BERT do: it dominates the FLOPs otherwise).
+    /// Logits at the masked positions of `batch` only ([`MlmHead::masked_logits`]).
     pub fn forward(&self, batch: &BatchTensors, mode: &mut Mode) -> Result<Tensor> {
-        let h = self.encoder.forward(
-            &batch.input_ids,
-            &batch.token_type_ids,
-            batch.match_flags.as_ref(),
-            &batch.attention_mask,
-            mode,
-        )?;
-        let (b, s, hidden) = h.dims3()?;
-        let rows = h
-            .reshape((b * s, hidden))?
-            .index_select(&batch.masked_positions, 0)?;
-        Ok(self
-            .head
-            .forward(&rows, self.encoder.embeddings.word.embeddings())?)
+        Ok(self.head.masked_logits(&self.encoder, batch, mode)?)
     }
 
     /// Forward pass and masked-LM loss.
@@ -229,9 +227,12 @@ impl BertForSequenceClassification {
             ))
         })?;
         let report = initialise(&vars, config, init)?;
-        let mut config = config.clone();
-        config.architectures = vec!["BertForSequenceClassification".into()];
-        config.num_labels = Some(num_labels);
+        let config = saved_as(
+            config,
+            "bert",
+            "BertForSequenceClassification",
+            Some(num_labels),
+        );
         Ok((
             Self {
                 config,

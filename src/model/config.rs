@@ -20,6 +20,10 @@ pub struct BertConfig {
     pub vocab_size: usize,
     /// Width of every hidden state.
     pub hidden_size: usize,
+    /// ELECTRA's width of the embeddings when it differs from `hidden_size` (they are
+    /// then projected by `embeddings_project`); absent for BERT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding_size: Option<usize>,
     /// Number of transformer layers.
     pub num_hidden_layers: usize,
     /// Attention heads per layer; must divide `hidden_size`.
@@ -70,7 +74,7 @@ pub struct BertConfig {
     /// Model classes that can load the checkpoint, for transformers' `AutoModel`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
-    /// Always `"bert"`.
+    /// `"bert"`, or `"electra"` for the ELECTRA family.
     #[serde(default = "default_model_type")]
     pub model_type: String,
 }
@@ -109,6 +113,7 @@ impl BertConfig {
         Some(Self {
             vocab_size,
             hidden_size: hidden,
+            embedding_size: None,
             num_hidden_layers: layers,
             num_attention_heads: heads,
             intermediate_size: ffn,
@@ -127,6 +132,11 @@ impl BertConfig {
             architectures: Vec::new(),
             model_type: default_model_type(),
         })
+    }
+
+    /// Width of the embeddings (`embedding_size`, else `hidden_size`).
+    pub fn embedding_width(&self) -> usize {
+        self.embedding_size.unwrap_or(self.hidden_size)
     }
 
     /// Width of one attention head.

@@ -49,23 +49,16 @@ pub struct Embeddings {
 
 impl Embeddings {
     fn new(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let e = c.embedding_width();
         Ok(Self {
-            word: embedding(c.vocab_size, c.hidden_size, vb.pp("word_embeddings"))?,
-            position: embedding(
-                c.max_position_embeddings,
-                c.hidden_size,
-                vb.pp("position_embeddings"),
-            )?,
-            token_type: embedding(
-                c.type_vocab_size,
-                c.hidden_size,
-                vb.pp("token_type_embeddings"),
-            )?,
+            word: embedding(c.vocab_size, e, vb.pp("word_embeddings"))?,
+            position: embedding(c.max_position_embeddings, e, vb.pp("position_embeddings"))?,
+            token_type: embedding(c.type_vocab_size, e, vb.pp("token_type_embeddings"))?,
             matching: c
                 .dapt_match_embedding
-                .then(|| embedding(2, c.hidden_size, vb.pp(MATCH_EMBEDDINGS)))
+                .then(|| embedding(2, e, vb.pp(MATCH_EMBEDDINGS)))
                 .transpose()?,
-            norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, vb.pp("LayerNorm"))?,
+            norm: LayerNorm::new(e, c.layer_norm_eps, vb.pp("LayerNorm"))?,
             dropout: c.hidden_dropout_prob,
         })
     }
@@ -159,23 +152,32 @@ impl Layer {
     }
 }
 
-/// `BertModel` without pooler: ids, token types and attention mask to last hidden states.
+/// `BertModel` without pooler (or `ElectraModel`): ids, token types and attention mask to
+/// last hidden states.
 pub struct Encoder {
     /// Embedding layer.
     pub embeddings: Embeddings,
+    /// ELECTRA's `embeddings_project`, when the embeddings are narrower than the layers.
+    project: Option<Linear>,
     layers: Vec<Layer>,
     heads: usize,
 }
 
 impl Encoder {
-    /// Builds the encoder under `vb` (`bert.` prefix already applied by the caller).
+    /// Builds the encoder under `vb` (`bert.` or `electra.` prefix already applied by the
+    /// caller).
     pub fn new(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
         let embeddings = Embeddings::new(c, vb.pp("embeddings"))?;
+        let e = c.embedding_width();
+        let project = (e != c.hidden_size)
+            .then(|| linear(e, c.hidden_size, vb.pp("embeddings_project")))
+            .transpose()?;
         let layers = (0..c.num_hidden_layers)
             .map(|i| Layer::new(c, vb.pp(format!("encoder.layer.{i}"))))
             .collect::<Result<_>>()?;
         Ok(Self {
             embeddings,
+            project,
             layers,
             heads: c.num_attention_heads,
         })
@@ -197,6 +199,9 @@ impl Encoder {
         let mask_bias = ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?;
         let unpad = Unpad::new(mask, self.heads)?;
         let mut x = self.embeddings.forward(ids, types, matches, &unpad, mode)?;
+        if let Some(p) = &self.project {
+            x = p.forward(&x)?;
+        }
         for layer in &self.layers {
             x = layer.forward(&x, &mask_bias, &unpad, mode)?;
         }

@@ -1,15 +1,18 @@
 //! The MLM head (dense + GELU + LayerNorm, decoder tied to the word embeddings, output
-//! bias) and the masked-LM cross-entropy.
+//! bias) of BERT and of ELECTRA's generator, and the masked-LM cross-entropy.
 
 use candle_core::{Module, Result, Tensor};
 use candle_nn::VarBuilder;
 
-use super::encoder::LayerNorm;
+use super::dropout::Mode;
+use super::encoder::{Encoder, LayerNorm};
 use super::linear::{linear, Linear};
 use super::ops;
 use super::BertConfig;
+use crate::data::collate::BatchTensors;
 
-/// `cls.predictions`: transform, then logits against the (tied) word-embedding matrix.
+/// `cls.predictions` (BERT) or `generator_predictions` + `generator_lm_head` (ELECTRA):
+/// transform, then logits against the (tied) word-embedding matrix.
 pub struct MlmHead {
     dense: Linear,
     norm: LayerNorm,
@@ -17,14 +20,59 @@ pub struct MlmHead {
 }
 
 impl MlmHead {
-    /// Builds the head under `vb` (= `cls.predictions`).
+    /// Builds BERT's head under `vb` (= `cls.predictions`).
     pub fn new(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
         let t = vb.pp("transform");
+        Self::build(c, t.pp("dense"), t.pp("LayerNorm"), vb)
+    }
+
+    /// Builds an ELECTRA generator's head under the model root `vb`: the transform down
+    /// to `embedding_size` in `generator_predictions`, the bias in `generator_lm_head`.
+    pub fn electra(c: &BertConfig, vb: VarBuilder) -> Result<Self> {
+        let t = vb.pp("generator_predictions");
+        Self::build(
+            c,
+            t.pp("dense"),
+            t.pp("LayerNorm"),
+            vb.pp("generator_lm_head"),
+        )
+    }
+
+    fn build(
+        c: &BertConfig,
+        dense: VarBuilder,
+        norm: VarBuilder,
+        bias: VarBuilder,
+    ) -> Result<Self> {
+        let e = c.embedding_width();
         Ok(Self {
-            dense: linear(c.hidden_size, c.hidden_size, t.pp("dense"))?,
-            norm: LayerNorm::new(c.hidden_size, c.layer_norm_eps, t.pp("LayerNorm"))?,
-            bias: vb.get_with_hints(c.vocab_size, "bias", candle_nn::Init::Const(0.0))?,
+            dense: linear(c.hidden_size, e, dense)?,
+            norm: LayerNorm::new(e, c.layer_norm_eps, norm)?,
+            bias: bias.get_with_hints(c.vocab_size, "bias", candle_nn::Init::Const(0.0))?,
         })
+    }
+
+    /// Logits `(masked rows, vocab)` of `encoder` over `batch` at its masked positions
+    /// only (the decoder over ~15% of the rows, as NVIDIA's and Megatron's BERT do: it
+    /// dominates the FLOPs otherwise).
+    pub fn masked_logits(
+        &self,
+        encoder: &Encoder,
+        batch: &BatchTensors,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        let h = encoder.forward(
+            &batch.input_ids,
+            &batch.token_type_ids,
+            batch.match_flags.as_ref(),
+            &batch.attention_mask,
+            mode,
+        )?;
+        let (b, s, hidden) = h.dims3()?;
+        let rows = h
+            .reshape((b * s, hidden))?
+            .index_select(&batch.masked_positions, 0)?;
+        self.forward(&rows, encoder.embeddings.word.embeddings())
     }
 
     /// Logits `(rows, vocab)` for hidden rows `(rows, hidden)`; `word_embeddings` is the

@@ -10,6 +10,7 @@ pub mod bert;
 pub mod checkpoint;
 pub mod config;
 pub mod dropout;
+pub mod electra;
 pub mod encoder;
 pub mod init_from;
 pub mod linear;

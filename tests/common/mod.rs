@@ -161,3 +161,33 @@ pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra:
     args.extend_from_slice(extra);
     dapt_ok(&args);
 }
+
+/// The MLM batch of a reference fixture's `input_ids`, `token_type_ids`,
+/// `attention_mask` and `labels` (-100 where not predicted), as tensors.
+pub fn reference_batch(
+    r: &std::collections::HashMap<String, candle_core::Tensor>,
+) -> dapt::data::collate::BatchTensors {
+    let flat_u32 = |name: &str| -> Vec<u32> {
+        let t = r[name].flatten_all().unwrap();
+        t.to_dtype(candle_core::DType::U32)
+            .unwrap()
+            .to_vec1()
+            .unwrap()
+    };
+    let labels: Vec<i64> = r["labels"].flatten_all().unwrap().to_vec1().unwrap();
+    let (masked_positions, masked_labels) = dapt::model::mlm_head::masked_positions(&labels);
+    let (batch_size, seq_len) = r["input_ids"].dims2().unwrap();
+    dapt::data::collate::Batch {
+        batch_size,
+        seq_len,
+        input_ids: flat_u32("input_ids"),
+        token_type_ids: flat_u32("token_type_ids"),
+        attention_mask: flat_u32("attention_mask"),
+        labels,
+        masked_positions,
+        masked_labels,
+        match_flags: None,
+    }
+    .to_tensors(&candle_core::Device::Cpu)
+    .unwrap()
+}
