@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use candle_core::Device;
 use common::{arg, dapt_ok, fresh_dir, lines, root};
-use dapt::model::bert::{BertForSequenceClassification, Init};
+use dapt::model::bert::{Init, SequenceClassifier};
 use dapt::model::{checkpoint, BertConfig};
 use serde_json::Value;
 
@@ -135,8 +135,7 @@ fn finetune_writes_folds_oof_cv_and_loadable_best_checkpoints() {
             config.architectures,
             vec!["BertForSequenceClassification".to_string()]
         );
-        let (model, _) =
-            BertForSequenceClassification::new(&config, 2, &Device::Cpu, Init::Fresh(1)).unwrap();
+        let (model, _) = SequenceClassifier::new(&config, 2, &Device::Cpu, Init::Fresh(1)).unwrap();
         let report = checkpoint::load_into(&best, &model.vars).unwrap();
         assert!(report.newly_initialized.is_empty(), "{report:?}");
         assert!(report.unused.is_empty(), "{report:?}");

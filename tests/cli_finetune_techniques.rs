@@ -275,3 +275,40 @@ fn match_embedding_is_learned_saved_and_used_by_predict() {
         predict_reproduces_oof(&out, k);
     }
 }
+
+#[test]
+fn electra_discriminator_fine_tunes_as_electra_for_sequence_classification() {
+    let dir = fresh_dir("cli_finetune_techniques_electra");
+    // The fixture discriminator has 128 token ids: a WordPiece vocabulary that fits
+    // (the alphabet and little more, 108 tokens).
+    let vocab = dir.join("vocab");
+    common::mrpc_wordpiece("100", &vocab);
+    let out = dir.join("ft");
+    let init = common::root().join("tests/fixtures/electra/proj/disc");
+    // --init wins over the helper's --model-config.
+    let train = Path::new("corpora/mrpc_sample.tsv");
+    let flags = ["--init", arg(&init), "--layer-lr-decay", "0.8"];
+    common::finetune_tiny(train, &vocab, "2", &out, &flags);
+    let best = out.join("fold-0/best");
+    let config = read_json(&best.join("config.json"));
+    assert_eq!(config["model_type"], "electra");
+    assert_eq!(
+        config["architectures"][0],
+        "ElectraForSequenceClassification"
+    );
+    assert_eq!(config["embedding_size"], 16);
+    let names: Vec<String> = tensors(&best).into_iter().map(|(n, _)| n).collect();
+    for key in [
+        "electra.embeddings_project.weight",
+        "classifier.dense.weight",
+        "classifier.out_proj.weight",
+    ] {
+        assert!(names.iter().any(|n| n == key), "{key} missing: {names:?}");
+    }
+    assert!(!names
+        .iter()
+        .any(|n| n.starts_with("bert.") || n.starts_with("discriminator")));
+    for k in 0..2 {
+        predict_reproduces_oof(&out, k);
+    }
+}

@@ -205,3 +205,15 @@ fn match_embedding_is_pretrained_and_kept_by_finetune() {
             .unwrap();
     assert_eq!(config["dapt_match_embedding"], true);
 }
+
+#[test]
+fn electra_checkpoints_are_refused_for_mlm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
+    let out = tmp.path().join("run");
+    let init = root().join("tests/fixtures/electra/proj/disc");
+    let res = dapt(&pretrain(&vocab, &shard, &out, &["--init-from", arg(&init)]));
+    assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
+    assert!(stderr(&res).contains("an ELECTRA checkpoint"), "{}", stderr(&res));
+    assert!(!out.exists());
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 use common::max_abs;
-use dapt::model::bert::{BertForSequenceClassification, Init};
+use dapt::model::bert::{Init, SequenceClassifier};
 use dapt::model::dropout::Mode;
 use dapt::model::params::named_vars;
 use dapt::model::pooling::Pooling;
@@ -43,14 +43,10 @@ fn inputs() -> PairTensors {
     }
 }
 
-fn model(config: &BertConfig) -> BertForSequenceClassification {
-    let (m, report) = BertForSequenceClassification::new(
-        config,
-        2,
-        &Device::Cpu,
-        Init::Checkpoint(MODEL.as_ref(), 0),
-    )
-    .unwrap();
+fn model(config: &BertConfig) -> SequenceClassifier {
+    let (m, report) =
+        SequenceClassifier::new(config, 2, &Device::Cpu, Init::Checkpoint(MODEL.as_ref(), 0))
+            .unwrap();
     assert!(report.newly_initialized.is_empty(), "{report:?}");
     m
 }
@@ -222,31 +218,29 @@ fn pooling_heads_match_pytorch() {
     for pooling in [Pooling::Mean, Pooling::Max, Pooling::ClsMean] {
         let mut c = config();
         c.dapt_pooling = Some(pooling);
-        let (model, _) = BertForSequenceClassification::new(
-            &c,
-            2,
-            &Device::Cpu,
-            Init::Checkpoint(MODEL.as_ref(), 0),
-        )
-        .unwrap_or_else(|_| {
-            // cls-mean's classifier is twice as wide as the checkpoint's: fresh
-            // weights, then every other tensor from the checkpoint.
-            let (m, _) =
-                BertForSequenceClassification::new(&c, 2, &Device::Cpu, Init::Fresh(0)).unwrap();
-            let w =
-                candle_core::safetensors::load(format!("{MODEL}/model.safetensors"), &Device::Cpu)
+        let (model, _) =
+            SequenceClassifier::new(&c, 2, &Device::Cpu, Init::Checkpoint(MODEL.as_ref(), 0))
+                .unwrap_or_else(|_| {
+                    // cls-mean's classifier is twice as wide as the checkpoint's: fresh
+                    // weights, then every other tensor from the checkpoint.
+                    let (m, _) =
+                        SequenceClassifier::new(&c, 2, &Device::Cpu, Init::Fresh(0)).unwrap();
+                    let w = candle_core::safetensors::load(
+                        format!("{MODEL}/model.safetensors"),
+                        &Device::Cpu,
+                    )
                     .unwrap();
-            for (name, var) in named_vars(&m.vars) {
-                let t = match name.as_str() {
-                    "classifier.weight" | "classifier.bias" => {
-                        r[&format!("pool.cls-mean.{name}")].clone()
+                    for (name, var) in named_vars(&m.vars) {
+                        let t = match name.as_str() {
+                            "classifier.weight" | "classifier.bias" => {
+                                r[&format!("pool.cls-mean.{name}")].clone()
+                            }
+                            _ => w[&name].clone(),
+                        };
+                        var.set(&t).unwrap();
                     }
-                    _ => w[&name].clone(),
-                };
-                var.set(&t).unwrap();
-            }
-            (m, Default::default())
-        });
+                    (m, Default::default())
+                });
         let logits = model
             .forward(
                 &batch.ids,

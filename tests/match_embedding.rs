@@ -3,7 +3,7 @@
 //! flags; the rows receive gradient and, once non-zero, change the output.
 
 use candle_core::{DType, Device, Tensor};
-use dapt::model::bert::{BertForSequenceClassification, Init};
+use dapt::model::bert::{Init, SequenceClassifier};
 use dapt::model::dropout::Mode;
 use dapt::model::BertConfig;
 use dapt::train::loss::cross_entropy;
@@ -12,10 +12,10 @@ use rand_chacha::ChaCha8Rng;
 
 const MATCH: &str = "bert.embeddings.match_embeddings.weight";
 
-fn model(matching: bool) -> BertForSequenceClassification {
+fn model(matching: bool) -> SequenceClassifier {
     let mut c = BertConfig::preset("tiny", 60).unwrap();
     c.dapt_match_embedding = matching;
-    BertForSequenceClassification::new(&c, 2, &Device::Cpu, Init::Fresh(11))
+    SequenceClassifier::new(&c, 2, &Device::Cpu, Init::Fresh(11))
         .unwrap()
         .0
 }
@@ -42,7 +42,7 @@ fn inputs() -> [Tensor; 4] {
     v.map(|x| Tensor::from_vec(x, (b, s), &Device::Cpu).unwrap())
 }
 
-fn logits(m: &BertForSequenceClassification, flags: Option<&Tensor>) -> Vec<Vec<f32>> {
+fn logits(m: &SequenceClassifier, flags: Option<&Tensor>) -> Vec<Vec<f32>> {
     let [ids, types, mask, _] = inputs();
     m.forward(&ids, &types, flags, &mask, &mut Mode::eval())
         .unwrap()
@@ -50,7 +50,7 @@ fn logits(m: &BertForSequenceClassification, flags: Option<&Tensor>) -> Vec<Vec<
         .unwrap()
 }
 
-fn var(m: &BertForSequenceClassification, name: &str) -> candle_core::Var {
+fn var(m: &SequenceClassifier, name: &str) -> candle_core::Var {
     m.vars.data().lock().unwrap()[name].clone()
 }
 

@@ -9,7 +9,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::{max_abs, real_rows};
-use dapt::model::bert::{BertForMaskedLM, BertForSequenceClassification, Init};
+use dapt::model::bert::{BertForMaskedLM, Init, SequenceClassifier};
 use dapt::model::checkpoint::{load_into, save};
 use dapt::model::dropout::Mode;
 use dapt::model::params::named_vars;
@@ -184,8 +184,7 @@ fn sentence_transformers_dir_loads_reports_new_heads_and_matches() {
         ]
     );
     assert_eq!(mlm.unused, ["pooler.dense.bias", "pooler.dense.weight"]);
-    let (_, cls) =
-        BertForSequenceClassification::new(&config, 2, &cpu, Init::Checkpoint(&dir, 0)).unwrap();
+    let (_, cls) = SequenceClassifier::new(&config, 2, &cpu, Init::Checkpoint(&dir, 0)).unwrap();
     assert_eq!(
         cls.newly_initialized,
         ["classifier.bias", "classifier.weight"]

@@ -12,11 +12,9 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarMap;
 use common::max_abs;
-use dapt::model::bert::Init;
+use dapt::model::bert::{Init, SequenceClassifier};
 use dapt::model::dropout::Mode;
-use dapt::model::electra::{
-    ElectraForMaskedLM, ElectraForPreTraining, ElectraForSequenceClassification,
-};
+use dapt::model::electra::{ElectraForMaskedLM, ElectraForPreTraining};
 use dapt::model::{mlm_head, BertConfig};
 
 const CONFIGS: [&str; 2] = ["same", "proj"];
@@ -146,16 +144,13 @@ fn generator_matches_electra_for_masked_lm() {
 
 #[test]
 fn classifier_matches_electra_for_sequence_classification() {
+    // SequenceClassifier builds ElectraForSequenceClassification for model_type "electra".
     for name in CONFIGS {
         let r = reference(name);
         let c = config(name, "cls");
-        let (m, report) = ElectraForSequenceClassification::new(
-            &c,
-            2,
-            &Device::Cpu,
-            Init::Checkpoint(&dir(name, "cls"), 0),
-        )
-        .unwrap();
+        let (m, report) =
+            SequenceClassifier::new(&c, 2, &Device::Cpu, Init::Checkpoint(&dir(name, "cls"), 0))
+                .unwrap();
         assert!(
             report.newly_initialized.is_empty() && report.unused.is_empty(),
             "{report:?}"
@@ -164,10 +159,12 @@ fn classifier_matches_electra_for_sequence_classification() {
             .forward(
                 &u32s(&r["input_ids"]),
                 &u32s(&r["token_type_ids"]),
+                None,
                 &r["attention_mask"],
                 &mut Mode::eval(),
             )
             .unwrap();
+        assert_eq!(m.config.architectures, ["ElectraForSequenceClassification"]);
         close(
             &format!("{name} classifier logits"),
             &logits,

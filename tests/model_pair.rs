@@ -4,7 +4,7 @@ mod common;
 
 use candle_core::{DType, Device};
 use common::max_abs;
-use dapt::model::bert::{BertForSequenceClassification, Init};
+use dapt::model::bert::{Init, SequenceClassifier};
 use dapt::model::dropout::Mode;
 use dapt::model::BertConfig;
 
@@ -16,8 +16,7 @@ fn classifier_logits_and_gradients_match_transformers() {
     let config = BertConfig::read(format!("{FIX}/cls/config.json").as_ref()).unwrap();
     let dir = format!("{FIX}/cls");
     let (model, report) =
-        BertForSequenceClassification::new(&config, 2, &dev, Init::Checkpoint(dir.as_ref(), 0))
-            .unwrap();
+        SequenceClassifier::new(&config, 2, &dev, Init::Checkpoint(dir.as_ref(), 0)).unwrap();
     assert!(report.newly_initialized.is_empty(), "{report:?}");
 
     let r = candle_core::safetensors::load(format!("{FIX}/reference.safetensors"), &dev).unwrap();

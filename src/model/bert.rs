@@ -12,6 +12,7 @@ use rand_distr::{Distribution, Normal};
 
 use super::checkpoint::{self, LoadReport};
 use super::dropout::Mode;
+use super::electra::ElectraHead;
 use super::encoder::Encoder;
 use super::mlm_head::{mlm_loss, MlmHead};
 use super::pair_head::PairHead;
@@ -199,20 +200,58 @@ fn detached_builder(vars: &VarMap, encoder: &Encoder) -> Result<VarBuilder<'stat
     Ok(VarBuilder::from_tensors(tensors, DType::F32, &device))
 }
 
-/// Hugging Face name of the word-embedding matrix.
-pub const WORD_EMBEDDINGS: &str = "bert.embeddings.word_embeddings.weight";
+/// The head of a [`SequenceClassifier`], by family.
+enum ClassifierHead {
+    Bert(PairHead),
+    Electra(ElectraHead),
+}
 
-/// `BertForSequenceClassification`: encoder + tanh pooler + dropout + linear classifier.
-pub struct BertForSequenceClassification {
+/// The model-family prefix of `config`'s parameter names: `electra` for `model_type`
+/// "electra", else `bert`.
+pub fn family_prefix(config: &BertConfig) -> &'static str {
+    if config.model_type == "electra" {
+        "electra"
+    } else {
+        "bert"
+    }
+}
+
+/// Encoder and head of a classifier of `config` under `vb`.
+fn classifier_parts(
+    config: &BertConfig,
+    num_labels: usize,
+    vb: VarBuilder,
+) -> candle_core::Result<(Encoder, ClassifierHead)> {
+    let prefix = family_prefix(config);
+    let encoder = Encoder::new(config, vb.pp(prefix))?;
+    let head = match prefix {
+        "electra" => {
+            ClassifierHead::Electra(ElectraHead::new(config, num_labels, vb.pp("classifier"))?)
+        }
+        _ => ClassifierHead::Bert(PairHead::new(
+            config,
+            num_labels,
+            vb.pp(prefix),
+            vb.clone(),
+        )?),
+    };
+    Ok((encoder, head))
+}
+
+/// A pair classifier of either family under transformers' names:
+/// `BertForSequenceClassification` (encoder + tanh pooler + dropout + linear) or, when the
+/// config's `model_type` is "electra", `ElectraForSequenceClassification` (encoder +
+/// [`ElectraHead`]).
+pub struct SequenceClassifier {
     /// Its configuration (saved as `config.json`, with `num_labels`).
     pub config: BertConfig,
     /// Its variables under HF names.
     pub vars: VarMap,
     encoder: Encoder,
-    head: PairHead,
+    head: ClassifierHead,
 }
 
-impl BertForSequenceClassification {
+impl SequenceClassifier {
     /// A classifier with `num_labels` classes over an encoder of `config` on `device`.
     pub fn new(
         config: &BertConfig,
@@ -220,19 +259,13 @@ impl BertForSequenceClassification {
         device: &Device,
         init: Init,
     ) -> Result<(Self, LoadReport)> {
-        let ((encoder, head), vars) = build(device, |vb| {
-            Ok((
-                Encoder::new(config, vb.pp("bert"))?,
-                PairHead::new(config, num_labels, vb.pp("bert"), vb.clone())?,
-            ))
-        })?;
+        let ((encoder, head), vars) = build(device, |vb| classifier_parts(config, num_labels, vb))?;
         let report = initialise(&vars, config, init)?;
-        let config = saved_as(
-            config,
-            "bert",
-            "BertForSequenceClassification",
-            Some(num_labels),
-        );
+        let (family, architecture) = match head {
+            ClassifierHead::Bert(_) => ("bert", "BertForSequenceClassification"),
+            ClassifierHead::Electra(_) => ("electra", "ElectraForSequenceClassification"),
+        };
+        let config = saved_as(config, family, architecture, Some(num_labels));
         Ok((
             Self {
                 config,
@@ -257,7 +290,10 @@ impl BertForSequenceClassification {
         let h =
             self.encoder
                 .forward(input_ids, token_type_ids, match_flags, attention_mask, mode)?;
-        Ok(self.head.forward(&h, attention_mask, mode)?)
+        Ok(match &self.head {
+            ClassifierHead::Bert(head) => head.forward(&h, attention_mask, mode)?,
+            ClassifierHead::Electra(head) => head.forward(&h, attention_mask, mode)?,
+        })
     }
 
     /// The same classifier whose forward pass records no autograd graph, for evaluation
@@ -266,26 +302,34 @@ impl BertForSequenceClassification {
     pub fn detached(&self) -> Result<Self> {
         let vb = detached_builder(&self.vars, &self.encoder)?;
         let num_labels = self.config.num_labels.expect("set by new");
+        let (encoder, head) = classifier_parts(&self.config, num_labels, vb)?;
         Ok(Self {
             config: self.config.clone(),
             vars: self.vars.clone(),
-            encoder: Encoder::new(&self.config, vb.pp("bert"))?,
-            head: PairHead::new(&self.config, num_labels, vb.pp("bert"), vb.clone())?,
+            encoder,
+            head,
         })
     }
 
     /// Train with `n` dropout samples on the pooled vector ([`PairHead::with_dropout_samples`]).
     pub fn with_dropout_samples(mut self, n: usize) -> Self {
-        self.head = self.head.with_dropout_samples(n);
+        self.head = match self.head {
+            ClassifierHead::Bert(h) => ClassifierHead::Bert(h.with_dropout_samples(n)),
+            ClassifierHead::Electra(h) => ClassifierHead::Electra(h.with_dropout_samples(n)),
+        };
         self
     }
 
     /// The word-embedding matrix, the variable adversarial training perturbs.
     pub fn word_embeddings(&self) -> Result<candle_core::Var> {
+        let name = format!(
+            "{}.embeddings.word_embeddings.weight",
+            family_prefix(&self.config)
+        );
         let vars = self.vars.data().lock().expect("VarMap lock poisoned");
-        match vars.get(WORD_EMBEDDINGS) {
+        match vars.get(&name) {
             Some(v) => Ok(v.clone()),
-            None => anyhow::bail!("the model has no {WORD_EMBEDDINGS}"),
+            None => anyhow::bail!("the model has no {name}"),
         }
     }
 

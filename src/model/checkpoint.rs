@@ -114,8 +114,18 @@ pub fn verify(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// `name` without its family prefix (`bert.`, `electra.`): the key a bare `BertModel` or
+/// `ElectraModel` dir saves it under.
+pub fn base_model_name(name: &str) -> &str {
+    ["bert.", "electra."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name)
+}
+
 /// Load the weights of checkpoint `dir` into the variables of `vars` (HF names), after
-/// verifying its manifest. Names are matched exactly or without the `bert.` prefix.
+/// verifying its manifest. Names are matched exactly or without the family prefix
+/// ([`base_model_name`]).
 pub fn load_into(dir: &Path, vars: &VarMap) -> Result<LoadReport> {
     verify(dir)?;
     let path = dir.join(WEIGHTS);
@@ -138,7 +148,7 @@ pub fn load_into(dir: &Path, vars: &VarMap) -> Result<LoadReport> {
     names.sort();
     for name in names {
         let var = &data[name];
-        let key = [name.as_str(), name.strip_prefix("bert.").unwrap_or(name)]
+        let key = [name.as_str(), base_model_name(name)]
             .into_iter()
             .find(|k| tensors.contains_key(*k));
         match key {

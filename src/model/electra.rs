@@ -2,10 +2,12 @@
 //! BERT's ([`Encoder`], with `embeddings_project` when `embedding_size` is narrower than
 //! `hidden_size`) under the `electra.` prefix; the heads are the discriminator
 //! (`ElectraForPreTraining`: is each token replaced?), the generator
-//! (`ElectraForMaskedLM`, its decoder tied to the word embeddings) and the pair classifier
-//! (`ElectraForSequenceClassification`: dense, GELU, out_proj on the first token).
+//! (`ElectraForMaskedLM`, its decoder tied to the word embeddings) and the pair
+//! classifier's head ([`ElectraHead`]; the classifier itself is
+//! [`super::bert::SequenceClassifier`], which builds either family).
 
 use candle_core::{Device, Module, Result as CandleResult, Tensor};
+use candle_nn::VarBuilder;
 
 use anyhow::Result;
 
@@ -16,6 +18,8 @@ use super::encoder::Encoder;
 use super::linear::{linear, Linear};
 use super::mlm_head::MlmHead;
 use super::ops;
+use super::pair_head::head_dropout;
+use super::pooling::{masked_max, masked_mean, Pooling};
 use super::BertConfig;
 use crate::data::collate::BatchTensors;
 
@@ -110,71 +114,59 @@ impl ElectraForMaskedLM {
     }
 }
 
-/// `ElectraForSequenceClassification`: the pair classifier.
-pub struct ElectraForSequenceClassification {
-    /// Its configuration (with `num_labels`).
-    pub config: BertConfig,
-    /// Its variables under HF names.
-    pub vars: candle_nn::VarMap,
-    encoder: Encoder,
+/// The head of `ElectraForSequenceClassification` under `classifier`: the pooled vector
+/// (the first token's hidden state by default, as ELECTRA's authors do; dapt's other
+/// poolings allowed), dropout, `dense`, GELU, dropout, `out_proj`.
+pub struct ElectraHead {
     dense: Linear,
     out_proj: Linear,
+    pooling: Pooling,
     dropout: f64,
+    dropout_samples: usize,
 }
 
-impl ElectraForSequenceClassification {
-    /// A classifier with `num_labels` classes of `config` on `device`, initialised by `init`.
-    pub fn new(
-        config: &BertConfig,
-        num_labels: usize,
-        device: &Device,
-        init: Init,
-    ) -> Result<(Self, LoadReport)> {
-        let ((encoder, dense, out_proj), vars) = build(device, |vb| {
-            let head = vb.pp("classifier");
-            Ok((
-                Encoder::new(config, vb.pp("electra"))?,
-                linear(config.hidden_size, config.hidden_size, head.pp("dense"))?,
-                linear(config.hidden_size, num_labels, head.pp("out_proj"))?,
-            ))
-        })?;
-        let report = initialise(&vars, config, init)?;
-        let config = saved_as(
-            config,
-            "electra",
-            "ElectraForSequenceClassification",
-            Some(num_labels),
-        );
-        // transformers: `classifier_dropout` when set, else `hidden_dropout_prob`.
-        let dropout = config
-            .classifier_dropout
-            .unwrap_or(config.hidden_dropout_prob);
-        Ok((
-            Self {
-                config,
-                vars,
-                encoder,
-                dense,
-                out_proj,
-                dropout,
-            },
-            report,
-        ))
+impl ElectraHead {
+    /// Builds the head under `vb` (= `classifier`).
+    pub fn new(c: &BertConfig, num_labels: usize, vb: VarBuilder) -> CandleResult<Self> {
+        let pooling = c.dapt_pooling.unwrap_or_default();
+        Ok(Self {
+            dense: linear(pooling.width(c.hidden_size), c.hidden_size, vb.pp("dense"))?,
+            out_proj: linear(c.hidden_size, num_labels, vb.pp("out_proj"))?,
+            pooling,
+            dropout: head_dropout(c),
+            dropout_samples: 1,
+        })
     }
 
-    /// Logits `(batch, num_labels)`: dropout, dense, GELU, dropout, out_proj on the first
-    /// token.
-    pub fn forward(
-        &self,
-        ids: &Tensor,
-        types: &Tensor,
-        mask: &Tensor,
-        mode: &mut Mode,
-    ) -> CandleResult<Tensor> {
-        let h = self.encoder.forward(ids, types, None, mask, mode)?;
-        let first = h.narrow(1, 0, 1)?.squeeze(1)?;
-        let x = self.dense.forward(&mode.dropout(&first, self.dropout)?)?;
-        let x = mode.dropout(&ops::gelu_erf(&x)?, self.dropout)?;
-        self.out_proj.forward(&x)
+    /// Multi-sample dropout, as [`super::pair_head::PairHead::with_dropout_samples`].
+    pub fn with_dropout_samples(mut self, n: usize) -> Self {
+        self.dropout_samples = n.max(1);
+        self
+    }
+
+    /// Logits `(batch, num_labels)` from last hidden states `(batch, seq, hidden)`.
+    pub fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: &mut Mode) -> CandleResult<Tensor> {
+        let first = || hidden.narrow(1, 0, 1)?.squeeze(1);
+        let pooled = match self.pooling {
+            Pooling::Cls => first()?,
+            Pooling::Mean => masked_mean(hidden, mask)?,
+            Pooling::Max => masked_max(hidden, mask)?,
+            Pooling::ClsMean => Tensor::cat(&[first()?, masked_mean(hidden, mask)?], 1)?,
+        };
+        let one = |mode: &mut Mode| -> CandleResult<Tensor> {
+            let x = self.dense.forward(&mode.dropout(&pooled, self.dropout)?)?;
+            let x = mode.dropout(&ops::gelu_erf(&x)?, self.dropout)?;
+            self.out_proj.forward(&x)
+        };
+        let samples = if mode.is_train() {
+            self.dropout_samples
+        } else {
+            1
+        };
+        let mut sum = one(mode)?;
+        for _ in 1..samples {
+            sum = (sum + one(mode)?)?;
+        }
+        sum / samples as f64
     }
 }

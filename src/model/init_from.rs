@@ -70,7 +70,7 @@ pub fn init_from(
     );
     let mut load = LoadReport::default();
     for (name, var) in named_vars(vars) {
-        let key = [name.as_str(), name.strip_prefix("bert.").unwrap_or(&name)]
+        let key = [name.as_str(), super::checkpoint::base_model_name(&name)]
             .into_iter()
             .find(|k| tensors.contains_key(*k));
         let Some(key) = key else {

@@ -9,6 +9,12 @@ use super::linear::{linear, Linear};
 use super::pooling::{masked_max, masked_mean, Pooling};
 use super::BertConfig;
 
+/// The dropout of a classification head: `classifier_dropout` when set, else
+/// `hidden_dropout_prob` (transformers' rule for both families).
+pub fn head_dropout(c: &BertConfig) -> f64 {
+    c.classifier_dropout.unwrap_or(c.hidden_dropout_prob)
+}
+
 /// `bert.pooler` + dropout + `classifier` of `BertForSequenceClassification`, with dapt's
 /// other poolings and multi-sample dropout.
 pub struct PairHead {
@@ -38,8 +44,7 @@ impl PairHead {
                 root_vb.pp("classifier"),
             )?,
             pooling,
-            // transformers: `classifier_dropout` when set, else `hidden_dropout_prob`.
-            dropout: c.classifier_dropout.unwrap_or(c.hidden_dropout_prob),
+            dropout: head_dropout(c),
             dropout_samples: 1,
         })
     }

@@ -2,13 +2,18 @@
 //! Fine-Tune BERT for Text Classification"): lower layers hold more general features and
 //! move less.
 
-/// The factor on `--lr` of the parameter called `name` in a BERT of `num_layers` layers:
-/// 1 for the heads (classifier, pooler) and the top layer, `gamma` per layer below it,
-/// `gamma^num_layers` for the embeddings.
+/// The factor on `--lr` of the parameter called `name` in a BERT or ELECTRA of
+/// `num_layers` layers: 1 for the heads (classifier, pooler) and the top layer, `gamma`
+/// per layer below it, `gamma^num_layers` for the embeddings (ELECTRA's
+/// `embeddings_project` included).
 pub fn layer_lr_scale(name: &str, num_layers: usize, gamma: f64) -> f64 {
-    let depth_below_top = if name.starts_with("bert.embeddings.") {
+    let name = ["bert.", "electra."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    let depth_below_top = if name.starts_with("embeddings") {
         num_layers
-    } else if let Some(rest) = name.strip_prefix("bert.encoder.layer.") {
+    } else if let Some(rest) = name.strip_prefix("encoder.layer.") {
         let layer: usize = rest
             .split('.')
             .next()
@@ -39,6 +44,10 @@ mod tests {
             ("bert.encoder.layer.0.output.LayerNorm.weight", 0.125),
             ("bert.embeddings.word_embeddings.weight", 0.0625),
             ("bert.embeddings.LayerNorm.bias", 0.0625),
+            ("classifier.out_proj.weight", 1.0),
+            ("electra.encoder.layer.2.attention.self.query.weight", 0.5),
+            ("electra.embeddings_project.weight", 0.0625),
+            ("electra.embeddings.word_embeddings.weight", 0.0625),
         ];
         for (name, want) in cases {
             assert_eq!(layer_lr_scale(name, 4, g), want, "{name}");

@@ -8,7 +8,7 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
-use crate::model::bert::{BertForSequenceClassification, Init};
+use crate::model::bert::{Init, SequenceClassifier};
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::TRAINER_STATE;
@@ -35,7 +35,7 @@ pub struct FinetuneState {
 pub const VOCAB_FILES: [&str; 3] = ["vocab.txt", "tokenizer.json", "dapt_vocab.json"];
 
 /// The vocabulary files of vocab dir `dir` that exist, as `(name, path)` for
-/// [`BertForSequenceClassification::save`].
+/// [`SequenceClassifier::save`].
 pub fn vocab_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     VOCAB_FILES
         .iter()
@@ -66,7 +66,7 @@ pub struct PairModel {
     /// The checkpoint dir.
     pub dir: PathBuf,
     /// The model, in evaluation use.
-    pub model: BertForSequenceClassification,
+    pub model: SequenceClassifier,
     /// Its vocabulary.
     pub vocab: Vocab,
     /// Longest input: training's `--max-len` when recorded, else the position limit.
@@ -88,7 +88,10 @@ fn num_labels(dir: &Path, config: &BertConfig) -> Result<usize> {
     let bytes = std::fs::read(&path).map_err(|e| InputError::at_path(&path, e))?;
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
         .map_err(|e| InputError::at_path(&path, format!("unreadable safetensors: {e}")))?;
-    match meta.tensors().get("classifier.weight") {
+    let classifier = ["classifier.weight", "classifier.out_proj.weight"]
+        .into_iter()
+        .find_map(|k| meta.tensors().get(k).cloned());
+    match classifier {
         Some(t) => Ok(t.shape[0]),
         None => crate::bad_input!(
             "{}: no classifier.weight: not a sequence-classification checkpoint; fine-tune it first with `dapt finetune --init {}`",
@@ -116,7 +119,7 @@ impl PairModel {
         let config = BertConfig::read(&dir.join(checkpoint::CONFIG))?;
         let labels = num_labels(dir, &config)?;
         let (model, report) =
-            BertForSequenceClassification::new(&config, labels, device, Init::Checkpoint(dir, 0))?;
+            SequenceClassifier::new(&config, labels, device, Init::Checkpoint(dir, 0))?;
         if !report.newly_initialized.is_empty() {
             crate::bad_input!(
                 "{}: lacks {:?}: not a fine-tuned classifier (an MLM or encoder checkpoint?); fine-tune it with `dapt finetune --init {}`",

@@ -4,7 +4,7 @@ use anyhow::Result;
 use candle_core::{Device, D};
 
 use super::pair_batch::{pad_batch, EncodedPair};
-use crate::model::bert::BertForSequenceClassification;
+use crate::model::bert::SequenceClassifier;
 use crate::model::dropout::Mode;
 
 /// Softmax probabilities `[pairs.len()][num_labels]`, in the order of `pairs`.
@@ -12,7 +12,7 @@ use crate::model::dropout::Mode;
 /// Pairs are batched by length (longest first) so each batch pads little; the result is
 /// put back in input order. Rows do not interact, so the grouping does not change them.
 pub fn class_probs(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     pairs: &[&EncodedPair],
     batch_size: usize,
     pad_id: u32,

@@ -110,24 +110,30 @@ pub fn real_rows(t: &candle_core::Tensor, mask: &candle_core::Tensor) -> candle_
     t.index_select(&rows, 0).unwrap()
 }
 
+/// A lowercased WordPiece vocabulary of at most `max_size` tokens of the shipped MRPC
+/// sample, written to `out`.
+pub fn mrpc_wordpiece(max_size: &str, out: &Path) {
+    dapt_ok(&[
+        "vocab",
+        "--input",
+        "corpora/mrpc_sample.tsv",
+        "--tokenizer",
+        "wordpiece",
+        "--lowercase",
+        "--max-size",
+        max_size,
+        "--out",
+        arg(out),
+    ]);
+}
+
 /// A WordPiece vocabulary (lowercased, 3,000 tokens) of the shipped MRPC sample, built
 /// once per test binary in `dir_name`.
 pub fn mrpc_vocab(dir_name: &str) -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
         let out = fresh_dir(dir_name);
-        dapt_ok(&[
-            "vocab",
-            "--input",
-            "corpora/mrpc_sample.tsv",
-            "--tokenizer",
-            "wordpiece",
-            "--lowercase",
-            "--max-size",
-            "3000",
-            "--out",
-            arg(&out),
-        ]);
+        mrpc_wordpiece("3000", &out);
         out
     })
     .as_path()

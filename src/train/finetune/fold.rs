@@ -15,7 +15,7 @@ use super::data::Prepared;
 use super::step::{micro_batch_grads, LossSpec};
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
-use crate::model::bert::{BertForSequenceClassification, Init};
+use crate::model::bert::{Init, SequenceClassifier};
 use crate::model::checkpoint;
 use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
@@ -111,17 +111,12 @@ fn training_set(
 }
 
 /// The model for a fold: the `--init` checkpoint with new heads, or fresh weights.
-fn new_model(
-    p: &Prepared,
-    args: &FinetuneArgs,
-    device: &Device,
-) -> Result<BertForSequenceClassification> {
+fn new_model(p: &Prepared, args: &FinetuneArgs, device: &Device) -> Result<SequenceClassifier> {
     let init = match &p.init {
         Some(dir) => Init::Checkpoint(dir, args.seed),
         None => Init::Fresh(args.seed),
     };
-    let (model, report) =
-        BertForSequenceClassification::new(&p.config, p.num_classes, device, init)?;
+    let (model, report) = SequenceClassifier::new(&p.config, p.num_classes, device, init)?;
     if let Some(dir) = &p.init {
         info(format!(
             "finetune: loaded {}; newly initialised: {}; unused checkpoint tensors: {}",
@@ -314,7 +309,7 @@ pub fn train_fold(
 
 /// Save the model as `OUT/fold-K/best` with its vocabulary and trainer state.
 fn save_best(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     p: &Prepared,
     args: &FinetuneArgs,
     k: usize,

@@ -5,7 +5,7 @@ use anyhow::Result;
 use candle_core::backprop::GradStore;
 use candle_core::{Tensor, Var};
 
-use crate::model::bert::BertForSequenceClassification;
+use crate::model::bert::SequenceClassifier;
 use crate::model::dropout::Mode;
 use crate::optim::NamedParam;
 use crate::train::loss::cross_entropy;
@@ -26,7 +26,7 @@ impl LossSpec<'_> {
     /// The loss of `model` on `batch` with labels `ys`; dropout masks come from `mode`.
     pub fn loss(
         &self,
-        model: &BertForSequenceClassification,
+        model: &SequenceClassifier,
         batch: &PairTensors,
         ys: &Tensor,
         mode: &mut Mode,
@@ -55,7 +55,7 @@ impl LossSpec<'_> {
 /// gradients of the loss at the adversarial point of `embeddings` are added and the
 /// embeddings restored; every pass draws its own dropout masks from `mode`.
 pub fn micro_batch_grads(
-    model: &BertForSequenceClassification,
+    model: &SequenceClassifier,
     batch: &PairTensors,
     ys: &Tensor,
     spec: &LossSpec,

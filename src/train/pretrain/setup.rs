@@ -59,6 +59,15 @@ fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
             None => BertConfig::read(args.model_config.as_ref())?,
         },
     };
+    if c.model_type == "electra" {
+        crate::bad_input!(
+            "{}: an ELECTRA checkpoint; dapt pretrains BERT with MLM only so far (replaced-token detection is not built yet): fine-tune it with `dapt finetune --init`, or pretrain from a BERT checkpoint or preset",
+            args.init_from
+                .as_deref()
+                .unwrap_or(args.model_config.as_ref())
+                .display()
+        );
+    }
     c.vocab_size = vocab_size;
     c.dapt_match_embedding |= args.match_embedding;
     if args.max_len > c.max_position_embeddings {
