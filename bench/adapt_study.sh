@@ -8,8 +8,9 @@
 #       (words seen at least 3 times in train + test; added rows from their pieces)
 # dapt does (a), (b), (c); PyTorch/transformers does (a) and (b) the way a transformers user
 # would (bench/adapt_mlm_ref.py, bench/finetune_ref.py), on the same folds (dapt's
-# folds.json) with the same hyperparameters. Fine-tuning: fold 0 of 5 (stratified,
-# --fold-seed 1) for EPOCHS epochs, batch 32, lr 5e-5, warmup 6%, max-len 128, best by
+# folds.json) with the same hyperparameters. Fine-tuning: fold FOLD of 5 (default 0;
+# FOLD=all trains every fold and scores the test set with the fold ensemble, into
+# ft5fold/ and ref5fold/) (stratified, --fold-seed 1) for EPOCHS epochs, batch 32, lr 5e-5, warmup 6%, max-len 128, best by
 # validation AUC; that best model scores the MRPC test set. Seeds: SEEDS.
 # The dapt chain and the reference chain run side by side, one core each.
 #   bash bench/adapt_study.sh            # then: python3 bench/adapt_study_report.py
@@ -22,13 +23,15 @@ EPOCHS=${EPOCHS:-2}
 PRETRAIN_STEPS=${PRETRAIN_STEPS:-200}
 EXTEND_ADD=${EXTEND_ADD:-1000}
 ARMS=${ARMS:-a b c e}
-mkdir -p "$OUT/data" "$OUT/ft" "$OUT/ref" "$OUT/logs"
+FOLD=${FOLD:-0}
+if [ "$FOLD" = all ]; then FOLDFLAG=() TAG=5fold; else FOLDFLAG=(--fold "$FOLD") TAG=""; fi
+mkdir -p "$OUT/data" "$OUT/ft$TAG" "$OUT/ref$TAG" "$OUT/logs"
 study_binary "$OUT"
 minilm_checkpoint "$OUT"
 cp ../shared/data/mrpc/msr_paraphrase_train.pairs.tsv "$OUT/data/train.tsv"
 cp ../shared/data/mrpc/msr_paraphrase_test.pairs.tsv "$OUT/data/test.tsv"
 TRAIN=$OUT/data/train.tsv TEST=$OUT/data/test.tsv
-FT=(--train "$TRAIN" --folds 5 --fold-seed 1 --fold 0 --epochs "$EPOCHS" --batch-size 32
+FT=(--train "$TRAIN" --folds 5 --fold-seed 1 "${FOLDFLAG[@]}" --epochs "$EPOCHS" --batch-size 32
     --lr 5e-5 --warmup-ratio 0.06 --max-len 128 --metric auc)
 
 dapt_chain() {
@@ -55,7 +58,7 @@ dapt_chain() {
   adapted=$OUT/pretrain/$(cat "$OUT/pretrain/latest")
   for seed in $SEEDS; do
     for arm in $ARMS; do
-      local dir=$OUT/ft/$arm-$seed
+      local dir=$OUT/ft$TAG/$arm-$seed
       [ -f "$dir/test.json" ] && continue
       rm -rf "$dir"
       case $arm in
@@ -65,9 +68,9 @@ dapt_chain() {
         e) init=(--init "$OUT/pretrain-ext/$(cat "$OUT/pretrain-ext/latest")") ;;
       esac
       local start=$SECONDS
-      "$DAPT" finetune "${FT[@]}" "${init[@]}" --seed "$seed" --out "$dir" > "$OUT/logs/ft-$arm-$seed.log" 2>&1
+      "$DAPT" finetune "${FT[@]}" "${init[@]}" --seed "$seed" --out "$dir" > "$OUT/logs/ft$TAG-$arm-$seed.log" 2>&1
       echo "$((SECONDS - start))" > "$dir/seconds"
-      "$DAPT" eval --model "$dir" --input "$TEST" --json | tail -1 > "$dir/test.json"
+      "$DAPT" eval --model "$dir" --input "$TEST" --json | grep "\"model\":\"ensemble\"" > "$dir/test.json"
     done
   done
 }
@@ -80,22 +83,22 @@ ref_chain() {
     touch "$OUT/ref/pretrain/done"
   fi
   # dapt's folds, written by its first fine-tuning run.
-  local folds=$OUT/ft/a-${SEEDS%% *}/folds.json
+  local folds=$OUT/ft$TAG/a-${SEEDS%% *}/folds.json
   while [ ! -f "$folds" ]; do sleep 10; done
   for arm in a b; do
-    [ -f "$OUT/ref/$arm.json" ] && continue
+    [ -f "$OUT/ref$TAG/$arm.json" ] && continue
     case $arm in a) init=$MINILM ;; b) init=$OUT/ref/pretrain ;; esac
     # shellcheck disable=SC2086
-    python3 bench/finetune_ref.py --train "$TRAIN" --folds-json "$folds" --init "$init" --fold 0 \
+    python3 bench/finetune_ref.py --train "$TRAIN" --folds-json "$folds" --init "$init" "${FOLDFLAG[@]}" \
       --epochs "$EPOCHS" --batch-size 32 --lr 5e-5 --max-len 128 --metric auc --seeds $SEEDS \
-      --test "$TEST" --threads 1 --out "$OUT/ref/$arm.json" > "$OUT/logs/ref-$arm.log" 2>&1
+      --test "$TEST" --threads 1 --out "$OUT/ref$TAG/$arm.json" > "$OUT/logs/ref$TAG-$arm.log" 2>&1
   done
 }
 
-taskset -c "${DAPT_CORE:-0}" bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS EXTEND_ADD ARMS DAPT MINILM TRAIN TEST FT); dapt_chain" &
+taskset -c "${DAPT_CORE:-0}" bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS EXTEND_ADD ARMS DAPT MINILM TRAIN TEST FT TAG); dapt_chain" &
 dapt_pid=$!
-taskset -c 1 bash -c "set -euo pipefail; $(declare -f ref_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS MINILM TRAIN TEST); ref_chain" &
+taskset -c 1 bash -c "set -euo pipefail; $(declare -f ref_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS MINILM TRAIN TEST FOLDFLAG TAG); ref_chain" &
 ref_pid=$!
 wait $dapt_pid
 wait $ref_pid
-echo "done: python3 bench/adapt_study_report.py"
+echo "done: python3 bench/adapt_study_report.py bench/out/adapt $TAG"

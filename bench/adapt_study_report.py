@@ -7,7 +7,10 @@ AUC/accuracy of the best checkpoint (fold 0 of 5), test AUC/accuracy of that che
 each as mean +- std over seeds (sample std), the paired b - a difference seed by seed, the
 MLM curves of the continued pretraining, seconds per fine-tuning run and peak RSS.
 
-    python3 bench/adapt_study_report.py [bench/out/adapt]
+    python3 bench/adapt_study_report.py [bench/out/adapt] [5fold]
+
+With `5fold` (runs of FOLD=all): CV metrics are the mean over the 5 folds and the test
+metrics those of the fold ensemble.
 """
 import json
 import pathlib
@@ -19,13 +22,17 @@ from report_lib import baselines_line, mean_std, overlap_baselines
 
 
 
-def dapt_runs(out):
+def dapt_runs(out, tag):
     runs = {}
-    for d in sorted((out / "ft").glob("*-*")):
+    for d in sorted((out / f"ft{tag}").glob("*-*")):
         arm, seed = d.name.split("-")
         if not (d / "test.json").exists() or not (d / "test.json").read_text().strip():
             continue
-        fold = json.loads((d / "fold-0" / "result.json").read_text())
+        if (d / "cv.json").exists():
+            fold = json.loads((d / "cv.json").read_text())
+            fold["metrics"] = fold["mean"]
+        else:
+            fold = json.loads((d / "fold-0" / "result.json").read_text())
         test = json.loads((d / "test.json").read_text())
         secs = float((d / "seconds").read_text()) if (d / "seconds").exists() else None
         runs.setdefault(arm, {})[int(seed)] = {
@@ -34,15 +41,16 @@ def dapt_runs(out):
     return runs
 
 
-def ref_runs(out):
+def ref_runs(out, tag):
     runs = {}
     for arm in ["a", "b"]:
-        p = out / "ref" / f"{arm}.json"
+        p = out / f"ref{tag}" / f"{arm}.json"
         if not p.exists():
             continue
         r = json.loads(p.read_text())
         for seed, s in r["seeds"].items():
-            f = s["folds"][0]
+            folds = s["folds"]
+            f = {m: statistics.fmean(x[m] for x in folds) for m in ("auc", "accuracy")}
             runs.setdefault(arm, {})[int(seed)] = {
                 "valid_auc": f["auc"], "valid_acc": f["accuracy"],
                 "test_auc": s["test"]["auc"], "test_acc": s["test"]["accuracy"],
@@ -91,12 +99,13 @@ def mlm_curves(out):
 
 def main():
     out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench/out/adapt")
+    tag = sys.argv[2] if len(sys.argv) > 2 else ""
     names = {"a": "(a) MiniLM -> fine-tune", "b": "(b) MiniLM -> MLM on task text -> fine-tune",
              "c": "(c) small preset, from scratch",
              "e": "(e) as (b), vocabulary extended (--extend --add 1000)"}
     table = ["| arm | impl | seeds | valid AUC | valid acc | test AUC | test acc | s/run |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    all_runs = {"dapt": dapt_runs(out), "transformers": ref_runs(out)}
+    all_runs = {"dapt": dapt_runs(out, tag), "transformers": ref_runs(out, tag)}
     for arm in ["a", "b", "c", "e"]:
         for impl, runs in all_runs.items():
             r = runs.get(arm)
@@ -119,7 +128,7 @@ def main():
                 print(f"- {impl}: ({hi}) - ({lo}) paired by seed {seeds}: test AUC "
                       + ", ".join(f"{z:+.4f}" for z in d) + "; valid AUC "
                       + ", ".join(f"{z:+.4f}" for z in v))
-    folds = out / "ft" / "a-1" / "folds.json"
+    folds = out / f"ft{tag}" / "a-1" / "folds.json"
     if folds.exists():
         assignment = json.loads(folds.read_text())["assignment"]
         valid = [i for i, k in enumerate(assignment) if k == 0]

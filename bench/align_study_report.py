@@ -39,14 +39,16 @@ def main():
     for run in RUNS:
         cv, test = [], []
         for d in sorted(out.glob(f"ft-{run}-s*")):
-            if not (d / "test-eval.jsonl").exists():
-                continue
+            recs = []
+            if (d / "test-eval.jsonl").exists():
+                recs = [json.loads(l) for l in (d / "test-eval.jsonl").read_text().splitlines() if l]
+            if not any(r["model"] == "ensemble" for r in recs):
+                continue  # not evaluated yet
             if (d / "cv.json").exists():
                 cv.append(json.loads((d / "cv.json").read_text())["mean"]["auc"])
             else:
                 results = [json.loads(r.read_text()) for r in d.glob("fold-*/result.json")]
                 cv.append(sum(r["metrics"]["auc"] for r in results) / len(results))
-            recs = [json.loads(l) for l in (d / "test-eval.jsonl").read_text().splitlines() if l]
             test.append(next(r for r in recs if r["model"] == "ensemble")["auc"])
         if cv:
             rows.append(f"| {run} | {len(cv)} | {mean_std(cv)} | {mean_std(test)} |")
