@@ -212,8 +212,17 @@ fn electra_checkpoints_are_refused_for_mlm() {
     let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
     let out = tmp.path().join("run");
     let init = root().join("tests/fixtures/electra/proj/disc");
-    let res = dapt(&pretrain(&vocab, &shard, &out, &["--init-from", arg(&init)]));
+    let res = dapt(&pretrain(
+        &vocab,
+        &shard,
+        &out,
+        &["--init-from", arg(&init)],
+    ));
     assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
-    assert!(stderr(&res).contains("an ELECTRA checkpoint"), "{}", stderr(&res));
+    assert!(
+        stderr(&res).contains("an ELECTRA checkpoint"),
+        "{}",
+        stderr(&res)
+    );
     assert!(!out.exists());
 }

@@ -6,19 +6,22 @@
 //! classifier's head ([`ElectraHead`]; the classifier itself is
 //! [`super::bert::SequenceClassifier`], which builds either family).
 
+use std::path::Path;
+
 use candle_core::{Device, Module, Result as CandleResult, Tensor};
 use candle_nn::VarBuilder;
 
 use anyhow::Result;
 
 use super::bert::{build, initialise, saved_as, Init};
-use super::checkpoint::LoadReport;
+use super::checkpoint::{self, LoadReport};
 use super::dropout::Mode;
 use super::encoder::Encoder;
 use super::linear::{linear, Linear};
 use super::mlm_head::MlmHead;
 use super::ops;
 use super::pair_head::head_dropout;
+use super::params::named_vars;
 use super::pooling::{masked_max, masked_mean, Pooling};
 use super::BertConfig;
 use crate::data::collate::BatchTensors;
@@ -74,6 +77,12 @@ impl ElectraForPreTraining {
         let real = mask.to_dtype(logits.dtype())?;
         logits * real
     }
+
+    /// Save into checkpoint `dir` (atomic, with a manifest) with `extra` files such as
+    /// `vocab.txt`.
+    pub fn save(&self, dir: &Path, extra: &[(&str, &Path)]) -> Result<()> {
+        checkpoint::save(dir, &self.config, &named_vars(&self.vars), extra)
+    }
 }
 
 /// `ElectraForMaskedLM`: the generator.
@@ -111,6 +120,12 @@ impl ElectraForMaskedLM {
     /// Logits `(masked rows, vocab)` at the masked positions of `batch` only.
     pub fn forward(&self, batch: &BatchTensors, mode: &mut Mode) -> CandleResult<Tensor> {
         self.head.masked_logits(&self.encoder, batch, mode)
+    }
+
+    /// Save into checkpoint `dir` (atomic, with a manifest) with `extra` files such as
+    /// `vocab.txt`.
+    pub fn save(&self, dir: &Path, extra: &[(&str, &Path)]) -> Result<()> {
+        checkpoint::save(dir, &self.config, &named_vars(&self.vars), extra)
     }
 }
 
