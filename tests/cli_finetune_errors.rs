@@ -194,3 +194,30 @@ fn technique_values_out_of_range_name_the_flag() {
     finetune_fails(&text, &["--pooling", "avg"], &["--pooling", "cls"]);
     finetune_fails(&text, &["--rdrop=-1"], &["--rdrop"]);
 }
+
+#[test]
+fn electra_config_whose_embedding_size_does_not_match_its_weights() {
+    // The fixture discriminator (embedding_size 16) with a config claiming 32: the
+    // load names the tensor and both shapes before any training.
+    let tmp = tempfile::tempdir().unwrap();
+    let init = tmp.path().join("disc");
+    std::fs::create_dir(&init).unwrap();
+    let fixture = common::root().join("tests/fixtures/electra/proj/disc");
+    std::fs::copy(
+        fixture.join("model.safetensors"),
+        init.join("model.safetensors"),
+    )
+    .unwrap();
+    let config = std::fs::read_to_string(fixture.join("config.json")).unwrap();
+    let config = config.replace("\"embedding_size\": 16", "\"embedding_size\": 32");
+    std::fs::write(init.join("config.json"), config).unwrap();
+    finetune_fails(
+        &pairs(60, |i| (i % 2) as i64),
+        &["--init", arg(&init), "--vocab", arg(id_vocab())],
+        &[
+            "model.safetensors",
+            "electra.embeddings.",
+            "has shape [16] but the model needs [32]",
+        ],
+    );
+}

@@ -8,6 +8,9 @@ use anyhow::Result;
 use super::args::{AugmentRule, FinetuneArgs, MetricKind};
 use crate::data::folds::Folds;
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
+use candle_core::Device;
+
+use crate::model::bert::{Init, SequenceClassifier};
 use crate::model::pooling::Pooling;
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::Vocab;
@@ -215,6 +218,11 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
             args.max_unk_rate,
             args.train.display()
         );
+    }
+    if let Some(dir) = &init {
+        // Load it once here, so that a checkpoint that does not fit its config (tensor
+        // shapes, a corrupt file) is refused before anything is written.
+        SequenceClassifier::new(&config, c, &Device::Cpu, Init::Checkpoint(dir, args.seed))?;
     }
     Ok(Prepared {
         init,

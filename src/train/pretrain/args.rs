@@ -66,7 +66,7 @@ pub struct PretrainArgs {
     #[arg(long, value_name = "DIR")]
     pub init_from: Option<PathBuf>,
     /// With --init-from: which embedding rows the new vocabulary inherits (default: shared
-    /// for WordPiece vocabularies, special for word-level ones)
+    /// for WordPiece vocabularies, frequency for word-level ones, e.g. desensitized ids)
     #[arg(long, value_enum)]
     pub align_embeddings: Option<AlignEmbeddings>,
     /// Longest sequence, [CLS]/[SEP] included (pairs truncated longest-first)

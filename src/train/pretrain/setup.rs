@@ -257,9 +257,11 @@ impl Setup {
                 state.step
             ));
         } else if let Some(dir) = &args.init_from {
+            // Word-level vocabularies are desensitized corpora's: `frequency` won the
+            // alignment study there (bench/results/align_study.md).
             let rule = args.align_embeddings.unwrap_or(match vocab.meta.tokenizer {
                 TokenizerKind::Wordpiece => AlignEmbeddings::Shared,
-                TokenizerKind::Wordlevel => AlignEmbeddings::Special,
+                TokenizerKind::Wordlevel => AlignEmbeddings::Frequency,
             });
             let (align, load) = init_from(
                 &model.vars,
