@@ -142,7 +142,9 @@ fn inspect_checkpoint(dir: &Path) -> Result<()> {
         .with_context(|| format!("parsing {}", dir.join("config.json").display()))?;
     for key in [
         "architectures",
+        "model_type",
         "vocab_size",
+        "embedding_size",
         "hidden_size",
         "num_hidden_layers",
         "num_attention_heads",
