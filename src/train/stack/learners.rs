@@ -112,13 +112,14 @@ mod tests {
     use super::*;
     use crate::train::metrics::auc;
 
-    /// One informative feature and one of noise: both learners rank by the first.
+    /// One feature that separates the classes (positives 10..19, negatives 1..9 by hand)
+    /// and one of noise: both learners rank every positive above every negative.
     #[test]
     fn learners_find_the_signal() {
         let x: Vec<Vec<f64>> = (0..200)
             .map(|i| {
                 vec![
-                    (i % 10) as f64 + if i % 2 == 0 { 5.0 } else { 0.0 },
+                    (i % 10) as f64 + if i % 2 == 0 { 10.0 } else { 0.0 },
                     ((i * 7) % 13) as f64,
                 ]
             })
@@ -128,7 +129,7 @@ mod tests {
         for learner in [Learner::Logistic, Learner::Gbt] {
             let s = learner.fit_predict(&x, &y, &x, 1).unwrap();
             let a = auc(&s, &pos).unwrap();
-            assert!(a > 0.95, "{learner:?}: {a}");
+            assert!(a > 0.99, "{learner:?}: {a}");
         }
     }
 }
