@@ -1,4 +1,4 @@
-# Shared parts of the study scripts (bench/pair_study.sh, bench/technique_study.sh);
+# Shared parts of the study scripts (bench/*_study.sh);
 # source it after `cd` to the repository root.
 
 # Sets DAPT to a copy of the release binary in dir $1 (built once), so that rebuilding
@@ -20,6 +20,19 @@ lcqmc_desensitized() {
   python3 scripts/desensitize_lcqmc.py --seed 2021 --out-dir "$data" \
     ../shared/data/lcqmc/dev.txt ../shared/data/lcqmc/test.txt
   mv "$data/dev.tsv" "$data/train.tsv"
+}
+
+# Desensitized BQ in dir $1: train.tsv from the first BQ_TRAIN (default 20,000) pairs of
+# train.pairs.tsv, test.tsv from dev.pairs.tsv (10,000 labelled pairs; BQ's test has no
+# labels), every character an integer id (scripts/desensitize_lcqmc.py, seed 2021).
+bq_desensitized() {
+  local data=$1
+  [ -f "$data/train.tsv" ] && return
+  python3 scripts/desensitize_lcqmc.py --seed 2021 \
+    --out-dir "$data" ../shared/data/bq/train.pairs.tsv ../shared/data/bq/dev.pairs.tsv
+  head -n "${BQ_TRAIN:-20000}" "$data/train.pairs.tsv" > "$data/train.tsv"
+  rm "$data/train.pairs.tsv"
+  mv "$data/dev.pairs.tsv" "$data/test.tsv"
 }
 
 # Sets MINILM to all-MiniLM-L6-v2 (sentence-transformers; 6 layers, 384 hidden, uncased

@@ -27,13 +27,7 @@ case $DS in
   lcqmc)
     lcqmc_desensitized "$OUT/data" ;;
   bq)
-    [ -f "$OUT/data/train.tsv" ] || {
-      python3 scripts/desensitize_lcqmc.py --seed 2021 \
-        --out-dir "$OUT/data" ../shared/data/bq/train.pairs.tsv ../shared/data/bq/dev.pairs.tsv
-      head -n "${BQ_TRAIN:-20000}" "$OUT/data/train.pairs.tsv" > "$OUT/data/train.tsv"
-      rm "$OUT/data/train.pairs.tsv"
-      mv "$OUT/data/dev.pairs.tsv" "$OUT/data/test.tsv"
-    } ;;
+    bq_desensitized "$OUT/data" ;;
   *) echo "unknown dataset $DS (lcqmc|bq)" >&2; exit 2 ;;
 esac
 TRAIN=$OUT/data/train.tsv TEST=$OUT/data/test.tsv

@@ -20,9 +20,9 @@ use super::encoder::Encoder;
 use super::linear::{linear, Linear};
 use super::mlm_head::MlmHead;
 use super::ops;
-use super::pair_head::head_dropout;
+use super::pair_head::{head_dropout, sample_mean};
 use super::params::named_vars;
-use super::pooling::{masked_max, masked_mean, Pooling};
+use super::pooling::Pooling;
 use super::BertConfig;
 use crate::data::collate::BatchTensors;
 
@@ -161,27 +161,11 @@ impl ElectraHead {
 
     /// Logits `(batch, num_labels)` from last hidden states `(batch, seq, hidden)`.
     pub fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: &mut Mode) -> CandleResult<Tensor> {
-        let first = || hidden.narrow(1, 0, 1)?.squeeze(1);
-        let pooled = match self.pooling {
-            Pooling::Cls => first()?,
-            Pooling::Mean => masked_mean(hidden, mask)?,
-            Pooling::Max => masked_max(hidden, mask)?,
-            Pooling::ClsMean => Tensor::cat(&[first()?, masked_mean(hidden, mask)?], 1)?,
-        };
-        let one = |mode: &mut Mode| -> CandleResult<Tensor> {
+        let pooled = self.pooling.pool(hidden, mask, |first| Ok(first.clone()))?;
+        sample_mean(mode, self.dropout_samples, |mode| {
             let x = self.dense.forward(&mode.dropout(&pooled, self.dropout)?)?;
             let x = mode.dropout(&ops::gelu_erf(&x)?, self.dropout)?;
             self.out_proj.forward(&x)
-        };
-        let samples = if mode.is_train() {
-            self.dropout_samples
-        } else {
-            1
-        };
-        let mut sum = one(mode)?;
-        for _ in 1..samples {
-            sum = (sum + one(mode)?)?;
-        }
-        sum / samples as f64
+        })
     }
 }

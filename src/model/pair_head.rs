@@ -6,7 +6,7 @@ use candle_nn::VarBuilder;
 
 use super::dropout::Mode;
 use super::linear::{linear, Linear};
-use super::pooling::{masked_max, masked_mean, Pooling};
+use super::pooling::Pooling;
 use super::BertConfig;
 
 /// The dropout of a classification head: `classifier_dropout` when set, else
@@ -59,36 +59,33 @@ impl PairHead {
     /// The pooled vector `(batch, width)` of last hidden states `(batch, seq, hidden)`
     /// whose real tokens `mask` `(batch, seq)` marks.
     pub fn pool(&self, hidden: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let cls = || -> Result<Tensor> {
-            let first = hidden.narrow(1, 0, 1)?.squeeze(1)?;
-            self.pooler.forward(&first)?.tanh()
-        };
-        match self.pooling {
-            Pooling::Cls => cls(),
-            Pooling::Mean => masked_mean(hidden, mask),
-            Pooling::Max => masked_max(hidden, mask),
-            Pooling::ClsMean => Tensor::cat(&[cls()?, masked_mean(hidden, mask)?], 1),
-        }
+        self.pooling
+            .pool(hidden, mask, |first| self.pooler.forward(first)?.tanh())
     }
 
     /// Logits `(batch, num_labels)` from last hidden states `(batch, seq, hidden)`.
     pub fn forward(&self, hidden: &Tensor, mask: &Tensor, mode: &mut Mode) -> Result<Tensor> {
         let pooled = self.pool(hidden, mask)?;
-        if !mode.is_train() || self.dropout_samples == 1 {
-            return self
-                .classifier
-                .forward(&mode.dropout(&pooled, self.dropout)?);
-        }
-        let mut sum: Option<Tensor> = None;
-        for _ in 0..self.dropout_samples {
-            let logits = self
-                .classifier
-                .forward(&mode.dropout(&pooled, self.dropout)?)?;
-            sum = Some(match sum {
-                None => logits,
-                Some(s) => (s + logits)?,
-            });
-        }
-        sum.expect("at least one sample") / self.dropout_samples as f64
+        sample_mean(mode, self.dropout_samples, |mode| {
+            self.classifier
+                .forward(&mode.dropout(&pooled, self.dropout)?)
+        })
     }
+}
+
+/// Multi-sample dropout's average: `logits(mode)` once in evaluation or with one sample,
+/// else the mean of `samples` calls, each drawing its own dropout masks from `mode`.
+pub fn sample_mean(
+    mode: &mut Mode,
+    samples: usize,
+    logits: impl Fn(&mut Mode) -> Result<Tensor>,
+) -> Result<Tensor> {
+    if !mode.is_train() || samples == 1 {
+        return logits(mode);
+    }
+    let mut sum = logits(mode)?;
+    for _ in 1..samples {
+        sum = (sum + logits(mode)?)?;
+    }
+    sum / samples as f64
 }

@@ -30,6 +30,24 @@ impl Pooling {
         }
     }
 
+    /// The pooled vector `(batch, width)` of last hidden states `(batch, seq, hidden)` whose
+    /// real tokens `mask` `(batch, seq)` marks; `first` maps the first token's states
+    /// `(batch, hidden)` to the `cls` vector (BERT's tanh pooler, identity for ELECTRA).
+    pub fn pool(
+        self,
+        hidden: &Tensor,
+        mask: &Tensor,
+        first: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
+        let cls = || first(&hidden.narrow(1, 0, 1)?.squeeze(1)?);
+        match self {
+            Pooling::Cls => cls(),
+            Pooling::Mean => masked_mean(hidden, mask),
+            Pooling::Max => masked_max(hidden, mask),
+            Pooling::ClsMean => Tensor::cat(&[cls()?, masked_mean(hidden, mask)?], 1),
+        }
+    }
+
     /// The flag value (`cls`, `cls-mean`, ...).
     pub fn name(self) -> &'static str {
         match self {
