@@ -1,10 +1,12 @@
 //! `dapt pretrain` killed with SIGKILL at three points (and stopped once with SIGTERM),
 //! resumed each time with `--resume auto`, ends with parameters and optimizer state
-//! bit-identical to an uninterrupted run with the same seed.
+//! bit-identical to an uninterrupted run with the same seed; and the same for
+//! replaced-token detection (`--objective rtd`, whose generator samples are keyed draws
+//! too), killed twice.
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,7 +14,7 @@ use common::{arg, oppo_vocab_and_shard};
 
 const STEPS: u64 = 24;
 
-fn pretrain(vocab: &Path, shard: &Path, out: &Path, resume: bool) -> Child {
+fn pretrain(vocab: &Path, shard: &Path, out: &Path, extra: &[&str], resume: bool) -> Child {
     let steps = STEPS.to_string();
     let mut args = vec![
         "pretrain",
@@ -53,6 +55,7 @@ fn pretrain(vocab: &Path, shard: &Path, out: &Path, resume: bool) -> Child {
         "--out",
         arg(out),
     ];
+    args.extend_from_slice(extra);
     if resume {
         args.extend(["--resume", "auto"]);
     }
@@ -105,58 +108,87 @@ fn tensors(path: &Path) -> Tensors {
     out
 }
 
-fn final_state(out: &Path) -> (Tensors, Tensors) {
+/// Weights (the generator's too, under rtd) and optimizer state of the final checkpoint.
+fn final_state(out: &Path) -> Vec<Tensors> {
     let dir = out.join(format!("step-{STEPS:08}"));
-    (
-        tensors(&dir.join("model.safetensors")),
-        tensors(&dir.join("optimizer.safetensors")),
-    )
+    [
+        "model.safetensors",
+        "generator/model.safetensors",
+        "optimizer.safetensors",
+    ]
+    .iter()
+    .map(|f| dir.join(f))
+    .filter(|p| p.exists())
+    .map(|p| tensors(&p))
+    .collect()
 }
 
-#[test]
-fn killed_and_resumed_run_equals_uninterrupted_run() {
-    let tmp = tempfile::tempdir().unwrap();
-    let (vocab, shard) = oppo_vocab_and_shard(tmp.path());
+/// A straight run against one SIGKILLed after each checkpoint of `kills` and resumed
+/// (and, with `sigterm`, stopped politely once more).
+fn check_resume(extra: &[&str], kills: &[u64], sigterm: bool) -> PathBuf {
+    let tmp = tempfile::tempdir().unwrap().keep();
+    let (vocab, shard) = oppo_vocab_and_shard(&tmp);
 
-    let straight = tmp.path().join("straight");
-    assert!(pretrain(&vocab, &shard, &straight, false)
+    let straight = tmp.join("straight");
+    assert!(pretrain(&vocab, &shard, &straight, extra, false)
         .wait()
         .unwrap()
         .success());
 
-    let broken = tmp.path().join("broken");
-    let mut child = pretrain(&vocab, &shard, &broken, false);
-    for kill_after in [4, 8, 16] {
+    let broken = tmp.join("broken");
+    let mut child = pretrain(&vocab, &shard, &broken, extra, false);
+    for &kill_after in kills {
         wait_for(&mut child, &broken, kill_after);
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
-        child = pretrain(&vocab, &shard, &broken, true);
+        child = pretrain(&vocab, &shard, &broken, extra, true);
     }
-    // A polite stop: SIGTERM writes a checkpoint at the current step and exits 130.
-    wait_for(&mut child, &broken, 20);
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let status = child.wait().unwrap();
-    if status.code() == Some(130) {
-        assert!(latest_step(&broken) >= 20);
-        child = pretrain(&vocab, &shard, &broken, true);
-    } else {
-        // The run happened to finish before the signal arrived.
-        assert!(status.success(), "{status:?}");
-        child = pretrain(&vocab, &shard, &broken, true);
+    if sigterm {
+        // A polite stop: SIGTERM writes a checkpoint at the current step and exits 130.
+        wait_for(&mut child, &broken, 20);
+        let pid = child.id().to_string();
+        assert!(Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success());
+        let status = child.wait().unwrap();
+        if status.code() == Some(130) {
+            assert!(latest_step(&broken) >= 20);
+        } else {
+            // The run happened to finish before the signal arrived.
+            assert!(status.success(), "{status:?}");
+        }
+        child = pretrain(&vocab, &shard, &broken, extra, true);
     }
     assert!(child.wait().unwrap().success());
 
     let (a, b) = (final_state(&straight), final_state(&broken));
-    assert!(a.0 == b.0, "model.safetensors differs after resuming");
-    assert!(a.1 == b.1, "optimizer.safetensors differs after resuming");
+    assert!(!a.is_empty() && a.len() == b.len());
+    for (i, (a, b)) in a.iter().zip(&b).enumerate() {
+        assert!(
+            a == b,
+            "file {i} of the final checkpoint differs after resuming"
+        );
+    }
     let log = std::fs::read_to_string(broken.join("metrics.jsonl")).unwrap();
     assert!(
         log.contains("\"event\":\"eval\""),
         "metrics.jsonl has eval records"
     );
+    broken
+}
+
+#[test]
+fn killed_and_resumed_run_equals_uninterrupted_run() {
+    let out = check_resume(&[], &[4, 8, 16], true);
+    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
+}
+
+#[test]
+fn killed_and_resumed_rtd_run_equals_uninterrupted_run() {
+    let out = check_resume(&["--objective", "rtd"], &[4, 12], false);
+    let generator = out.join(format!("step-{STEPS:08}/generator/model.safetensors"));
+    assert!(generator.exists(), "the rtd run saved its generator");
+    std::fs::remove_dir_all(out.parent().unwrap()).unwrap();
 }

@@ -164,6 +164,35 @@ impl Collator {
         self
     }
 
+    /// The discriminator's input of replaced-token detection: `batch` with `samples[i]`
+    /// at its `i`-th masked position (the original everywhere else), and its exact-match
+    /// flags recomputed for the new tokens when it has them.
+    pub fn replaced(&self, batch: &Batch, samples: &[u32]) -> Batch {
+        assert_eq!(samples.len(), batch.masked_positions.len());
+        let mut out = batch.clone();
+        for (&p, &id) in batch.masked_positions.iter().zip(samples) {
+            out.input_ids[p as usize] = id;
+        }
+        if let Some(flags) = &mut out.match_flags {
+            let is_text = |id: u32| self.masker.special().is_maskable(id);
+            for r in 0..out.batch_size {
+                let row = r * out.seq_len..(r + 1) * out.seq_len;
+                let len = out.attention_mask[row.clone()]
+                    .iter()
+                    .filter(|&&m| m == 1)
+                    .count();
+                let real = row.start..row.start + len;
+                let f = match_flags(
+                    &out.input_ids[real.clone()],
+                    &out.token_type_ids[real.clone()],
+                    is_text,
+                );
+                flags[real].copy_from_slice(&f);
+            }
+        }
+        out
+    }
+
     /// Longest sequence, special tokens included.
     pub fn max_len(&self) -> usize {
         self.max_len

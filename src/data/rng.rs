@@ -17,6 +17,8 @@ pub enum Purpose {
     Holdout = 4,
     /// Masks of the fixed evaluation batches.
     Eval = 5,
+    /// The generator's sampled replacements of one micro-batch (replaced-token detection).
+    Replace = 6,
 }
 
 /// An independent ChaCha8 stream for `(seed, counter, index, purpose)`.

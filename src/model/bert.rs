@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{VarBuilder, VarMap};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,9 +24,14 @@ use crate::data::collate::BatchTensors;
 /// `_init_weights` does: weights N(0, `initializer_range`), biases 0, LayerNorm 1/0, the
 /// `[PAD]` row of the word embeddings 0. Seeded, so two runs start from the same point.
 pub fn init_weights(vars: &VarMap, config: &BertConfig, seed: u64) -> Result<()> {
+    init_named(&named_vars(vars), config, seed)
+}
+
+/// [`init_weights`] over the listed variables only (in the order given).
+pub(super) fn init_named(vars: &[(String, Var)], config: &BertConfig, seed: u64) -> Result<()> {
     let normal = Normal::new(0.0f32, config.initializer_range as f32)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    for (name, var) in named_vars(vars) {
+    for (name, var) in vars {
         let shape = var.shape().clone();
         let n = shape.elem_count();
         // Exact-match rows start at zero: a checkpoint without them computes what it did
@@ -41,9 +46,10 @@ pub fn init_weights(vars: &VarMap, config: &BertConfig, seed: u64) -> Result<()>
             (0..n).map(|_| normal.sample(&mut rng)).collect()
         };
         if name.ends_with("word_embeddings.weight") {
-            let h = config.hidden_size;
+            // The row width is the embedding width, narrower than hidden_size in ELECTRA.
+            let width = shape.dims()[1];
             let pad = config.pad_token_id as usize;
-            values[pad * h..(pad + 1) * h].fill(0.0);
+            values[pad * width..(pad + 1) * width].fill(0.0);
         }
         let t = Tensor::from_vec(values, shape, var.device())?.to_dtype(var.dtype())?;
         var.set(&t)?;
@@ -56,7 +62,16 @@ pub(super) fn build<M>(
     device: &Device,
     f: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
 ) -> Result<(M, VarMap)> {
-    let vars = VarMap::new();
+    build_in(VarMap::new(), device, f)
+}
+
+/// [`build`] over `vars`, which may already hold variables the modules then reuse (a
+/// `VarMap` returns the existing variable of a name).
+pub(super) fn build_in<M>(
+    vars: VarMap,
+    device: &Device,
+    f: impl FnOnce(VarBuilder) -> candle_core::Result<M>,
+) -> Result<(M, VarMap)> {
     let vb = VarBuilder::from_varmap(&vars, DType::F32, device);
     Ok((f(vb)?, vars))
 }
@@ -191,7 +206,7 @@ impl BertForMaskedLM {
 
 /// A builder over detached views of `vars` (shared storage, nothing copied): modules built
 /// from it record no autograd graph.
-fn detached_builder(vars: &VarMap, encoder: &Encoder) -> Result<VarBuilder<'static>> {
+pub(super) fn detached_builder(vars: &VarMap, encoder: &Encoder) -> Result<VarBuilder<'static>> {
     let device = encoder.embeddings.word.embeddings().device().clone();
     let tensors: std::collections::HashMap<String, Tensor> = named_vars(vars)
         .into_iter()

@@ -72,12 +72,20 @@ pub fn save_with(
     let mut sums = BTreeMap::new();
     for entry in std::fs::read_dir(tmp.path())? {
         let path = entry?.path();
-        let name = path
+        let mut name = path
             .file_name()
             .expect("dir entry")
             .to_string_lossy()
             .into_owned();
-        sums.insert(name, sha256_hex(&std::fs::read(&path)?));
+        // A nested checkpoint (the generator of a replaced-token-detection run) is listed
+        // by its own manifest, which lists its files: one chain of sums covers them all.
+        let file = if path.is_dir() {
+            name = format!("{name}/{MANIFEST}");
+            path.join(MANIFEST)
+        } else {
+            path
+        };
+        sums.insert(name, sha256_hex(&std::fs::read(&file)?));
     }
     std::fs::write(
         tmp.path().join(MANIFEST),
@@ -109,6 +117,9 @@ pub fn verify(dir: &Path) -> Result<()> {
                 "{}: sha256 differs from manifest.json: the checkpoint is truncated or corrupt; use another checkpoint (e.g. an earlier step)",
                 file.display()
             );
+        }
+        if let Some(nested) = name.strip_suffix(&format!("/{MANIFEST}")) {
+            verify(&dir.join(nested))?;
         }
     }
     Ok(())

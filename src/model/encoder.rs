@@ -194,6 +194,31 @@ impl Encoder {
         mask: &Tensor,
         mode: &mut Mode,
     ) -> Result<Tensor> {
+        let (x, unpad) = self.forward_unpadded(ids, types, matches, mask, mode)?;
+        unpad.pad(&x)
+    }
+
+    /// Last hidden states of the real tokens only, `(tokens, hidden)` in row-major order
+    /// of their positions (what a per-token head such as ELECTRA's discriminator needs).
+    pub fn forward_tokens(
+        &self,
+        ids: &Tensor,
+        types: &Tensor,
+        matches: Option<&Tensor>,
+        mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<Tensor> {
+        Ok(self.forward_unpadded(ids, types, matches, mask, mode)?.0)
+    }
+
+    fn forward_unpadded(
+        &self,
+        ids: &Tensor,
+        types: &Tensor,
+        matches: Option<&Tensor>,
+        mask: &Tensor,
+        mode: &mut Mode,
+    ) -> Result<(Tensor, Unpad)> {
         // Masked keys get f32::MIN added, as transformers does; `(batch, seq)`, broadcast
         // over heads and queries inside the softmax.
         let mask_bias = ((mask.to_dtype(DType::F32)? - 1.0)? * -(f32::MIN as f64))?;
@@ -205,6 +230,6 @@ impl Encoder {
         for layer in &self.layers {
             x = layer.forward(&x, &mask_bias, &unpad, mode)?;
         }
-        unpad.pad(&x)
+        Ok((x, unpad))
     }
 }

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod pair_head;
 pub mod params;
 pub mod pooling;
+pub mod rtd;
 pub mod unpad;
 
 pub use config::BertConfig;

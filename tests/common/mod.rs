@@ -173,6 +173,15 @@ pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra:
 pub fn reference_batch(
     r: &std::collections::HashMap<String, candle_core::Tensor>,
 ) -> dapt::data::collate::BatchTensors {
+    reference_batch_cpu(r)
+        .to_tensors(&candle_core::Device::Cpu)
+        .unwrap()
+}
+
+/// [`reference_batch`] as the collator's host-side [`dapt::data::collate::Batch`].
+pub fn reference_batch_cpu(
+    r: &std::collections::HashMap<String, candle_core::Tensor>,
+) -> dapt::data::collate::Batch {
     let flat_u32 = |name: &str| -> Vec<u32> {
         let t = r[name].flatten_all().unwrap();
         t.to_dtype(candle_core::DType::U32)
@@ -194,6 +203,4 @@ pub fn reference_batch(
         masked_labels,
         match_flags: None,
     }
-    .to_tensors(&candle_core::Device::Cpu)
-    .unwrap()
 }

@@ -31,6 +31,17 @@ impl std::str::FromStr for ResumeFrom {
     }
 }
 
+/// Pretraining task flag values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ObjectiveFlag {
+    /// BERT's masked-language model: predict the masked tokens.
+    Mlm,
+    /// ELECTRA's replaced-token detection: a small generator fills the masked positions
+    /// with sampled tokens, the discriminator tells for every token whether it was
+    /// replaced (learns from all tokens, not the masked 15%).
+    Rtd,
+}
+
 /// Masking strategy flag values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum MaskFlag {
@@ -62,6 +73,19 @@ pub struct PretrainArgs {
     /// Model size preset (tiny, small, base) or a config.json file; ignored with --init-from
     #[arg(long, default_value = "small", value_name = "FILE|tiny|small|base")]
     pub model_config: String,
+    /// Pretraining task: mlm trains a BERT `BertForMaskedLM`; rtd trains an ELECTRA
+    /// discriminator (saved in each checkpoint dir, ready for `dapt finetune --init`) and
+    /// its generator (in the dir's `generator/`)
+    #[arg(long, value_enum, default_value = "mlm")]
+    pub objective: ObjectiveFlag,
+    /// rtd: the generator's size, as a fraction of the discriminator's hidden size, heads
+    /// and feed-forward width (same depth; 0.25 worked best in the ELECTRA paper), or a
+    /// generator config.json
+    #[arg(long, default_value = "0.25", value_name = "FRACTION|FILE")]
+    pub generator_size: String,
+    /// rtd: weight of the discriminator's loss against the generator's (the paper's 50)
+    #[arg(long, default_value_t = 50.0)]
+    pub disc_weight: f64,
     /// Start from this pretrained checkpoint dir (its encoder; embeddings aligned to --vocab)
     #[arg(long, value_name = "DIR")]
     pub init_from: Option<PathBuf>,

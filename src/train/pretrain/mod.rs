@@ -7,6 +7,7 @@
 
 pub mod args;
 mod eval;
+mod objective;
 mod setup;
 mod state;
 
@@ -25,7 +26,8 @@ use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::log::MetricsLog;
 use crate::train::progress::{info, Progress};
 pub use args::PretrainArgs;
-pub use eval::EvalResult;
+pub use eval::{EvalResult, RtdEval};
+use objective::PretrainModel;
 use setup::{epoch_plan, Setup};
 pub use state::TrainerState;
 
@@ -65,6 +67,7 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     let mut plan = plan_of(s.state.epoch)?;
     let mut accum = GradAccumulator::new(s.opt.params());
     let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);
+    let mut window_parts = (0.0, 0.0);
     let mut window_start = Instant::now();
     let mut saved_at = s.state.step;
     // A run from a pretrained checkpoint logs where it starts: the held-out MLM curve of
@@ -100,7 +103,9 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             s.train.release_pages();
             let t = batch.to_tensors(&s.device)?;
             let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout));
-            let out = s.model.loss(&t, &mut mode)?;
+            let out = s
+                .model
+                .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;
             let loss = out.loss.to_scalar::<f32>()? as f64;
             if !loss.is_finite() {
                 let last = checkpoints::latest(&args.out)
@@ -112,6 +117,10 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             }
             accum.add(&out.loss.backward()?)?;
             step_loss += loss / args.optim.grad_accum as f64;
+            if let Some((g, d)) = out.parts {
+                window_parts.0 += g / args.optim.grad_accum as f64;
+                window_parts.1 += d / args.optim.grad_accum as f64;
+            }
             let real: u64 = batch.attention_mask.iter().map(|&m| m as u64).sum();
             s.state.tokens_seen += real;
             window_tokens += real;
@@ -135,12 +144,18 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             let tok_s = window_tokens as f64 / secs.max(1e-9);
             let loss = window_loss / window_n as f64;
             progress.set_message(format!("loss {loss:.4} lr {lr:.2e} {tok_s:.0} tok/s"));
-            log.write(&json!({
+            let mut record = json!({
                 "step": s.state.step, "epoch": s.state.epoch, "loss": loss, "lr": lr,
                 "grad_norm": grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
                 "train_seconds": seconds_before + segment_start.elapsed().as_secs_f64(),
-            }))?;
+            });
+            if matches!(s.model, PretrainModel::Rtd(_)) {
+                record["gen_loss"] = json!(window_parts.0 / window_n as f64);
+                record["disc_loss"] = json!(window_parts.1 / window_n as f64);
+            }
+            log.write(&record)?;
             (window_loss, window_n, window_tokens) = (0.0, 0, 0);
+            window_parts = (0.0, 0.0);
             window_start = Instant::now();
         }
         let step = s.state.step;
@@ -164,8 +179,14 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
         "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
         "train_seconds": s.state.train_seconds, "tokens_seen": s.state.tokens_seen,
     }))?;
+    let detection = result.rtd.as_ref().map_or(String::new(), |d| {
+        format!(
+            "; discriminator accuracy {:.4} (all-original baseline {:.4}), AUC {:.4}",
+            d.disc_accuracy, d.disc_majority_accuracy, d.disc_auc
+        )
+    });
     info(format!(
-        "pretrain: {:?} at step {}/{} after {:.0}s, {} tokens ({:.0} tok/s); held-out masked-token accuracy {:.4} (most-frequent-token baseline {:.4}), loss {:.4}, perplexity {:.2}; checkpoint {}",
+        "pretrain: {:?} at step {}/{} after {:.0}s, {} tokens ({:.0} tok/s); held-out masked-token accuracy {:.4} (most-frequent-token baseline {:.4}), loss {:.4}, perplexity {:.2}{detection}; checkpoint {}",
         outcome,
         s.state.step,
         s.schedule.total_steps,
@@ -202,7 +223,7 @@ fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Res
 /// Weights that are no longer finite are never saved: `latest` keeps pointing at the
 /// last good checkpoint.
 fn save(s: &Setup, args: &PretrainArgs, state: &TrainerState) -> Result<()> {
-    for (name, var) in crate::model::params::named_vars(&s.model.vars) {
+    for (name, var) in s.model.params() {
         let sum = var.as_tensor().sqr()?.sum_all()?.to_scalar::<f32>()?;
         if !sum.is_finite() {
             let last =

@@ -9,7 +9,8 @@ use candle_core::Device;
 use clap::ValueEnum;
 use rand::seq::index::sample;
 
-use super::args::{PretrainArgs, ResumeFrom};
+use super::args::{ObjectiveFlag, PretrainArgs, ResumeFrom};
+use super::objective::PretrainModel;
 use super::state::TrainerState;
 use crate::data::batching::{BatchingConfig, DocInfo, EpochPlan};
 use crate::data::collate::Collator;
@@ -19,10 +20,8 @@ use crate::data::rng::{keyed_rng, Purpose};
 use crate::data::shards::{resolve, ShardSet};
 use crate::data::special::SpecialTokens;
 use crate::model::align::AlignEmbeddings;
-use crate::model::bert::{BertForMaskedLM, Init};
 use crate::model::checkpoint;
 use crate::model::init_from::init_from;
-use crate::model::params::named_vars;
 use crate::model::BertConfig;
 use crate::optim::{load_state, Optimizer, Schedule, STATE_FILE};
 use crate::text::vocab::{TokenizerKind, Vocab};
@@ -32,7 +31,7 @@ use crate::train::progress::info;
 
 /// A run ready to train.
 pub struct Setup {
-    pub model: BertForMaskedLM,
+    pub model: PretrainModel,
     pub opt: Box<dyn Optimizer>,
     pub schedule: Schedule,
     pub state: TrainerState,
@@ -59,14 +58,26 @@ fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
             None => BertConfig::read(args.model_config.as_ref())?,
         },
     };
-    if c.model_type == "electra" {
-        crate::bad_input!(
-            "{}: an ELECTRA checkpoint; dapt pretrains BERT with MLM only so far (replaced-token detection is not built yet): fine-tune it with `dapt finetune --init`, or pretrain from a BERT checkpoint or preset",
-            args.init_from
-                .as_deref()
-                .unwrap_or(args.model_config.as_ref())
-                .display()
-        );
+    let origin = args
+        .init_from
+        .as_deref()
+        .unwrap_or(args.model_config.as_ref())
+        .display();
+    match (args.objective, c.model_type == "electra") {
+        (ObjectiveFlag::Mlm, true) => crate::bad_input!(
+            "{origin}: an ELECTRA checkpoint, but --objective mlm trains a BERT masked LM: pretrain it with --objective rtd, or fine-tune it with `dapt finetune --init`"
+        ),
+        (ObjectiveFlag::Rtd, false) if args.init_from.is_some() => crate::bad_input!(
+            "{origin}: a {} checkpoint, but --objective rtd trains an ELECTRA discriminator: give --init-from an ELECTRA discriminator dir, or a size preset with --model-config",
+            c.model_type
+        ),
+        (ObjectiveFlag::Rtd, _) => {
+            // An ELECTRA config always names its embedding width (transformers defaults
+            // a missing one to 128).
+            c.model_type = "electra".into();
+            c.embedding_size = Some(c.embedding_width());
+        }
+        (ObjectiveFlag::Mlm, false) => {}
     }
     c.vocab_size = vocab_size;
     c.dapt_match_embedding |= args.match_embedding;
@@ -196,9 +207,8 @@ impl Setup {
         let device = parse_device(&args.device)?;
         let config = model_config(args, vocab.len())?;
         let collator = collator.with_match_flags(config.dapt_match_embedding);
-        let (model, _) = BertForMaskedLM::new(&config, &device, Init::Fresh(args.seed))?;
-        let params = named_vars(&model.vars);
-        let mut opt = args.optim.optimizer(params, |_| 1.0)?;
+        let model = PretrainModel::new(&config, args, &device)?;
+        let mut opt = args.optim.optimizer(model.params(), |_| 1.0)?;
         let per_epoch = epoch_plan(&train, &batching, args.seed, 0)?.num_batches() as u64
             / args.optim.grad_accum as u64;
         if per_epoch == 0 {
@@ -229,14 +239,7 @@ impl Setup {
                     vocab.sha256
                 );
             }
-            let report = checkpoint::load_into(dir, &model.vars)?;
-            if !report.newly_initialized.is_empty() {
-                crate::bad_input!(
-                    "{}: lacks {:?}; not a checkpoint of this model",
-                    dir.display(),
-                    report.newly_initialized
-                );
-            }
+            model.load(dir)?;
             let restored = load_state(&dir.join(STATE_FILE), opt.as_mut())?;
             state = TrainerState::load(&dir.join(TRAINER_STATE))?;
             if state.seed != args.seed {
@@ -264,7 +267,7 @@ impl Setup {
                 TokenizerKind::Wordlevel => AlignEmbeddings::Frequency,
             });
             let (align, load) = init_from(
-                &model.vars,
+                model.init_target(),
                 dir,
                 &vocab,
                 rule,

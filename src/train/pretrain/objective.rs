@@ -1,0 +1,178 @@
+//! The model a pretraining run trains, by `--objective`: a BERT masked-LM, or an ELECTRA
+//! generator and discriminator doing replaced-token detection. The training loop sees
+//! one loss, one parameter list and one checkpoint layout either way.
+
+use std::path::Path;
+
+use anyhow::Result;
+use candle_core::{Tensor, Var};
+use candle_nn::VarMap;
+
+use super::args::{ObjectiveFlag, PretrainArgs};
+use crate::data::collate::{Batch, BatchTensors, Collator};
+use crate::model::bert::{BertForMaskedLM, Init};
+use crate::model::checkpoint;
+use crate::model::dropout::Mode;
+use crate::model::params::named_vars;
+use crate::model::rtd::{check_generator, generator_config, sample_tokens, Rtd};
+use crate::model::BertConfig;
+use crate::train::progress::info;
+
+/// What `dapt pretrain` trains.
+pub enum PretrainModel {
+    /// `BertForMaskedLM` (`--objective mlm`).
+    Mlm(Box<BertForMaskedLM>),
+    /// ELECTRA's generator and discriminator (`--objective rtd`).
+    Rtd(Box<Rtd>),
+}
+
+/// The loss of one micro-batch.
+pub struct StepLoss {
+    /// What is minimised (scalar).
+    pub loss: Tensor,
+    /// rtd: the generator's and the discriminator's losses, for the log.
+    pub parts: Option<(f64, f64)>,
+}
+
+impl PretrainModel {
+    /// A fresh model of `config` for the run of `args` on `device`.
+    pub fn new(
+        config: &BertConfig,
+        args: &PretrainArgs,
+        device: &candle_core::Device,
+    ) -> Result<Self> {
+        Ok(match args.objective {
+            ObjectiveFlag::Mlm => PretrainModel::Mlm(Box::new(
+                BertForMaskedLM::new(config, device, Init::Fresh(args.seed))?.0,
+            )),
+            ObjectiveFlag::Rtd => {
+                let gen = rtd_generator_config(config, &args.generator_size)?;
+                if !(args.disc_weight > 0.0 && args.disc_weight.is_finite()) {
+                    crate::bad_input!(
+                        "--disc-weight {} must be positive (the paper's 50)",
+                        args.disc_weight
+                    );
+                }
+                info(format!(
+                    "pretrain: replaced-token detection with a generator of {} layers, hidden {}, {} heads (--generator-size {}), --disc-weight {}",
+                    gen.num_hidden_layers, gen.hidden_size, gen.num_attention_heads, args.generator_size, args.disc_weight
+                ));
+                PretrainModel::Rtd(Box::new(Rtd::new(
+                    config,
+                    &gen,
+                    device,
+                    args.seed,
+                    args.disc_weight,
+                )?))
+            }
+        })
+    }
+
+    /// Every trained variable once, under a unique name (the optimizer's keys).
+    pub fn params(&self) -> Vec<(String, Var)> {
+        match self {
+            PretrainModel::Mlm(m) => named_vars(&m.vars),
+            PretrainModel::Rtd(r) => r.params(),
+        }
+    }
+
+    /// Number of trained parameters.
+    pub fn num_parameters(&self) -> usize {
+        self.params().iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// The variables `--init-from` fills: the MLM's, or the discriminator's (whose
+    /// embeddings the generator shares).
+    pub fn init_target(&self) -> &VarMap {
+        match self {
+            PretrainModel::Mlm(m) => &m.vars,
+            PretrainModel::Rtd(r) => &r.discriminator.vars,
+        }
+    }
+
+    /// The loss of `batch` (`t` on the device); `(seed, counter)` key the generator's
+    /// samples under rtd.
+    pub fn loss(
+        &self,
+        batch: &Batch,
+        t: &BatchTensors,
+        collator: &Collator,
+        key: (u64, u64),
+        mode: &mut Mode,
+    ) -> Result<StepLoss> {
+        Ok(match self {
+            PretrainModel::Mlm(m) => StepLoss {
+                loss: m.loss(t, mode)?.loss,
+                parts: None,
+            },
+            PretrainModel::Rtd(r) => {
+                let out = r.loss(
+                    batch,
+                    t,
+                    collator,
+                    |logits| sample_tokens(logits, key.0, key.1),
+                    mode,
+                )?;
+                let parts = (
+                    out.gen_loss.to_scalar::<f32>()? as f64,
+                    out.disc_loss.to_scalar::<f32>()? as f64,
+                );
+                StepLoss {
+                    loss: out.loss,
+                    parts: Some(parts),
+                }
+            }
+        })
+    }
+
+    /// Save a checkpoint into `dir` (atomic; rtd: the discriminator there, the generator
+    /// in `dir/generator/`) with `extra` files and whatever `write_more` adds.
+    pub fn save(
+        &self,
+        dir: &Path,
+        extra: &[(&str, &Path)],
+        write_more: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            PretrainModel::Mlm(m) => m.save(dir, extra, write_more),
+            PretrainModel::Rtd(r) => r.save_with(dir, extra, write_more),
+        }
+    }
+
+    /// Restore the weights of a checkpoint written by [`PretrainModel::save`].
+    pub fn load(&self, dir: &Path) -> Result<()> {
+        match self {
+            PretrainModel::Mlm(m) => {
+                let report = checkpoint::load_into(dir, &m.vars)?;
+                if !report.newly_initialized.is_empty() {
+                    crate::bad_input!(
+                        "{}: lacks {:?}; not a checkpoint of this model",
+                        dir.display(),
+                        report.newly_initialized
+                    );
+                }
+                Ok(())
+            }
+            PretrainModel::Rtd(r) => r.load(dir),
+        }
+    }
+}
+
+/// The generator's configuration from `--generator-size`: a fraction, or a config.json.
+fn rtd_generator_config(disc: &BertConfig, size: &str) -> Result<BertConfig> {
+    if let Ok(fraction) = size.parse::<f64>() {
+        return generator_config(disc, fraction).map_err(|e| crate::error::InputError(e).into());
+    }
+    let path = Path::new(size);
+    if !path.is_file() {
+        crate::bad_input!(
+            "--generator-size {size}: neither a fraction (e.g. 0.25) nor a config.json file"
+        );
+    }
+    let mut gen = BertConfig::read(path)?;
+    gen.vocab_size = disc.vocab_size;
+    gen.dapt_match_embedding = disc.dapt_match_embedding;
+    check_generator(&gen, disc)
+        .map_err(|e| crate::error::InputError(format!("--generator-size {size}: {e}")))?;
+    Ok(gen)
+}
