@@ -7,8 +7,15 @@ both`), tokenizer (dapt's tokenizer.json through BertTokenizerFast), model confi
 (DataCollatorForLanguageModeling), AdamW and linear schedule, thread count. Prints
 real (non-padding) tokens per second over the timed steps, after warmup steps.
 
+With --objective rtd, ELECTRA's replaced-token detection as `dapt pretrain --objective
+rtd` does it: ElectraForPreTraining (the preset, embedding_size = hidden_size) and an
+ElectraForMaskedLM generator of --generator-size (hidden, heads and feed-forward scaled,
+same depth) sharing its embeddings module and tied decoder; replacements sampled from the
+generator's softmax (torch.multinomial), loss = generator MLM + --disc-weight x
+discriminator BCE over real tokens (transformers' own losses).
+
   python3 bench/pretrain_ref.py --corpus X.tsv --vocab DIR --preset small \
-      --batch-size 64 --max-len 32 --steps 30 --warmup 3 --threads 2
+      --batch-size 64 --max-len 32 --steps 30 --warmup 3 --threads 2 [--objective rtd]
 """
 import argparse
 import random
@@ -16,7 +23,8 @@ import time
 
 import torch
 from transformers import (BertConfig, BertForMaskedLM, BertTokenizerFast,
-                          DataCollatorForLanguageModeling, get_linear_schedule_with_warmup)
+                          DataCollatorForLanguageModeling, ElectraConfig, ElectraForMaskedLM,
+                          ElectraForPreTraining, get_linear_schedule_with_warmup)
 
 PRESETS = {"tiny": (2, 128, 2, 512), "small": (4, 256, 4, 1024), "base": (12, 768, 12, 3072)}
 
@@ -32,6 +40,9 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--objective", choices=["mlm", "rtd"], default="mlm")
+    ap.add_argument("--generator-size", type=float, default=0.25)
+    ap.add_argument("--disc-weight", type=float, default=50.0)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
@@ -43,9 +54,13 @@ def main():
         docs += [(a, None), (b, None), (a, b)]
     random.shuffle(docs)
     layers, hidden, heads, ffn = PRESETS[args.preset]
-    config = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers,
-                        num_attention_heads=heads, intermediate_size=ffn)
-    model = BertForMaskedLM(config).train()
+    if args.objective == "mlm":
+        config = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers,
+                            num_attention_heads=heads, intermediate_size=ffn)
+        model = BertForMaskedLM(config).train()
+        step_loss = lambda batch: (model(**batch).loss)
+    else:
+        model, step_loss = rtd(len(tok), layers, hidden, heads, ffn, args)
     no_decay = ["bias", "LayerNorm.weight"]
     groups = [
         {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
@@ -65,15 +80,45 @@ def main():
         if step == args.warmup:
             tokens, start = 0, time.perf_counter()
         batch = collator(features[step * args.batch_size:(step + 1) * args.batch_size])
-        out = model(**batch)
-        out.loss.backward()
+        step_loss(batch).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += int(batch["attention_mask"].sum())
     secs = time.perf_counter() - start
-    print(f"torch_pretrain {args.preset} tokens/s {tokens / secs:.1f} steps {args.steps} seconds {secs:.2f}")
+    print(f"torch_pretrain_{args.objective} {args.preset} tokens/s {tokens / secs:.1f} steps {args.steps} seconds {secs:.2f}")
+
+
+def rtd(vocab_size, layers, hidden, heads, ffn, args):
+    """The generator and discriminator (one module holding both, for the optimizer) and
+    the replaced-token-detection loss of a masked batch."""
+    size = args.generator_size
+    common = dict(vocab_size=vocab_size, embedding_size=hidden, num_hidden_layers=layers)
+    disc = ElectraForPreTraining(ElectraConfig(
+        hidden_size=hidden, num_attention_heads=heads, intermediate_size=ffn, **common))
+    gen = ElectraForMaskedLM(ElectraConfig(
+        hidden_size=round(hidden * size), num_attention_heads=max(1, round(heads * size)),
+        intermediate_size=round(ffn * size), **common))
+    gen.electra.embeddings = disc.electra.embeddings
+    gen.generator_lm_head.weight = disc.electra.embeddings.word_embeddings.weight
+    both = torch.nn.ModuleDict({"disc": disc, "gen": gen}).train()
+
+    def loss(batch):
+        g = gen(**batch)
+        masked = batch["labels"] != -100
+        with torch.no_grad():
+            probs = torch.softmax(g.logits[masked], dim=-1)
+            samples = torch.multinomial(probs, 1).squeeze(1)
+            original = torch.where(masked, batch["labels"], batch["input_ids"])
+            corrupted = original.clone()
+            corrupted[masked] = samples
+            replaced = (corrupted != original).long()
+        d = disc(input_ids=corrupted, attention_mask=batch["attention_mask"],
+                 token_type_ids=batch["token_type_ids"], labels=replaced)
+        return g.loss + args.disc_weight * d.loss
+
+    return both, loss
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 //! Initialising a model for a new vocabulary from a pretrained checkpoint
 //! (`--init-from DIR --align-embeddings RULE`): encoder layers copied unchanged, the
-//! word-embedding rows and the MLM output bias rearranged by [`super::align`].
+//! word-embedding rows and the MLM output bias (BERT's or an ELECTRA generator's)
+//! rearranged by [`super::align`].
 
 use std::path::Path;
 
@@ -20,7 +21,7 @@ fn per_token(name: &str) -> Option<f64> {
     // The std of rows no rule fills: N(0, initializer_range) for embeddings, 0 for a bias.
     if name.ends_with("word_embeddings.weight") {
         Some(1.0)
-    } else if name == "cls.predictions.bias" {
+    } else if name == "cls.predictions.bias" || name == "generator_lm_head.bias" {
         Some(0.0)
     } else {
         None

@@ -80,7 +80,8 @@ pub struct PretrainArgs {
     pub objective: ObjectiveFlag,
     /// rtd: the generator's size, as a fraction of the discriminator's hidden size, heads
     /// and feed-forward width (same depth; 0.25 worked best in the ELECTRA paper), or a
-    /// generator config.json
+    /// generator config.json; ignored with --init-from a dapt rtd checkpoint, whose
+    /// `generator/` is continued
     #[arg(long, default_value = "0.25", value_name = "FRACTION|FILE")]
     pub generator_size: String,
     /// rtd: weight of the discriminator's loss against the generator's (the paper's 50)

@@ -2,7 +2,7 @@
 //! generator and discriminator doing replaced-token detection. The training loop sees
 //! one loss, one parameter list and one checkpoint layout either way.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use candle_core::{Tensor, Var};
@@ -14,7 +14,7 @@ use crate::model::bert::{BertForMaskedLM, Init};
 use crate::model::checkpoint;
 use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
-use crate::model::rtd::{check_generator, generator_config, sample_tokens, Rtd};
+use crate::model::rtd::{check_generator, generator_config, sample_tokens, Rtd, GENERATOR_DIR};
 use crate::model::BertConfig;
 use crate::train::progress::info;
 
@@ -46,7 +46,16 @@ impl PretrainModel {
                 BertForMaskedLM::new(config, device, Init::Fresh(args.seed))?.0,
             )),
             ObjectiveFlag::Rtd => {
-                let gen = rtd_generator_config(config, &args.generator_size)?;
+                // A dapt rtd checkpoint brings its generator's shape along.
+                let saved = args
+                    .init_from
+                    .as_ref()
+                    .map(|d| d.join(GENERATOR_DIR).join(checkpoint::CONFIG))
+                    .filter(|p| p.exists());
+                let gen = match saved {
+                    Some(path) => rtd_generator_config(config, &path.to_string_lossy())?,
+                    None => rtd_generator_config(config, &args.generator_size)?,
+                };
                 if !(args.disc_weight > 0.0 && args.disc_weight.is_finite()) {
                     crate::bad_input!(
                         "--disc-weight {} must be positive (the paper's 50)",
@@ -81,12 +90,22 @@ impl PretrainModel {
         self.params().iter().map(|(_, v)| v.elem_count()).sum()
     }
 
-    /// The variables `--init-from` fills: the MLM's, or the discriminator's (whose
-    /// embeddings the generator shares).
-    pub fn init_target(&self) -> &VarMap {
+    /// What `--init-from DIR` fills, in order, each from its checkpoint dir: the MLM from
+    /// DIR; under rtd the generator from `DIR/generator/` when there is one (a dapt rtd
+    /// checkpoint; otherwise it starts fresh), then the discriminator from DIR, last, so
+    /// the embeddings they share are the discriminator's.
+    pub fn init_targets(&self, dir: &Path) -> Vec<(&VarMap, PathBuf)> {
         match self {
-            PretrainModel::Mlm(m) => &m.vars,
-            PretrainModel::Rtd(r) => &r.discriminator.vars,
+            PretrainModel::Mlm(m) => vec![(&m.vars, dir.to_path_buf())],
+            PretrainModel::Rtd(r) => {
+                let gen = dir.join(GENERATOR_DIR);
+                let mut targets = Vec::new();
+                if gen.join(checkpoint::CONFIG).exists() {
+                    targets.push((&r.generator.vars, gen));
+                }
+                targets.push((&r.discriminator.vars, dir.to_path_buf()));
+                targets
+            }
         }
     }
 

@@ -266,14 +266,19 @@ impl Setup {
                 TokenizerKind::Wordpiece => AlignEmbeddings::Shared,
                 TokenizerKind::Wordlevel => AlignEmbeddings::Frequency,
             });
-            let (align, load) = init_from(
-                model.init_target(),
-                dir,
-                &vocab,
-                rule,
-                config.initializer_range,
-                args.seed,
-            )?;
+            let mut reports = Vec::new();
+            for (vars, from) in model.init_targets(dir) {
+                let report = init_from(
+                    vars,
+                    &from,
+                    &vocab,
+                    rule,
+                    config.initializer_range,
+                    args.seed,
+                )?;
+                reports.push(report);
+            }
+            let (align, load) = reports.pop().expect("the main model is always initialised");
             info(format!(
                 "pretrain: initialised from {} (--align-embeddings {}): embedding rows special {}, shared {}, from pieces {}, frequency {}, random {}; newly initialised: {:?}",
                 dir.display(),
