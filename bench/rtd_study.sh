@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue #17, point 5: MLM vs replaced-token detection (ELECTRA) at an equal wall-clock
 # pretraining budget, then the same fine-tuning.
-#   bash bench/rtd_study.sh            then: python3 bench/rtd_study_report.py
-# Desensitized BQ: the first BQ_TRAIN (6,000) train pairs -> dev (10,000) as the test
-# set. Tiny model, max-len 64, n-gram masking, Lookahead(AdamW) lr 1e-3, batch 64, on the
+#   bash bench/rtd_study.sh [bq|oppo]   then: python3 bench/rtd_study_report.py [bench/out/rtd-DS]
+# bq (default): desensitized BQ, the first BQ_TRAIN (6,000) train pairs -> dev (10,000) as
+# the test set. oppo: the OPPO round-1 test sets (50,000 unlabelled pairs, already
+# desensitized), pretraining only (no labels to fine-tune on). Tiny model, max-len 64, n-gram masking, Lookahead(AdamW) lr 1e-3, batch 64, on the
 # train+test texts (labels unused). Equal budget: each objective first times 30 steps
 # on its core, then gets max_steps = PT_TIME (default 600 s) / its seconds per step, so
 # both finish their linear schedule in about PT_TIME (and stop at 1.2x PT_TIME whatever
@@ -13,15 +14,21 @@
 # ensemble scores the test file (`dapt eval`). Stages whose outputs exist are skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-bench/out/rtd}
+DS=${1:-bq}
+OUT=${OUT:-bench/out/rtd-$DS}
 export RAYON_NUM_THREADS=1
 export BQ_TRAIN=${BQ_TRAIN:-6000}
 PT_TIME=${PT_TIME:-600}
 mkdir -p "$OUT"
 . bench/study_lib.sh
 study_binary "$OUT"
-bq_desensitized "$OUT/data"
-TRAIN=$OUT/data/train.tsv TEST=$OUT/data/test.tsv MAX_LEN=64
+case $DS in
+  bq) bq_desensitized "$OUT/data"; TRAIN=$OUT/data/train.tsv TEST=$OUT/data/test.tsv ;;
+  oppo) TRAIN=../shared/data/oppo/gaiic_track3_round1_testA_20210228.tsv
+        TEST=../shared/data/oppo/gaiic_track3_round1_testB_20210317.tsv ;;
+  *) echo "unknown dataset $DS (bq|oppo)" >&2; exit 2 ;;
+esac
+MAX_LEN=64
 [ -f "$OUT/vocab/vocab.txt" ] || $DAPT vocab --input "$TRAIN" "$TEST" --min-count 2 \
   --rare-placeholders 4 --out "$OUT/vocab"
 [ -f "$OUT/corpus.shard" ] || $DAPT encode --vocab "$OUT/vocab" --input "$TRAIN" "$TEST" \
@@ -71,6 +78,7 @@ echo "seconds per step: mlm $MLM_SPS rtd $RTD_SPS -> steps in ${PT_TIME}s: mlm $
   | tee "$OUT/budget.txt"
 for seed in ${SEEDS:-1 2 3}; do
   pretrain mlm "$seed" 0 "$MLM_STEPS" & pretrain rtd "$seed" 1 "$RTD_STEPS" & wait
+  [ "$DS" = oppo ] && continue
   finetune mlm "$seed" 0 & finetune rtd "$seed" 1 & wait
 done
-echo "done: python3 bench/rtd_study_report.py"
+echo "done: python3 bench/rtd_study_report.py $OUT"

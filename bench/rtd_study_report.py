@@ -7,7 +7,7 @@ discriminator's accuracy next to answering "original" everywhere, and its AUC), 
 fine-tuned CV AUC (mean of 5 folds) and test AUC (fold ensemble), with the rtd - mlm
 difference paired by seed.
 
-    python3 bench/rtd_study_report.py [bench/out/rtd]
+    python3 bench/rtd_study_report.py [bench/out/rtd-bq]
 """
 import json
 import pathlib
@@ -35,7 +35,7 @@ def finetune_run(d):
 
 
 def main():
-    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench/out/rtd")
+    out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "bench/out/rtd-bq")
     budget = (out / "budget.txt").read_text().strip() if (out / "budget.txt").exists() else "-"
     seeds = sorted({int(p.name.rsplit("-s", 1)[1]) for p in out.glob("pretrain-*-s*") if p.is_dir()})
     runs = {(o, s): (pretrain_run(out / f"pretrain-{o}-s{s}"), finetune_run(out / f"ft-{o}-s{s}"))
