@@ -5,7 +5,7 @@
 # bq (default): desensitized BQ, the first BQ_TRAIN (6,000) train pairs -> dev (10,000) as
 # the test set. oppo: the OPPO round-1 test sets (50,000 unlabelled pairs, already
 # desensitized), pretraining only (no labels to fine-tune on). Tiny model, max-len 64, n-gram masking, Lookahead(AdamW) lr 1e-3, batch 64, on the
-# train+test texts (labels unused). Equal budget: each objective first times 30 steps
+# train+test texts (labels unused). Equal budget: each objective first times 100 steps
 # on its core, then gets max_steps = PT_TIME (default 600 s) / its seconds per step, so
 # both finish their linear schedule in about PT_TIME (and stop at 1.2x PT_TIME whatever
 # happens). Per seed s in SEEDS (default 1 2 3) mlm runs on core 0 and rtd on core 1 at the
@@ -39,14 +39,16 @@ seconds_per_step() { # objective, core
   local dir=$OUT/calibrate-$1
   if [ ! -f "$dir/done" ]; then
     rm -rf "$dir"
-    taskset -c "$2" $DAPT pretrain "${PT[@]}" --objective "$1" --max-steps 30 \
+    taskset -c "$2" $DAPT pretrain "${PT[@]}" --objective "$1" --max-steps 100 \
       --eval-every 100000 --save-every 100000 --seed 1 --out "$dir" > "$dir.log" 2>&1
     touch "$dir/done"
   fi
   python3 - "$dir/metrics.jsonl" <<'PY'
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l]
-first, last = recs[0], recs[-1]  # after the first record: warmed up
+first, last = recs[0], recs[-1]  # after the first record (every ~2 s): warmed up
+if first is last:  # a run too fast for two records
+    first = {"train_seconds": 0.0, "step": 0}
 print((last["train_seconds"] - first["train_seconds"]) / (last["step"] - first["step"]))
 PY
 }
