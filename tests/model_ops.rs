@@ -236,3 +236,25 @@ fn non_f32_inputs_use_the_composed_ops() {
     let want = composed::layer_norm(&x, &w, &b, 1e-12).unwrap();
     assert_eq!(diff(&got, &want).0, 0.0);
 }
+
+#[test]
+fn batched_matmul_matches_candle_for_every_transpose() {
+    // (batch, heads, m, k) x (batch, heads, k, n), as attention's products.
+    let (m, k, n) = (7, 5, 6);
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let a_shape = if ta { [3, 2, k, m] } else { [3, 2, m, k] };
+        let b_shape = if tb { [3, 2, n, k] } else { [3, 2, k, n] };
+        let (a, b) = (randn(&a_shape, 1.0, 31), randn(&b_shape, 1.0, 32));
+        check(
+            &format!("batched_matmul ta={ta} tb={tb}"),
+            &[a, b],
+            1e-5,
+            |t| ops::batched_matmul(&t[0], &t[1], ta, tb).unwrap(),
+            |t| {
+                let a = if ta { t[0].t().unwrap() } else { t[0].clone() };
+                let b = if tb { t[1].t().unwrap() } else { t[1].clone() };
+                a.matmul(&b).unwrap()
+            },
+        );
+    }
+}

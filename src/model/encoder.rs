@@ -139,9 +139,10 @@ impl Layer {
         let q = unpad.split_heads(&self.query.forward(x)?)?;
         let k = unpad.split_heads(&self.key.forward(x)?)?;
         let v = unpad.split_heads(&self.value.forward(x)?)?;
-        let probs = ops::masked_softmax(&q.matmul(&k.t()?)?, mask_bias, 1.0 / (d as f64).sqrt())?;
+        let scores = ops::batched_matmul(&q, &k, false, true)?;
+        let probs = ops::masked_softmax(&scores, mask_bias, 1.0 / (d as f64).sqrt())?;
         let probs = mode.dropout(&probs, self.attention_dropout)?;
-        let ctx = unpad.merge_heads(&probs.matmul(&v)?)?;
+        let ctx = unpad.merge_heads(&ops::batched_matmul(&probs, &v, false, false)?)?;
         let attn = mode.dropout(&self.attn_out.forward(&ctx)?, self.hidden_dropout)?;
         let a = self.attn_norm.forward(&(attn + x)?)?;
         let f = self

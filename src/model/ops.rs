@@ -1,6 +1,6 @@
 //! Fused CPU kernels with their own backward, for the element-wise and row-wise parts of
-//! BERT that candle composes from many single-threaded passes: dense layers, masked
-//! attention softmax, LayerNorm, GELU (erf form), dropout masks and cross-entropy.
+//! BERT that candle composes from many single-threaded passes: dense layers, attention's
+//! batched products, masked attention softmax, LayerNorm, GELU (erf form), dropout masks and cross-entropy.
 //!
 //! Each op is a candle `CustomOp` whose forward is one pass over the rows (parallel with
 //! rayon) and whose `bwd` is another single-pass kernel, so autograd works through them.
@@ -8,6 +8,7 @@
 //! device-generic version in [`composed`], which is also what the kernels are tested
 //! against.
 
+mod batched_matmul;
 pub mod composed;
 mod cross_entropy;
 mod dense;
@@ -18,6 +19,7 @@ mod softmax;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
 
+pub use batched_matmul::batched_matmul;
 pub use cross_entropy::cross_entropy;
 pub use dense::dense;
 pub use gelu::gelu_erf;
