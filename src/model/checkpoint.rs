@@ -134,6 +134,20 @@ pub fn base_model_name(name: &str) -> &str {
         .unwrap_or(name)
 }
 
+/// [`load_into`], refusing a checkpoint that lacks any of the variables (resuming a run
+/// needs every one of them).
+pub fn load_all(dir: &Path, vars: &VarMap) -> Result<()> {
+    let report = load_into(dir, vars)?;
+    if !report.newly_initialized.is_empty() {
+        crate::bad_input!(
+            "{}: lacks {:?}; not a checkpoint of this model",
+            dir.display(),
+            report.newly_initialized
+        );
+    }
+    Ok(())
+}
+
 /// Load the weights of checkpoint `dir` into the variables of `vars` (HF names), after
 /// verifying its manifest. Names are matched exactly or without the family prefix
 /// ([`base_model_name`]).

@@ -226,19 +226,8 @@ impl Rtd {
     /// that lacks any of their parameters.
     pub fn load(&self, dir: &Path) -> Result<()> {
         let gen_dir = dir.join(GENERATOR_DIR);
-        for (vars, from) in [
-            (&self.discriminator.vars, dir),
-            (&self.generator.vars, gen_dir.as_path()),
-        ] {
-            let report = checkpoint::load_into(from, vars)?;
-            if !report.newly_initialized.is_empty() {
-                crate::bad_input!(
-                    "{}: lacks {:?}; not a replaced-token-detection checkpoint of this model",
-                    from.display(),
-                    report.newly_initialized
-                );
-            }
-        }
+        checkpoint::load_all(dir, &self.discriminator.vars)?;
+        checkpoint::load_all(&gen_dir, &self.generator.vars)?;
         Ok(())
     }
 }

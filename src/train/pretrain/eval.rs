@@ -64,10 +64,7 @@ pub fn evaluate<S: DocStore + ?Sized>(
     seed: u64,
     device: &Device,
 ) -> Result<EvalResult> {
-    let model = match model {
-        PretrainModel::Mlm(m) => PretrainModel::Mlm(Box::new(m.detached()?)),
-        PretrainModel::Rtd(r) => PretrainModel::Rtd(Box::new(r.detached()?)),
-    };
+    let model = model.detached()?;
     let seqs: Vec<[usize; 1]> = (0..store.num_docs()).map(|d| [d]).collect();
     let (mut loss_sum, mut correct, mut total) = (0.0f64, 0u64, 0u64);
     let mut label_counts = std::collections::HashMap::<u32, u64>::new();

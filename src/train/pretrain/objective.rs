@@ -161,19 +161,17 @@ impl PretrainModel {
     /// Restore the weights of a checkpoint written by [`PretrainModel::save`].
     pub fn load(&self, dir: &Path) -> Result<()> {
         match self {
-            PretrainModel::Mlm(m) => {
-                let report = checkpoint::load_into(dir, &m.vars)?;
-                if !report.newly_initialized.is_empty() {
-                    crate::bad_input!(
-                        "{}: lacks {:?}; not a checkpoint of this model",
-                        dir.display(),
-                        report.newly_initialized
-                    );
-                }
-                Ok(())
-            }
+            PretrainModel::Mlm(m) => checkpoint::load_all(dir, &m.vars),
             PretrainModel::Rtd(r) => r.load(dir),
         }
+    }
+
+    /// The same model recording no autograd graph, for evaluation.
+    pub fn detached(&self) -> Result<Self> {
+        Ok(match self {
+            PretrainModel::Mlm(m) => PretrainModel::Mlm(Box::new(m.detached()?)),
+            PretrainModel::Rtd(r) => PretrainModel::Rtd(Box::new(r.detached()?)),
+        })
     }
 }
 
