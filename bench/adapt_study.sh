@@ -12,7 +12,12 @@
 # FOLD=all trains every fold and scores the test set with the fold ensemble, into
 # ft5fold/ and ref5fold/) (stratified, --fold-seed 1) for EPOCHS epochs, batch 32, lr 5e-5, warmup 6%, max-len 128, best by
 # validation AUC; that best model scores the MRPC test set. Seeds: SEEDS.
-# The dapt chain and the reference chain run side by side, one core each.
+# The dapt chain (core DAPT_CORE, default 0) and the reference chain (core REF_CORE,
+# default 1) run side by side, one core each; CHAINS (default "dapt ref") picks which run.
+# With FOLD=all every finished run (dapt: cv.json, test.json, seconds; reference: one JSON
+# per arm and seed) is also copied into ARCHIVE (bench/results/adapt-5fold, committed) and
+# restored from it at start, so the ~8 core-hours of the 5-fold study can be spread over
+# several sessions or machines; the report reads the archive.
 #   bash bench/adapt_study.sh            # then: python3 bench/adapt_study_report.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +29,18 @@ PRETRAIN_STEPS=${PRETRAIN_STEPS:-200}
 EXTEND_ADD=${EXTEND_ADD:-1000}
 ARMS=${ARMS:-a b c e}
 FOLD=${FOLD:-0}
+CHAINS=${CHAINS:-dapt ref}
 if [ "$FOLD" = all ]; then FOLDFLAG=() TAG=5fold; else FOLDFLAG=(--fold "$FOLD") TAG=""; fi
+ARCHIVE=${ARCHIVE:-bench/results/adapt-5fold}
+[ -n "$TAG" ] || ARCHIVE=""
 mkdir -p "$OUT/data" "$OUT/ft$TAG" "$OUT/ref$TAG" "$OUT/logs"
+if [ -n "$ARCHIVE" ] && [ -d "$ARCHIVE" ]; then
+  for d in "$ARCHIVE"/ft5fold/*-*; do
+    [ -d "$d" ] || continue
+    [ -f "$OUT/ft5fold/$(basename "$d")/test.json" ] || cp -r "$d" "$OUT/ft5fold/"
+  done
+  cp -n "$ARCHIVE"/ref5fold/*.json "$OUT/ref5fold/" 2>/dev/null || true
+fi
 study_binary "$OUT"
 minilm_checkpoint "$OUT"
 cp ../shared/data/mrpc/msr_paraphrase_train.pairs.tsv "$OUT/data/train.tsv"
@@ -71,6 +86,10 @@ dapt_chain() {
       "$DAPT" finetune "${FT[@]}" "${init[@]}" --seed "$seed" --out "$dir" > "$OUT/logs/ft$TAG-$arm-$seed.log" 2>&1
       echo "$((SECONDS - start))" > "$dir/seconds"
       "$DAPT" eval --model "$dir" --input "$TEST" --json | grep "\"model\":\"ensemble\"" > "$dir/test.json"
+      if [ -n "$ARCHIVE" ]; then
+        mkdir -p "$ARCHIVE/ft5fold/$arm-$seed"
+        cp "$dir/cv.json" "$dir/test.json" "$dir/seconds" "$dir/folds.json" "$ARCHIVE/ft5fold/$arm-$seed/"
+      fi
     done
   done
 }
@@ -82,23 +101,34 @@ ref_chain() {
       > "$OUT/logs/ref-pretrain.log" 2>&1
     touch "$OUT/ref/pretrain/done"
   fi
-  # dapt's folds, written by its first fine-tuning run.
-  local folds=$OUT/ft$TAG/a-${SEEDS%% *}/folds.json
-  while [ ! -f "$folds" ]; do sleep 10; done
-  for arm in a b; do
-    [ -f "$OUT/ref$TAG/$arm.json" ] && continue
-    case $arm in a) init=$MINILM ;; b) init=$OUT/ref/pretrain ;; esac
-    # shellcheck disable=SC2086
-    python3 bench/finetune_ref.py --train "$TRAIN" --folds-json "$folds" --init "$init" "${FOLDFLAG[@]}" \
-      --epochs "$EPOCHS" --batch-size 32 --lr 5e-5 --max-len 128 --metric auc --seeds $SEEDS \
-      --test "$TEST" --threads 1 --out "$OUT/ref$TAG/$arm.json" > "$OUT/logs/ref$TAG-$arm.log" 2>&1
+  # dapt's folds (the same for every seed: --fold-seed 1), written by its first run.
+  local folds
+  while true; do
+    folds=$(ls "$OUT"/ft$TAG/a-*/folds.json 2>/dev/null | head -n 1)
+    [ -n "$folds" ] && break
+    sleep 10
+  done
+  for seed in $SEEDS; do
+    for arm in a b; do
+      local res=$OUT/ref$TAG/$arm-$seed.json
+      [ -f "$res" ] && continue
+      case $arm in a) init=$MINILM ;; b) init=$OUT/ref/pretrain ;; esac
+      python3 bench/finetune_ref.py --train "$TRAIN" --folds-json "$folds" --init "$init" "${FOLDFLAG[@]}" \
+        --epochs "$EPOCHS" --batch-size 32 --lr 5e-5 --max-len 128 --metric auc --seeds "$seed" \
+        --test "$TEST" --threads 1 --out "$res" > "$OUT/logs/ref$TAG-$arm-$seed.log" 2>&1
+      if [ -n "$ARCHIVE" ]; then mkdir -p "$ARCHIVE/ref5fold"; cp "$res" "$ARCHIVE/ref5fold/"; fi
+    done
   done
 }
 
-taskset -c "${DAPT_CORE:-0}" bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS EXTEND_ADD ARMS DAPT MINILM TRAIN TEST FT TAG); dapt_chain" &
-dapt_pid=$!
-taskset -c 1 bash -c "set -euo pipefail; $(declare -f ref_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS MINILM TRAIN TEST FOLDFLAG TAG); ref_chain" &
-ref_pid=$!
-wait $dapt_pid
-wait $ref_pid
+pids=()
+if [[ " $CHAINS " == *" dapt "* ]]; then
+  taskset -c "${DAPT_CORE:-0}" bash -c "set -euo pipefail; $(declare -f dapt_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS EXTEND_ADD ARMS DAPT MINILM TRAIN TEST FT TAG ARCHIVE); dapt_chain" &
+  pids+=($!)
+fi
+if [[ " $CHAINS " == *" ref "* ]]; then
+  taskset -c "${REF_CORE:-1}" bash -c "set -euo pipefail; $(declare -f ref_chain); $(declare -p OUT SEEDS EPOCHS PRETRAIN_STEPS MINILM TRAIN TEST FOLDFLAG TAG ARCHIVE); ref_chain" &
+  pids+=($!)
+fi
+for pid in "${pids[@]}"; do wait "$pid"; done
 echo "done: python3 bench/adapt_study_report.py bench/out/adapt $TAG"

@@ -44,17 +44,16 @@ def dapt_runs(out, tag):
 def ref_runs(out, tag):
     runs = {}
     for arm in ["a", "b"]:
-        p = out / f"ref{tag}" / f"{arm}.json"
-        if not p.exists():
-            continue
-        r = json.loads(p.read_text())
-        for seed, s in r["seeds"].items():
-            folds = s["folds"]
-            f = {m: statistics.fmean(x[m] for x in folds) for m in ("auc", "accuracy")}
-            runs.setdefault(arm, {})[int(seed)] = {
-                "valid_auc": f["auc"], "valid_acc": f["accuracy"],
-                "test_auc": s["test"]["auc"], "test_acc": s["test"]["accuracy"],
-                "seconds": s["seconds"]}
+        # One file for all seeds ({arm}.json) or one per seed ({arm}-{seed}.json).
+        for p in sorted((out / f"ref{tag}").glob(f"{arm}*.json")):
+            r = json.loads(p.read_text())
+            for seed, s in r["seeds"].items():
+                folds = s["folds"]
+                f = {m: statistics.fmean(x[m] for x in folds) for m in ("auc", "accuracy")}
+                runs.setdefault(arm, {})[int(seed)] = {
+                    "valid_auc": f["auc"], "valid_acc": f["accuracy"],
+                    "test_auc": s["test"]["auc"], "test_acc": s["test"]["accuracy"],
+                    "seconds": s["seconds"]}
     return runs
 
 
@@ -128,13 +127,21 @@ def main():
                 print(f"- {impl}: ({hi}) - ({lo}) paired by seed {seeds}: test AUC "
                       + ", ".join(f"{z:+.4f}" for z in d) + "; valid AUC "
                       + ", ".join(f"{z:+.4f}" for z in v))
-    folds = out / f"ft{tag}" / "a-1" / "folds.json"
-    if folds.exists():
-        assignment = json.loads(folds.read_text())["assignment"]
-        valid = [i for i, k in enumerate(assignment) if k == 0]
-        print(baselines_line("fold 0 validation", overlap_baselines(out / "data" / "train.tsv", valid)))
-    if (out / "data" / "test.tsv").exists():
-        print(baselines_line("test", overlap_baselines(out / "data" / "test.tsv")))
+    # The study's copies of MRPC, or the shared originals when reading the archive.
+    data = out / "data"
+    train, test = data / "train.tsv", data / "test.tsv"
+    if not train.exists():
+        shared = pathlib.Path("../shared/data/mrpc")
+        train, test = shared / "msr_paraphrase_train.pairs.tsv", shared / "msr_paraphrase_test.pairs.tsv"
+    folds = sorted((out / f"ft{tag}").glob("a-*/folds.json"))
+    if folds and train.exists():
+        assignment = json.loads(folds[0].read_text())["assignment"]
+        ks = [0] if not tag else sorted(set(assignment))
+        per_fold = [overlap_baselines(train, [i for i, k in enumerate(assignment) if k == f]) for f in ks]
+        where = "fold 0 validation" if not tag else "validation, mean over the 5 folds"
+        print(baselines_line(where, {m: statistics.fmean(b[m] for b in per_fold) for m in per_fold[0]}))
+    if test.exists():
+        print(baselines_line("test", overlap_baselines(test)))
     for line in mlm_curves(out):
         print(line)
     peaks = rss(out)

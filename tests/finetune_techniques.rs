@@ -14,7 +14,7 @@ use dapt::model::params::named_vars;
 use dapt::model::pooling::Pooling;
 use dapt::model::BertConfig;
 use dapt::optim::{clip_grad_norm, AdamW, AdamWConfig, NamedParam, Optimizer};
-use dapt::train::finetune::step::{micro_batch_grads, LossSpec};
+use dapt::train::finetune::step::{micro_batch_grads, LossSpec, Target, Targets};
 use dapt::train::loss::cross_entropy;
 use dapt::train::pair_batch::PairTensors;
 use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, WeightAverage};
@@ -64,12 +64,13 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
     let params = named_vars(&model.vars);
     let mut opt = AdamW::new(params.clone(), AdamWConfig::default()).unwrap();
     let batch = inputs();
-    let ys = Tensor::new(&[1u32, 0, 1], &Device::Cpu).unwrap();
+    let ys = hard_targets(&[1, 0, 1]);
     let weights = [1.0, 1.3];
     let spec = LossSpec {
         class_weight: Some(&weights),
         label_smoothing: 0.0,
         rdrop: None,
+        distill: None,
     };
     let emb = model.word_embeddings().unwrap();
     for _ in 0..3 {
@@ -142,11 +143,12 @@ fn attack_restores_the_embeddings_exactly() {
     let emb = model.word_embeddings().unwrap();
     let before: Vec<f32> = emb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
     let batch = inputs();
-    let ys = Tensor::new(&[1u32, 0, 1], &Device::Cpu).unwrap();
+    let ys = hard_targets(&[1, 0, 1]);
     let spec = LossSpec {
         class_weight: None,
         label_smoothing: 0.0,
         rdrop: None,
+        distill: None,
     };
     let pgd = Adversarial {
         kind: AdversarialKind::Pgd,
@@ -368,4 +370,10 @@ fn multi_sample_dropout_averages_toward_the_undropped_logits() {
     assert!(one > 0.2 && many < 0.1 && many < one / 4.0);
     // In evaluation mode the samples change nothing.
     assert_eq!(max_abs(&(logits(5, false) - &eval).unwrap()), 0.0);
+}
+
+/// Hard-label targets of a batch.
+fn hard_targets(labels: &[usize]) -> Targets {
+    let rows: Vec<Target> = labels.iter().map(|&l| Target::hard(l)).collect();
+    Targets::of(&rows.iter().collect::<Vec<_>>(), &Device::Cpu).unwrap()
 }

@@ -14,6 +14,7 @@ pub mod pairs;
 pub mod rng;
 pub mod shard;
 pub mod shards;
+pub mod soft_labels;
 pub mod span;
 pub mod special;
 pub mod union_find;

@@ -15,5 +15,6 @@ pub mod predict;
 pub mod pretrain;
 pub mod probs;
 pub mod progress;
+pub mod soft;
 pub mod stack;
 pub mod techniques;

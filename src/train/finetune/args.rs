@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::data::folds::FoldBy;
 use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
+use crate::train::soft::DistillArgs;
 use crate::train::techniques::TechniqueArgs;
 
 /// The metric that picks each fold's best checkpoint.
@@ -73,7 +74,8 @@ pub enum AugmentRule {
 /// input pair), `OUT/cv.json` (per-fold metrics, mean and std) and `OUT/metrics.jsonl`.
 #[derive(Args, Debug, Clone)]
 pub struct FinetuneArgs {
-    /// Labelled pairs: text_a<TAB>text_b<TAB>label, labels 0..C-1
+    /// Labelled pairs: text_a<TAB>text_b<TAB>label, labels 0..C-1 (with --soft-labels,
+    /// lines without a label are soft-only training pairs)
     #[arg(long, value_name = "FILE")]
     pub train: PathBuf,
     /// The first line of --train is a header
@@ -132,6 +134,15 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub techniques: TechniqueArgs,
+    /// A teacher's class probabilities for the pairs of --train (`dapt predict --with-ids`
+    /// output or a finetune run's oof.tsv): train on α·CE(hard) + (1−α)·T²·KL(teacher_T ‖
+    /// student_T). Lines of --train without a label are then allowed: they join every
+    /// fold's training part with the soft term only
+    #[arg(long, value_name = "FILE", help_heading = "Distillation")]
+    pub soft_labels: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub distill: DistillArgs,
     /// Also evaluate every N optimizer steps (0: only at the end of each epoch)
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,

@@ -8,6 +8,7 @@ use anyhow::Result;
 use super::args::{AugmentRule, FinetuneArgs, MetricKind};
 use crate::data::folds::Folds;
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
+use crate::data::soft_labels::SoftLabels;
 use candle_core::Device;
 
 use crate::model::bert::{Init, SequenceClassifier};
@@ -27,7 +28,7 @@ pub const FOLDS_FILE: &str = "folds.json";
 pub struct Prepared {
     /// The checkpoint dir `--init` resolves to.
     pub init: Option<PathBuf>,
-    /// The labelled pairs, in file order.
+    /// The labelled pairs, in file order (those the folds split).
     pub pairs: Vec<PairRecord>,
     /// Their labels.
     pub labels: Vec<usize>,
@@ -45,6 +46,21 @@ pub struct Prepared {
     pub stats: EncodeStats,
     /// `--class-weight`, one per class.
     pub class_weight: Option<Vec<f64>>,
+    /// With `--soft-labels`: the teacher's probabilities of each labelled pair (in the
+    /// order of `pairs`) and the unlabelled pairs, which join every fold's training part.
+    pub soft: Option<SoftSet>,
+}
+
+/// The soft labels of a fine-tuning task.
+pub struct SoftSet {
+    /// Teacher probabilities of the labelled pairs, in the order of [`Prepared::pairs`].
+    pub labelled: Vec<Vec<f64>>,
+    /// The unlabelled pairs of `--train`, in file order.
+    pub unlabelled: Vec<PairRecord>,
+    /// Them encoded.
+    pub unlabelled_encoded: Vec<EncodedPair>,
+    /// Their teacher probabilities.
+    pub unlabelled_probs: Vec<Vec<f64>>,
 }
 
 /// The vocabulary dir: the checkpoint's own with `--init` (a different `--vocab` is a
@@ -140,9 +156,26 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
 /// vocabulary and model configuration, and encode every pair.
 pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
     args.techniques.validate()?;
-    let pairs = read_pairs(&args.train, args.header, true, None)?;
+    args.distill.validate()?;
+    let records = read_pairs(&args.train, args.header, args.soft_labels.is_none(), None)?;
+    let c = num_classes(&args.train, &records)?;
+    // Teacher probabilities per record, split like the records into labelled pairs (the
+    // folds') and unlabelled ones (soft-only training pairs).
+    let soft_probs = match &args.soft_labels {
+        Some(path) => Some(SoftLabels::read(path)?.align(path, &args.train, &records, c)?),
+        None => None,
+    };
+    let (pairs, unlabelled): (Vec<PairRecord>, Vec<PairRecord>) =
+        records.iter().cloned().partition(|p| p.label.is_some());
+    let soft_split = soft_probs.map(|probs| {
+        let (l, u): (Vec<_>, Vec<_>) = records
+            .iter()
+            .zip(probs)
+            .partition(|(r, _)| r.label.is_some());
+        let probs = |v: Vec<(&PairRecord, Vec<f64>)>| v.into_iter().map(|(_, p)| p).collect();
+        (probs(l), probs(u))
+    });
     let labels: Vec<usize> = pairs.iter().map(|p| p.label.expect("labelled")).collect();
-    let c = num_classes(&args.train, &pairs)?;
     let class_weight = match &args.class_weight {
         Some(s) => {
             let w = parse_class_weight(s)?;
@@ -209,6 +242,18 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         .iter()
         .map(|p| encoder.encode(&p.a, &p.b, &mut stats))
         .collect::<Result<Vec<_>>>()?;
+    let soft = match soft_split {
+        Some((labelled, unlabelled_probs)) => Some(SoftSet {
+            labelled,
+            unlabelled_encoded: unlabelled
+                .iter()
+                .map(|p| encoder.encode(&p.a, &p.b, &mut stats))
+                .collect::<Result<Vec<_>>>()?,
+            unlabelled,
+            unlabelled_probs,
+        }),
+        None => None,
+    };
     if stats.unknown_rate() > args.max_unk_rate {
         crate::bad_input!(
             "{}: {:.1}% of its tokens are unknown to the vocabulary in {} (limit --max-unk-rate {}): the data and the vocabulary do not belong together; use the checkpoint pretrained on this kind of data, or build a vocabulary from it with `dapt vocab --input {}`",
@@ -235,6 +280,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         encoded,
         stats,
         class_weight,
+        soft,
     })
 }
 

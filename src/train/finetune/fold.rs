@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Result;
-use candle_core::{Device, Tensor};
+use candle_core::Device;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::args::{AugmentRule, FinetuneArgs};
 use super::data::Prepared;
-use super::step::{micro_batch_grads, LossSpec};
+use super::step::{micro_batch_grads, LossSpec, Target, Targets};
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::bert::{Init, SequenceClassifier};
@@ -27,6 +27,7 @@ use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder}
 use crate::train::pair_model::{vocab_files, FinetuneState};
 use crate::train::probs::class_probs;
 use crate::train::progress::{info, Progress};
+use crate::train::soft::tempered;
 use crate::train::techniques::with_weights;
 
 /// What a fold produced (`OUT/fold-K/result.json`).
@@ -67,21 +68,36 @@ pub fn fold_dir(out: &Path, k: usize) -> PathBuf {
     out.join(format!("fold-{k}"))
 }
 
-/// The training part of fold `k` with its augmentations, encoded.
+/// The training part of fold `k` with its augmentations and, with `--soft-labels`, the
+/// unlabelled pairs (in both orders under `--augment swap`), encoded with their targets.
+/// Teacher distributions are tempered here; a swapped pair keeps its original's, pairs
+/// implied by closure have none.
 fn training_set(
     p: &Prepared,
     args: &FinetuneArgs,
     train_idx: &[usize],
     k: usize,
-) -> Result<(Vec<EncodedPair>, Vec<usize>, AugmentReport)> {
+) -> Result<(Vec<EncodedPair>, Vec<Target>, AugmentReport)> {
+    let temperature = args.distill.temperature;
+    let soft_of = |i: usize| {
+        p.soft
+            .as_ref()
+            .map(|s| tempered(&s.labelled[i], temperature))
+    };
     let mut encoded: Vec<EncodedPair> = train_idx.iter().map(|&i| p.encoded[i].clone()).collect();
-    let mut labels: Vec<usize> = train_idx.iter().map(|&i| p.labels[i]).collect();
+    let mut targets: Vec<Target> = train_idx
+        .iter()
+        .map(|&i| Target {
+            label: Some(p.labels[i]),
+            soft: soft_of(i),
+        })
+        .collect();
     let originals: Vec<Pair> = train_idx
         .iter()
         .map(|&i| (p.pairs[i].a.clone(), p.pairs[i].b.clone(), p.labels[i]))
         .collect();
     let mut report = AugmentReport::default();
-    let mut added: Vec<Pair> = Vec::new();
+    let mut added: Vec<(Pair, Option<Vec<f64>>)> = Vec::new();
     if args.augment.contains(&AugmentRule::Closure) {
         // Seeded per fold: each fold's training part implies different pairs.
         let (implied, r) = closure(
@@ -91,23 +107,49 @@ fn training_set(
         );
         report.closure_positive = r.closure_positive;
         report.closure_negative = r.closure_negative;
-        added.extend(implied);
+        added.extend(implied.into_iter().map(|x| (x, None)));
     }
-    if args.augment.contains(&AugmentRule::Swap) {
+    let swapping = args.augment.contains(&AugmentRule::Swap);
+    if swapping {
         // Swap the implied pairs too, so every training pair appears in both orders.
-        let mut base = originals;
+        let mut base: Vec<(Pair, Option<Vec<f64>>)> = originals
+            .into_iter()
+            .zip(train_idx.iter().map(|&i| soft_of(i)))
+            .collect();
         base.extend(added.iter().cloned());
-        let swapped = swap(&base);
+        let swapped: Vec<Pair> = swap(&base.iter().map(|(x, _)| x.clone()).collect::<Vec<_>>());
         report.swapped = swapped.len();
-        added.extend(swapped);
+        added.extend(swapped.into_iter().zip(base.into_iter().map(|(_, t)| t)));
     }
     let encoder = PairEncoder::new(&p.vocab, args.max_len)?;
     let mut stats = EncodeStats::default();
-    for (a, b, y) in &added {
-        encoded.push(encoder.encode(a, b, &mut stats)?);
-        labels.push(*y);
+    for ((a, b, y), soft) in added {
+        encoded.push(encoder.encode(&a, &b, &mut stats)?);
+        targets.push(Target {
+            label: Some(y),
+            soft,
+        });
     }
-    Ok((encoded, labels, report))
+    if let Some(s) = &p.soft {
+        for ((rec, enc), probs) in s
+            .unlabelled
+            .iter()
+            .zip(&s.unlabelled_encoded)
+            .zip(&s.unlabelled_probs)
+        {
+            let soft = Some(tempered(probs, temperature));
+            encoded.push(enc.clone());
+            targets.push(Target {
+                label: None,
+                soft: soft.clone(),
+            });
+            if swapping {
+                encoded.push(encoder.encode(&rec.b, &rec.a, &mut stats)?);
+                targets.push(Target { label: None, soft });
+            }
+        }
+    }
+    Ok((encoded, targets, report))
 }
 
 /// The model for a fold: the `--init` checkpoint with new heads, or fresh weights.
@@ -141,9 +183,10 @@ pub fn train_fold(
     log: &mut MetricsLog,
 ) -> Result<FoldResult> {
     let (train_idx, valid_idx) = p.folds.split(k);
-    let (train, train_labels, augment) = training_set(p, args, &train_idx, k)?;
+    let (train, train_targets, augment) = training_set(p, args, &train_idx, k)?;
+    let soft_only = train_targets.iter().filter(|t| t.label.is_none()).count();
     info(format!(
-        "finetune: fold {k}: {} training pairs ({} original, +{} swap, +{} closure positives, +{} closure negatives), {} validation pairs",
+        "finetune: fold {k}: {} training pairs ({} original, +{} swap, +{} closure positives, +{} closure negatives, +{soft_only} soft-only), {} validation pairs",
         train.len(),
         train_idx.len(),
         augment.swapped,
@@ -165,6 +208,7 @@ pub fn train_fold(
         class_weight: p.class_weight.as_deref(),
         label_smoothing: args.label_smoothing,
         rdrop: t.rdrop,
+        distill: p.soft.as_ref().map(|_| &args.distill),
     };
     let accum_n = args.optim.grad_accum;
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
@@ -192,14 +236,14 @@ pub fn train_fold(
             let mut step_loss = 0.0;
             for rows in group {
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
-                let ys: Vec<u32> = rows.iter().map(|&i| train_labels[i] as u32).collect();
+                let targets: Vec<&Target> = rows.iter().map(|&i| &train_targets[i]).collect();
+                let targets = Targets::of(&targets, device)?;
                 let batch = pad_batch(&batch, pad, model.config.dapt_match_embedding, device)?;
-                let ys = Tensor::new(ys.as_slice(), device)?;
                 let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
                 let (value, grads) = micro_batch_grads(
                     &model,
                     &batch,
-                    &ys,
+                    &targets,
                     &spec,
                     attack.as_ref().map(|a| (a, &embeddings)),
                     &params,

@@ -1,16 +1,78 @@
-//! The gradients of one micro-batch: the loss (cross-entropy, or R-Drop's), its backward
-//! pass, and the adversarial passes when `--adversarial` is set.
+//! The gradients of one micro-batch: the loss (cross-entropy, with soft targets the
+//! distillation objective, either inside R-Drop's), its backward pass, and the
+//! adversarial passes when `--adversarial` is set.
 
 use anyhow::Result;
 use candle_core::backprop::GradStore;
-use candle_core::{Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 
 use crate::model::bert::SequenceClassifier;
 use crate::model::dropout::Mode;
 use crate::optim::NamedParam;
 use crate::train::loss::cross_entropy;
 use crate::train::pair_batch::PairTensors;
+use crate::train::soft::{DistillArgs, SoftTargets};
 use crate::train::techniques::{rdrop_loss, Adversarial};
+
+/// What one training example is trained towards: its class, its teacher's tempered
+/// distribution, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    /// The hard label.
+    pub label: Option<usize>,
+    /// The teacher's distribution at the distillation temperature.
+    pub soft: Option<Vec<f64>>,
+}
+
+impl Target {
+    /// A hard label only.
+    pub fn hard(label: usize) -> Target {
+        Target {
+            label: Some(label),
+            soft: None,
+        }
+    }
+}
+
+/// The targets of a micro-batch's rows.
+pub struct Targets {
+    /// Class ids (u32) of the rows that have one, and which rows those are (`None`: every
+    /// row, in order).
+    pub hard: Option<(Tensor, Option<Tensor>)>,
+    /// The teacher distributions of the rows that have one.
+    pub soft: Option<SoftTargets>,
+}
+
+impl Targets {
+    /// The targets of `rows`, in batch order.
+    pub fn of(rows: &[&Target], device: &Device) -> Result<Targets> {
+        let hard_rows: Vec<u32> = (0..rows.len() as u32)
+            .filter(|&i| rows[i as usize].label.is_some())
+            .collect();
+        let ys: Vec<u32> = rows
+            .iter()
+            .filter_map(|t| t.label.map(|l| l as u32))
+            .collect();
+        let hard = match hard_rows.len() {
+            0 => None,
+            n if n == rows.len() => Some((Tensor::new(ys.as_slice(), device)?, None)),
+            _ => Some((
+                Tensor::new(ys.as_slice(), device)?,
+                Some(Tensor::new(hard_rows.as_slice(), device)?),
+            )),
+        };
+        let soft_rows: Vec<u32> = (0..rows.len() as u32)
+            .filter(|&i| rows[i as usize].soft.is_some())
+            .collect();
+        let soft = if soft_rows.is_empty() {
+            None
+        } else {
+            let dists: Vec<Vec<f64>> = rows.iter().filter_map(|t| t.soft.clone()).collect();
+            Some(SoftTargets::new(&soft_rows, &dists, device)?)
+        };
+        Ok(Targets { hard, soft })
+    }
+}
 
 /// What the loss of a micro-batch is made of.
 pub struct LossSpec<'a> {
@@ -20,15 +82,46 @@ pub struct LossSpec<'a> {
     pub label_smoothing: f64,
     /// R-Drop's α (two passes), or one pass when `None`.
     pub rdrop: Option<f64>,
+    /// The soft-target objective's α and T (`--soft-labels`); `None`: the cross-entropy
+    /// of the hard labels alone.
+    pub distill: Option<&'a DistillArgs>,
 }
 
 impl LossSpec<'_> {
-    /// The loss of `model` on `batch` with labels `ys`; dropout masks come from `mode`.
+    /// The objective on one pass's logits: the hard labels' cross-entropy, or
+    /// `α·CE(hard rows) + (1−α)·T²·KL(soft rows)`, a term dropped when no row has its kind.
+    pub fn objective(&self, logits: &Tensor, targets: &Targets) -> candle_core::Result<Tensor> {
+        let ce = |(ys, rows): &(Tensor, Option<Tensor>)| match rows {
+            None => cross_entropy(logits, ys, self.class_weight, self.label_smoothing),
+            Some(r) => cross_entropy(
+                &logits.index_select(r, 0)?,
+                ys,
+                self.class_weight,
+                self.label_smoothing,
+            ),
+        };
+        let hard = targets.hard.as_ref().map(ce).transpose()?;
+        let Some(d) = self.distill else {
+            return hard.ok_or_else(|| candle_core::Error::Msg("a batch without labels".into()));
+        };
+        let soft = match &targets.soft {
+            Some(s) => Some((s.kl(logits, d.temperature)? * (1.0 - d.distill_alpha))?),
+            None => None,
+        };
+        match (hard, soft) {
+            (Some(h), Some(s)) => (h * d.distill_alpha)? + s,
+            (Some(h), None) => h * d.distill_alpha,
+            (None, Some(s)) => Ok(s),
+            (None, None) => Err(candle_core::Error::Msg("a batch without targets".into())),
+        }
+    }
+
+    /// The loss of `model` on `batch` towards `targets`; dropout masks come from `mode`.
     pub fn loss(
         &self,
         model: &SequenceClassifier,
         batch: &PairTensors,
-        ys: &Tensor,
+        targets: &Targets,
         mode: &mut Mode,
     ) -> Result<Tensor> {
         let mut logits = || {
@@ -40,12 +133,12 @@ impl LossSpec<'_> {
                 mode,
             )
         };
-        let ce = |l: &Tensor| cross_entropy(l, ys, self.class_weight, self.label_smoothing);
+        let objective = |l: &Tensor| self.objective(l, targets);
         Ok(match self.rdrop {
-            None => ce(&logits()?)?,
+            None => objective(&logits()?)?,
             Some(alpha) => {
                 let first = logits()?;
-                rdrop_loss(&first, &logits()?, alpha, ce)?
+                rdrop_loss(&first, &logits()?, alpha, objective)?
             }
         })
     }
@@ -57,19 +150,19 @@ impl LossSpec<'_> {
 pub fn micro_batch_grads(
     model: &SequenceClassifier,
     batch: &PairTensors,
-    ys: &Tensor,
+    targets: &Targets,
     spec: &LossSpec,
     attack: Option<(&Adversarial, &Var)>,
     params: &[NamedParam],
     mode: &mut Mode,
 ) -> Result<(f64, GradStore)> {
-    let loss = spec.loss(model, batch, ys, mode)?;
+    let loss = spec.loss(model, batch, targets, mode)?;
     let value = loss.to_scalar::<f32>()? as f64;
     let mut grads = loss.backward()?;
     if let Some((adv, embeddings)) = attack {
         if value.is_finite() {
             adv.apply(embeddings, params, &mut grads, || {
-                spec.loss(model, batch, ys, mode)
+                spec.loss(model, batch, targets, mode)
             })?;
         }
     }

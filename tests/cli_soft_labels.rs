@@ -1,0 +1,226 @@
+//! `dapt finetune --soft-labels`: a teacher's `predict --with-ids` output and a finetune
+//! run's `oof.tsv` as soft targets; unlabelled lines of --train train on the soft term
+//! only and never reach validation; files that do not fit are refused before training
+//! (exit 2, nothing written).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::{arg, dapt, dapt_ok, finetune_tiny, fresh_dir, lines, root, stderr};
+use serde_json::Value;
+
+/// The teacher (a 2-fold tiny run on the first 300 MRPC sample pairs), the mixed file
+/// (those 300 pairs and the last 100 without labels) and the teacher's `predict
+/// --with-ids` output on the mixed file.
+struct Setup {
+    dir: PathBuf,
+    labelled: PathBuf,
+    mixed: PathBuf,
+    teacher: PathBuf,
+    soft: PathBuf,
+}
+
+fn setup() -> &'static Setup {
+    static S: OnceLock<Setup> = OnceLock::new();
+    S.get_or_init(|| {
+        let dir = fresh_dir("cli_soft_labels");
+        let all = lines(&root().join("corpora/mrpc_sample.tsv"));
+        assert_eq!(all.len(), 400);
+        let labelled = dir.join("labelled.tsv");
+        std::fs::write(&labelled, all[..300].join("\n") + "\n").unwrap();
+        let unlabelled: Vec<String> = all[300..]
+            .iter()
+            .map(|l| l.splitn(3, '\t').take(2).collect::<Vec<_>>().join("\t"))
+            .collect();
+        let mixed = dir.join("mixed.tsv");
+        std::fs::write(
+            &mixed,
+            all[..300].join("\n") + "\n" + &unlabelled.join("\n") + "\n",
+        )
+        .unwrap();
+        let teacher = dir.join("teacher");
+        finetune_tiny(&labelled, vocab(), "2", &teacher, &["--seed", "3"]);
+        let soft = dir.join("soft.tsv");
+        dapt_ok(&[
+            "predict",
+            "--model",
+            arg(&teacher),
+            "--input",
+            arg(&mixed),
+            "--with-ids",
+            "--out",
+            arg(&soft),
+        ]);
+        Setup {
+            dir,
+            labelled,
+            mixed,
+            teacher,
+            soft,
+        }
+    })
+}
+
+fn vocab() -> &'static Path {
+    common::mrpc_vocab("cli_soft_labels_vocab")
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+/// A student run of `train` with `extra` flags; its stderr.
+fn student(train: &Path, out: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "finetune",
+        "--train",
+        arg(train),
+        "--vocab",
+        arg(vocab()),
+        "--model-config",
+        "tiny",
+        "--folds",
+        "2",
+        "--epochs",
+        "1",
+        "--max-len",
+        "48",
+        "--lr",
+        "1e-3",
+        "--out",
+        arg(out),
+    ];
+    args.extend_from_slice(extra);
+    stderr(&dapt_ok(&args))
+}
+
+#[test]
+fn unlabelled_lines_train_every_fold_and_are_never_validated() {
+    let s = setup();
+    let out = s.dir.join("student-mixed");
+    let err = student(
+        &s.mixed,
+        &out,
+        &["--soft-labels", arg(&s.soft), "--temperature", "2"],
+    );
+    assert!(err.contains("+100 soft-only"), "{err}");
+    assert_eq!(
+        read_json(&out.join("folds.json"))["assignment"]
+            .as_array()
+            .unwrap()
+            .len(),
+        300
+    );
+    let mut valid = 0;
+    for k in 0..2 {
+        let r = read_json(&out.join(format!("fold-{k}/result.json")));
+        let (train, v) = (
+            r["train_examples"].as_u64().unwrap(),
+            r["valid_examples"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            train,
+            300 - v + 100,
+            "fold {k}: the labelled training part plus the 100 unlabelled"
+        );
+        valid += v;
+        for (i, _) in serde_json::from_value::<Vec<(usize, Vec<f64>)>>(r["oof"].clone()).unwrap() {
+            assert!(i < 300, "fold {k} validated pair {i}, which has no label");
+        }
+    }
+    assert_eq!(valid, 300);
+    assert_eq!(lines(&out.join("oof.tsv")).len(), 300);
+}
+
+#[test]
+fn a_runs_out_of_fold_predictions_are_soft_labels_too() {
+    let s = setup();
+    let out = s.dir.join("student-oof");
+    let oof = s.teacher.join("oof.tsv");
+    student(
+        &s.labelled,
+        &out,
+        &["--soft-labels", arg(&oof), "--distill-alpha", "0.3"],
+    );
+    assert!(out.join("cv.json").exists());
+}
+
+/// Finetune fails with exit 2, names every needle, writes nothing.
+fn refused(train: &Path, extra: &[&str], needles: &[&str]) {
+    let out = setup().dir.join("refused");
+    let mut args = vec![
+        "finetune",
+        "--train",
+        arg(train),
+        "--vocab",
+        arg(vocab()),
+        "--model-config",
+        "tiny",
+        "--folds",
+        "2",
+        "--out",
+        arg(&out),
+    ];
+    args.extend_from_slice(extra);
+    let res = dapt(&args);
+    let err = stderr(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    for n in needles {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+    assert!(!out.exists(), "nothing may be written: {err}");
+}
+
+#[test]
+fn soft_labels_that_do_not_fit_are_refused() {
+    let s = setup();
+    let oof = s.teacher.join("oof.tsv");
+    // Made for the 300 labelled pairs, given with the 400-line mixed file.
+    refused(
+        &s.mixed,
+        &["--soft-labels", arg(&oof)],
+        &["for 300 pairs", "400", "another file"],
+    );
+    // Three classes for a two-class task.
+    let three = s.dir.join("three.tsv");
+    let rows: String = (1..=300)
+        .map(|l| format!("{l}\t0.2\t0.3\t0.5\t2\n"))
+        .collect();
+    std::fs::write(&three, format!("line\tp_0\tp_1\tp_2\tprediction\n{rows}")).unwrap();
+    refused(
+        &s.labelled,
+        &["--soft-labels", arg(&three)],
+        &["3 classes", "has 2"],
+    );
+    // One label flipped: the file belongs to another training file.
+    let mut flipped = lines(&oof);
+    let cols: Vec<&str> = flipped[5].split('\t').collect();
+    let other = if cols[2] == "0" { "1" } else { "0" };
+    flipped[5] = [cols[0], cols[1], other, cols[3], cols[4]].join("\t");
+    let flipped_path = s.dir.join("flipped.tsv");
+    std::fs::write(&flipped_path, flipped.join("\n") + "\n").unwrap();
+    refused(
+        &s.labelled,
+        &["--soft-labels", arg(&flipped_path)],
+        &["flipped.tsv:6", "has label"],
+    );
+    // Unlabelled lines need soft labels.
+    refused(&s.mixed, &[], &["missing field 3"]);
+}
+
+#[test]
+fn distillation_flags_out_of_range_name_the_flag() {
+    let s = setup();
+    refused(
+        &s.mixed,
+        &["--soft-labels", arg(&s.soft), "--distill-alpha", "1.5"],
+        &["--distill-alpha 1.5"],
+    );
+    refused(
+        &s.mixed,
+        &["--soft-labels", arg(&s.soft), "--temperature", "0"],
+        &["--temperature 0"],
+    );
+}
