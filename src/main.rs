@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use dapt::commands::{
-    average, encode, eval, finetune, inspect, pipeline, predict, pretrain, stack, vocab,
+    average, distill, encode, eval, finetune, inspect, pipeline, predict, pretrain, stack, vocab,
 };
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
@@ -30,6 +30,8 @@ enum Command {
     Pretrain(Box<dapt::train::pretrain::PretrainArgs>),
     /// Fine-tune a sentence-pair classifier with k-fold cross-validation
     Finetune(Box<dapt::train::finetune::FinetuneArgs>),
+    /// Distil a teacher (a fold ensemble) into one student through its soft labels
+    Distill(Box<dapt::train::distill::DistillArgs>),
     /// Ensemble fold checkpoints over new pairs and write probabilities
     Predict(predict::Args),
     /// Metrics of a model on labelled pairs
@@ -60,6 +62,7 @@ fn main() {
         Command::Encode(a) => encode::run(a),
         Command::Pretrain(a) => pretrain::run(*a),
         Command::Finetune(a) => finetune::run(*a),
+        Command::Distill(a) => distill::run(*a),
         Command::Predict(a) => predict::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Pipeline(a) => pipeline::run(a),

@@ -1,7 +1,9 @@
 //! `dapt finetune --soft-labels`: a teacher's `predict --with-ids` output and a finetune
 //! run's `oof.tsv` as soft targets; unlabelled lines of --train train on the soft term
 //! only and never reach validation; files that do not fit are refused before training
-//! (exit 2, nothing written).
+//! (exit 2, nothing written). `dapt distill`: the teacher's labels made once and cached
+//! by the teacher's and the inputs' identity, one student, a teacher with another
+//! vocabulary refused.
 
 mod common;
 
@@ -20,6 +22,7 @@ struct Setup {
     mixed: PathBuf,
     teacher: PathBuf,
     soft: PathBuf,
+    unlabelled: PathBuf,
 }
 
 fn setup() -> &'static Setup {
@@ -30,14 +33,16 @@ fn setup() -> &'static Setup {
         assert_eq!(all.len(), 400);
         let labelled = dir.join("labelled.tsv");
         std::fs::write(&labelled, all[..300].join("\n") + "\n").unwrap();
-        let unlabelled: Vec<String> = all[300..]
+        let stripped: Vec<String> = all[300..]
             .iter()
             .map(|l| l.splitn(3, '\t').take(2).collect::<Vec<_>>().join("\t"))
             .collect();
+        let unlabelled = dir.join("unlabelled.tsv");
+        std::fs::write(&unlabelled, all[300..].join("\n") + "\n").unwrap();
         let mixed = dir.join("mixed.tsv");
         std::fs::write(
             &mixed,
-            all[..300].join("\n") + "\n" + &unlabelled.join("\n") + "\n",
+            all[..300].join("\n") + "\n" + &stripped.join("\n") + "\n",
         )
         .unwrap();
         let teacher = dir.join("teacher");
@@ -59,6 +64,7 @@ fn setup() -> &'static Setup {
             mixed,
             teacher,
             soft,
+            unlabelled,
         }
     })
 }
@@ -223,4 +229,99 @@ fn distillation_flags_out_of_range_name_the_flag() {
         &["--soft-labels", arg(&s.soft), "--temperature", "0"],
         &["--temperature 0"],
     );
+}
+
+/// A distill run of the teacher `teacher` into a tiny student over `vocab`; its output.
+fn distill(teacher: &Path, vocab: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let s = setup();
+    let unlabelled = &s.unlabelled;
+    let mut args = vec![
+        "distill",
+        "--teacher",
+        arg(teacher),
+        "--train",
+        arg(&s.labelled),
+        "--unlabelled",
+        arg(unlabelled),
+        "--vocab",
+        arg(vocab),
+        "--model-config",
+        "tiny",
+        "--epochs",
+        "1",
+        "--max-len",
+        "48",
+        "--lr",
+        "1e-3",
+        "--out",
+        arg(out),
+    ];
+    args.extend_from_slice(extra);
+    dapt(&args)
+}
+
+#[test]
+fn distill_labels_once_and_trains_one_student() {
+    let s = setup();
+    let out = s.dir.join("distilled");
+    let first = distill(&s.teacher, vocab(), &out, &[]);
+    let err = stderr(&first);
+    assert!(first.status.success(), "{err}");
+    assert!(
+        err.contains("teacher (2 model(s)) labelled 400 pairs (300 labelled, 100 unlabelled)"),
+        "{err}"
+    );
+    // The cached labels are the teacher ensemble's predictions of the same pairs.
+    let cached = lines(&out.join("teacher/soft-labels.tsv"));
+    let direct = s.dir.join("direct.tsv");
+    dapt_ok(&[
+        "predict",
+        "--model",
+        arg(&s.teacher),
+        "--input",
+        arg(&out.join("teacher/pairs.tsv")),
+        "--with-ids",
+        "--out",
+        arg(&direct),
+    ]);
+    assert_eq!(cached, lines(&direct));
+    assert!(out.join("fold-0/best/model.safetensors").exists());
+    assert!(!out.join("fold-1").exists(), "one student");
+    let again = distill(&s.teacher, vocab(), &out, &[]);
+    assert!(stderr(&again).contains("cached"), "{}", stderr(&again));
+    assert_eq!(lines(&out.join("teacher/soft-labels.tsv")), cached);
+    // Another teacher (one fold model) is not served from the cache.
+    let other = distill(&s.teacher.join("fold-1/best"), vocab(), &out, &[]);
+    let err = stderr(&other);
+    assert!(
+        err.contains("teacher (1 model(s)) labelled 400 pairs"),
+        "{err}"
+    );
+    assert_ne!(lines(&out.join("teacher/soft-labels.tsv")), cached);
+}
+
+#[test]
+fn distill_refuses_a_teacher_with_another_vocabulary() {
+    let s = setup();
+    let other_vocab = s.dir.join("other-vocab");
+    dapt_ok(&[
+        "vocab",
+        "--input",
+        arg(&s.labelled),
+        "--tokenizer",
+        "wordpiece",
+        "--max-size",
+        "500",
+        "--out",
+        arg(&other_vocab),
+    ]);
+    let out = s.dir.join("refused-distill");
+    let res = distill(&s.teacher, &other_vocab, &out, &[]);
+    let err = stderr(&res);
+    assert_eq!(res.status.code(), Some(2), "{err}");
+    assert!(err.contains("another vocabulary"), "{err}");
+    assert!(!out.exists(), "nothing may be written: {err}");
+    let res = distill(&s.teacher, vocab(), &out, &["--soft-labels", arg(&s.soft)]);
+    assert_eq!(res.status.code(), Some(2));
+    assert!(stderr(&res).contains("drop --soft-labels"));
 }

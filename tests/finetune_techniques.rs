@@ -70,7 +70,7 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
         class_weight: Some(&weights),
         label_smoothing: 0.0,
         rdrop: None,
-        distill: None,
+        soft_loss: None,
     };
     let emb = model.word_embeddings().unwrap();
     for _ in 0..3 {
@@ -148,7 +148,7 @@ fn attack_restores_the_embeddings_exactly() {
         class_weight: None,
         label_smoothing: 0.0,
         rdrop: None,
-        distill: None,
+        soft_loss: None,
     };
     let pgd = Adversarial {
         kind: AdversarialKind::Pgd,

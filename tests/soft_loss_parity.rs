@@ -5,7 +5,7 @@
 
 use candle_core::{Device, Tensor, Var};
 use dapt::train::finetune::step::{LossSpec, Target, Targets};
-use dapt::train::soft::{tempered, DistillArgs};
+use dapt::train::soft::{tempered, SoftLossArgs};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -42,7 +42,7 @@ fn matches_torch_distillation_loss() {
             })
             .collect();
         let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
-        let distill = DistillArgs {
+        let soft_loss = SoftLossArgs {
             distill_alpha: c.alpha,
             temperature: c.temperature,
         };
@@ -50,7 +50,7 @@ fn matches_torch_distillation_loss() {
             class_weight: c.weight.as_deref(),
             label_smoothing: c.label_smoothing,
             rdrop: None,
-            distill: Some(&distill),
+            soft_loss: Some(&soft_loss),
         };
         let loss = spec.objective(logits.as_tensor(), &targets).unwrap();
         let value = loss.to_scalar::<f64>().unwrap();
@@ -80,7 +80,7 @@ fn without_soft_labels_the_objective_is_the_cross_entropy() {
         class_weight: Some(&[1.0, 1.3]),
         label_smoothing: 0.1,
         rdrop: None,
-        distill: None,
+        soft_loss: None,
     };
     let got = spec
         .objective(&logits, &targets)

@@ -2,6 +2,7 @@
 
 pub mod average;
 pub mod config;
+pub mod distill;
 pub mod encode;
 pub mod eval;
 pub mod finetune;

@@ -3,6 +3,7 @@
 
 pub mod average;
 pub mod checkpoints;
+pub mod distill;
 pub mod ensemble;
 pub mod finetune;
 pub mod log;

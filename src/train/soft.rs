@@ -12,7 +12,7 @@ use crate::bad_input;
 
 /// The flags of the soft-target loss (`dapt finetune --soft-labels`, `dapt distill`).
 #[derive(Args, Debug, Clone)]
-pub struct DistillArgs {
+pub struct SoftLossArgs {
     /// Weight α of the hard-label cross-entropy; the soft term gets 1−α (pairs without a
     /// hard label contribute the soft term only)
     #[arg(
@@ -32,16 +32,16 @@ pub struct DistillArgs {
     pub temperature: f64,
 }
 
-impl Default for DistillArgs {
+impl Default for SoftLossArgs {
     fn default() -> Self {
-        DistillArgs {
+        SoftLossArgs {
             distill_alpha: 0.5,
             temperature: 2.0,
         }
     }
 }
 
-impl DistillArgs {
+impl SoftLossArgs {
     /// Refuse α outside [0, 1] and T ≤ 0 (exit 2).
     pub fn validate(&self) -> Result<()> {
         if !(0.0..=1.0).contains(&self.distill_alpha) {
@@ -137,15 +137,15 @@ mod tests {
 
     #[test]
     fn flags_are_checked() {
-        let ok = DistillArgs::default();
+        let ok = SoftLossArgs::default();
         assert!(ok.validate().is_ok());
-        assert!(DistillArgs {
+        assert!(SoftLossArgs {
             distill_alpha: 1.5,
             ..ok.clone()
         }
         .validate()
         .is_err());
-        assert!(DistillArgs {
+        assert!(SoftLossArgs {
             temperature: 0.0,
             ..ok
         }

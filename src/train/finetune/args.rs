@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::data::folds::FoldBy;
 use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
-use crate::train::soft::DistillArgs;
+use crate::train::soft::SoftLossArgs;
 use crate::train::techniques::TechniqueArgs;
 
 /// The metric that picks each fold's best checkpoint.
@@ -142,7 +142,7 @@ pub struct FinetuneArgs {
     pub soft_labels: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
-    pub distill: DistillArgs,
+    pub soft_loss: SoftLossArgs,
     /// Also evaluate every N optimizer steps (0: only at the end of each epoch)
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,

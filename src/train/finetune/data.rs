@@ -156,7 +156,7 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
 /// vocabulary and model configuration, and encode every pair.
 pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
     args.techniques.validate()?;
-    args.distill.validate()?;
+    args.soft_loss.validate()?;
     let records = read_pairs(&args.train, args.header, args.soft_labels.is_none(), None)?;
     let c = num_classes(&args.train, &records)?;
     // Teacher probabilities per record, split like the records into labelled pairs (the
@@ -282,6 +282,13 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         class_weight,
         soft,
     })
+}
+
+/// The vocabulary a run of `args` reads text with (the `--init` checkpoint's own, else
+/// `--vocab`), checked as [`prepare`] checks it.
+pub fn student_vocab(args: &FinetuneArgs) -> Result<Vocab> {
+    let init = args.init.as_deref().map(resolve_init);
+    Vocab::load(&vocab_dir(args, init.as_ref())?)
 }
 
 /// The checkpoint `--init` names: the dir itself, or for a `dapt pretrain` run dir

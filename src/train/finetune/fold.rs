@@ -78,7 +78,7 @@ fn training_set(
     train_idx: &[usize],
     k: usize,
 ) -> Result<(Vec<EncodedPair>, Vec<Target>, AugmentReport)> {
-    let temperature = args.distill.temperature;
+    let temperature = args.soft_loss.temperature;
     let soft_of = |i: usize| {
         p.soft
             .as_ref()
@@ -208,7 +208,7 @@ pub fn train_fold(
         class_weight: p.class_weight.as_deref(),
         label_smoothing: args.label_smoothing,
         rdrop: t.rdrop,
-        distill: p.soft.as_ref().map(|_| &args.distill),
+        soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
     };
     let accum_n = args.optim.grad_accum;
     let batches_per_epoch = train.len().div_ceil(args.batch_size);

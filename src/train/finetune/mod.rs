@@ -28,52 +28,11 @@ pub const RESULT_FILE: &str = "result.json";
 /// Returns the report when it was written.
 pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
     let p = data::prepare(args)?;
-    let device = parse_device(&args.device)?;
-    info(format!(
-        "finetune: {} pairs, {} classes, {} folds by {:?}; {} tokens ({:.2}% unknown to the vocabulary, {} pairs truncated to --max-len {})",
-        p.pairs.len(),
-        p.num_classes,
-        args.folds,
-        args.fold_by,
-        p.stats.tokens,
-        100.0 * p.stats.unknown_rate(),
-        p.stats.truncated,
-        args.max_len
-    ));
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating --out {}", args.out.display()))?;
-    write_atomic(
-        &args.out.join(data::FOLDS_FILE),
-        &(serde_json::to_string(&p.folds)? + "\n"),
-    )?;
-    let log_path = args.out.join("metrics.jsonl");
-    if args.fold.is_none() {
-        // A full run replaces the previous one's log; parallel --fold jobs append to it.
-        let _ = std::fs::remove_file(&log_path);
-    }
-    let mut log = MetricsLog::open(&log_path, None)?;
     let folds: Vec<usize> = match args.fold {
         Some(f) => vec![f],
         None => (0..args.folds).collect(),
     };
-    for k in folds {
-        let result = fold::train_fold(&p, args, k, &device, &mut log)?;
-        info(format!(
-            "finetune: fold {k}: best {} {:.4} at step {} (epoch {:.2}): auc {} accuracy {:.4} f1 {:.4} log_loss {:.4}",
-            args.metric.name(),
-            args.metric.of(&result.metrics).unwrap_or(f64::NAN),
-            result.best_step,
-            result.best_epoch,
-            result.metrics.auc.map_or("-".into(), |a| format!("{a:.4}")),
-            result.metrics.accuracy,
-            result.metrics.f1,
-            result.metrics.log_loss
-        ));
-        write_atomic(
-            &fold_dir(&args.out, k).join(RESULT_FILE),
-            &(serde_json::to_string(&result)? + "\n"),
-        )?;
-    }
+    train_folds(&p, args, &folds)?;
     let report = report::write_if_complete(&p, args)?;
     match &report {
         Some(r) => {
@@ -100,4 +59,58 @@ pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
         )),
     }
     Ok(report)
+}
+
+/// Train `folds` of the prepared task into `args.out` (its `folds.json`, `metrics.jsonl`
+/// and each fold's `fold-K/best` and `result.json`), one after the other.
+pub fn train_folds(
+    p: &data::Prepared,
+    args: &FinetuneArgs,
+    folds: &[usize],
+) -> Result<Vec<FoldResult>> {
+    let device = parse_device(&args.device)?;
+    info(format!(
+        "finetune: {} pairs, {} classes, {} folds by {:?}; {} tokens ({:.2}% unknown to the vocabulary, {} pairs truncated to --max-len {})",
+        p.pairs.len(),
+        p.num_classes,
+        args.folds,
+        args.fold_by,
+        p.stats.tokens,
+        100.0 * p.stats.unknown_rate(),
+        p.stats.truncated,
+        args.max_len
+    ));
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating --out {}", args.out.display()))?;
+    write_atomic(
+        &args.out.join(data::FOLDS_FILE),
+        &(serde_json::to_string(&p.folds)? + "\n"),
+    )?;
+    let log_path = args.out.join("metrics.jsonl");
+    if args.fold.is_none() {
+        // A full run replaces the previous one's log; parallel --fold jobs append to it.
+        let _ = std::fs::remove_file(&log_path);
+    }
+    let mut log = MetricsLog::open(&log_path, None)?;
+    let mut results = Vec::new();
+    for &k in folds {
+        let result = fold::train_fold(p, args, k, &device, &mut log)?;
+        info(format!(
+            "finetune: fold {k}: best {} {:.4} at step {} (epoch {:.2}): auc {} accuracy {:.4} f1 {:.4} log_loss {:.4}",
+            args.metric.name(),
+            args.metric.of(&result.metrics).unwrap_or(f64::NAN),
+            result.best_step,
+            result.best_epoch,
+            result.metrics.auc.map_or("-".into(), |a| format!("{a:.4}")),
+            result.metrics.accuracy,
+            result.metrics.f1,
+            result.metrics.log_loss
+        ));
+        write_atomic(
+            &fold_dir(&args.out, k).join(RESULT_FILE),
+            &(serde_json::to_string(&result)? + "\n"),
+        )?;
+        results.push(result);
+    }
+    Ok(results)
 }

@@ -11,7 +11,7 @@ use crate::model::dropout::Mode;
 use crate::optim::NamedParam;
 use crate::train::loss::cross_entropy;
 use crate::train::pair_batch::PairTensors;
-use crate::train::soft::{DistillArgs, SoftTargets};
+use crate::train::soft::{SoftLossArgs, SoftTargets};
 use crate::train::techniques::{rdrop_loss, Adversarial};
 
 /// What one training example is trained towards: its class, its teacher's tempered
@@ -84,7 +84,7 @@ pub struct LossSpec<'a> {
     pub rdrop: Option<f64>,
     /// The soft-target objective's α and T (`--soft-labels`); `None`: the cross-entropy
     /// of the hard labels alone.
-    pub distill: Option<&'a DistillArgs>,
+    pub soft_loss: Option<&'a SoftLossArgs>,
 }
 
 impl LossSpec<'_> {
@@ -101,7 +101,7 @@ impl LossSpec<'_> {
             ),
         };
         let hard = targets.hard.as_ref().map(ce).transpose()?;
-        let Some(d) = self.distill else {
+        let Some(d) = self.soft_loss else {
             return hard.ok_or_else(|| candle_core::Error::Msg("a batch without labels".into()));
         };
         let soft = match &targets.soft {

@@ -1,0 +1,207 @@
+//! `dapt distill`: a teacher (a finetune run's fold ensemble, or one checkpoint) labels
+//! the labelled and unlabelled pairs once, then one student learns from its soft labels
+//! (`finetune --soft-labels`, [`crate::train::soft`]). Serving one student instead of
+//! k fold models is the point: nearly the ensemble's quality at a fraction of its cost.
+//!
+//! The teacher's labels are cached in `OUT/teacher/` with the identity of the teacher's
+//! weights and of the input files, so a re-run (or a resumed one) does not recompute them.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::{Deserialize, Serialize};
+
+use crate::data::pairs::read_pairs;
+use crate::fsutil::write_atomic;
+use crate::model::checkpoint;
+use crate::text::vocab::{sha256_hex, Vocab};
+use crate::train::ensemble::find_checkpoints;
+use crate::train::finetune::{self, data::student_vocab, FinetuneArgs, FoldResult};
+use crate::train::predict::{predict_file, PredictOptions};
+use crate::train::progress::info;
+
+/// Distil a teacher into one student.
+///
+/// The teacher labels `--train` and every `--unlabelled` file once (cached in
+/// `OUT/teacher/`); the student then trains on fold `--fold` (default 0) of `--folds`
+/// of the labelled pairs plus every unlabelled pair, on α·CE(hard) + (1−α)·T²·KL, and is
+/// selected on that fold's held-out labelled pairs. `OUT` is a finetune run dir with one
+/// fold (`dapt predict --model OUT` serves the student).
+#[derive(Args, Debug, Clone)]
+pub struct DistillArgs {
+    /// The teacher: a `dapt finetune` output dir (its fold ensemble) or one checkpoint dir
+    #[arg(long, value_name = "DIR")]
+    pub teacher: PathBuf,
+    /// Unlabelled pairs (text_a<TAB>text_b; a label column is ignored) the teacher labels
+    /// for the student, e.g. the test file
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub unlabelled: Vec<PathBuf>,
+    /// Pairs per forward pass while the teacher labels
+    #[arg(long, default_value_t = 128)]
+    pub teacher_batch_size: usize,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub finetune: FinetuneArgs,
+}
+
+/// What the cached labels were made from (`OUT/teacher/identity.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Identity {
+    /// sha256 of each teacher checkpoint's manifest (or weights), in ensemble order.
+    teacher: Vec<String>,
+    /// sha256 of `--train` and of each `--unlabelled` file, in order.
+    inputs: Vec<String>,
+    /// `--header` of `--train`.
+    header: bool,
+}
+
+/// Where the cache lives and what it holds.
+const TEACHER_DIR: &str = "teacher";
+const PAIRS_FILE: &str = "pairs.tsv";
+const SOFT_FILE: &str = "soft-labels.tsv";
+const IDENTITY_FILE: &str = "identity.json";
+
+/// Run `dapt distill`: label once, then train the student; returns its fold result.
+pub fn run(args: &DistillArgs) -> Result<FoldResult> {
+    if args.finetune.soft_labels.is_some() {
+        crate::bad_input!(
+            "dapt distill makes its soft labels from --teacher; drop --soft-labels (or use `dapt finetune --soft-labels`)"
+        );
+    }
+    if args.unlabelled.is_empty() {
+        info("distill: no --unlabelled files; the student learns from the teacher's labels of --train only");
+    }
+    args.finetune.soft_loss.validate()?;
+    check_vocabulary(args)?;
+    let (pairs, soft) = label_once(args)?;
+    let mut ft = args.finetune.clone();
+    ft.train = pairs;
+    ft.header = false;
+    ft.soft_labels = Some(soft);
+    let k = ft.fold.unwrap_or(0);
+    ft.fold = Some(k);
+    let prepared = finetune::data::prepare(&ft)?;
+    let result = finetune::train_folds(&prepared, &ft, &[k])?.remove(0);
+    info(format!(
+        "distill: the student is {}; serve it with `dapt predict --model {}`",
+        finetune::fold_dir(&ft.out, k).join("best").display(),
+        ft.out.display()
+    ));
+    Ok(result)
+}
+
+/// The teacher must read text as the student does.
+fn check_vocabulary(args: &DistillArgs) -> Result<()> {
+    let student = student_vocab(&args.finetune)?;
+    for (name, path) in find_checkpoints(&args.teacher)? {
+        if !Vocab::exists_in(&path) {
+            continue;
+        }
+        let own = Vocab::load(&path)?;
+        if own.sha256 != student.sha256 {
+            crate::bad_input!(
+                "--teacher {}: {name} reads text with another vocabulary than the student ({}, sha256 {} vs {}); distil into a student over the teacher's vocabulary (--init one of its checkpoints, or --vocab {})",
+                args.teacher.display(),
+                student.dir.display(),
+                &own.sha256[..12],
+                &student.sha256[..12],
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// sha256 of a file's bytes.
+fn file_sha(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| crate::error::InputError::at_path(path, format!("cannot read: {e}")))?;
+    Ok(sha256_hex(&bytes))
+}
+
+/// The identity of the teacher's weights and of the inputs.
+fn identity(args: &DistillArgs) -> Result<Identity> {
+    let teacher = find_checkpoints(&args.teacher)?
+        .into_iter()
+        .map(|(_, dir)| {
+            let manifest = dir.join(checkpoint::MANIFEST);
+            let weights = dir.join(checkpoint::WEIGHTS);
+            file_sha(if manifest.exists() {
+                &manifest
+            } else {
+                &weights
+            })
+        })
+        .collect::<Result<_>>()?;
+    let inputs = std::iter::once(&args.finetune.train)
+        .chain(&args.unlabelled)
+        .map(|p| file_sha(p))
+        .collect::<Result<_>>()?;
+    Ok(Identity {
+        teacher,
+        inputs,
+        header: args.finetune.header,
+    })
+}
+
+/// `OUT/teacher/pairs.tsv` (the labelled pairs, then the unlabelled ones without a
+/// label) and the teacher's `soft-labels.tsv` over it, made unless the cache holds them
+/// for this teacher and these inputs. The identity is written last, so a crash while
+/// labelling leaves no cache that looks complete.
+fn label_once(args: &DistillArgs) -> Result<(PathBuf, PathBuf)> {
+    let dir = args.finetune.out.join(TEACHER_DIR);
+    let (pairs_path, soft_path, id_path) = (
+        dir.join(PAIRS_FILE),
+        dir.join(SOFT_FILE),
+        dir.join(IDENTITY_FILE),
+    );
+    let id = identity(args)?;
+    let cached: Option<Identity> = std::fs::read(&id_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if cached.as_ref() == Some(&id) && pairs_path.exists() && soft_path.exists() {
+        info(format!(
+            "distill: the teacher's labels of these inputs are cached in {}; not recomputing",
+            dir.display()
+        ));
+        return Ok((pairs_path, soft_path));
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let _ = std::fs::remove_file(&id_path);
+    let train = read_pairs(&args.finetune.train, args.finetune.header, true, None)?;
+    let mut text = String::new();
+    for p in &train {
+        text += &format!("{}\t{}\t{}\n", p.a, p.b, p.label.expect("labelled"));
+    }
+    let mut unlabelled = 0;
+    for path in &args.unlabelled {
+        for p in read_pairs(path, false, false, None)? {
+            text += &format!("{}\t{}\n", p.a, p.b);
+            unlabelled += 1;
+        }
+    }
+    write_atomic(&pairs_path, &text)?;
+    let opts = PredictOptions {
+        tta: Default::default(),
+        batch_size: args.teacher_batch_size,
+        vocab: None,
+        header: false,
+        max_unk_rate: args.finetune.max_unk_rate,
+        device: crate::train::options::parse_device(&args.finetune.device)?,
+    };
+    let start = Instant::now();
+    let preds = predict_file(&args.teacher, &pairs_path, false, &opts)?;
+    let seconds = start.elapsed().as_secs_f64();
+    info(format!(
+        "distill: teacher ({} model(s)) labelled {} pairs ({} labelled, {unlabelled} unlabelled) in {seconds:.1} s ({:.1} pairs/s)",
+        preds.names.len(),
+        preds.pairs.len(),
+        train.len(),
+        preds.pairs.len() as f64 / seconds.max(1e-9)
+    ));
+    write_atomic(&soft_path, &preds.to_text(true))?;
+    write_atomic(&id_path, &(serde_json::to_string_pretty(&id)? + "\n"))?;
+    Ok((pairs_path, soft_path))
+}
