@@ -70,6 +70,11 @@ pub fn run(args: &DistillArgs) -> Result<FoldResult> {
             "dapt distill makes its soft labels from --teacher; drop --soft-labels (or use `dapt finetune --soft-labels`)"
         );
     }
+    if args.finetune.pseudo.pseudo.is_some() {
+        crate::bad_input!(
+            "dapt distill trains one student on soft labels; pseudo-labelling (--pseudo) is for `dapt finetune`"
+        );
+    }
     if args.unlabelled.is_empty() {
         info("distill: no --unlabelled files; the student learns from the teacher's labels of --train only");
     }

@@ -16,6 +16,7 @@ pub mod predict;
 pub mod pretrain;
 pub mod probs;
 pub mod progress;
+pub mod pseudo;
 pub mod soft;
 pub mod stack;
 pub mod techniques;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::data::folds::FoldBy;
 use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
+use crate::train::pseudo::PseudoArgs;
 use crate::train::soft::SoftLossArgs;
 use crate::train::techniques::TechniqueArgs;
 
@@ -143,6 +144,9 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub soft_loss: SoftLossArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pseudo: PseudoArgs,
     /// Also evaluate every N optimizer steps (0: only at the end of each epoch)
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,

@@ -49,6 +49,24 @@ pub struct Prepared {
     /// With `--soft-labels`: the teacher's probabilities of each labelled pair (in the
     /// order of `pairs`) and the unlabelled pairs, which join every fold's training part.
     pub soft: Option<SoftSet>,
+    /// Pseudo-labelled pairs (`--pseudo`), which join every fold's training part.
+    pub pseudo: Vec<PairRecord>,
+    /// Them encoded.
+    pub pseudo_encoded: Vec<EncodedPair>,
+}
+
+impl Prepared {
+    /// Add pseudo-labelled pairs (labels set), encoded as the training pairs are.
+    pub fn with_pseudo(mut self, pairs: Vec<PairRecord>, max_len: usize) -> Result<Prepared> {
+        let encoder = PairEncoder::new(&self.vocab, max_len)?;
+        let mut stats = EncodeStats::default();
+        self.pseudo_encoded = pairs
+            .iter()
+            .map(|p| encoder.encode(&p.a, &p.b, &mut stats))
+            .collect::<Result<_>>()?;
+        self.pseudo = pairs;
+        Ok(self)
+    }
 }
 
 /// The soft labels of a fine-tuning task.
@@ -281,6 +299,8 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         stats,
         class_weight,
         soft,
+        pseudo: Vec::new(),
+        pseudo_encoded: Vec::new(),
     })
 }
 

@@ -68,8 +68,9 @@ pub fn fold_dir(out: &Path, k: usize) -> PathBuf {
     out.join(format!("fold-{k}"))
 }
 
-/// The training part of fold `k` with its augmentations and, with `--soft-labels`, the
-/// unlabelled pairs (in both orders under `--augment swap`), encoded with their targets.
+/// The training part of fold `k` with its augmentations, the pseudo-labelled pairs and,
+/// with `--soft-labels`, the unlabelled pairs (the last two in both orders under
+/// `--augment swap`), encoded with their targets.
 /// Teacher distributions are tempered here; a swapped pair keeps its original's, pairs
 /// implied by closure have none.
 fn training_set(
@@ -130,6 +131,15 @@ fn training_set(
             soft,
         });
     }
+    for (rec, enc) in p.pseudo.iter().zip(&p.pseudo_encoded) {
+        let label = rec.label.expect("pseudo-labelled");
+        encoded.push(enc.clone());
+        targets.push(Target::hard(label));
+        if swapping {
+            encoded.push(encoder.encode(&rec.b, &rec.a, &mut stats)?);
+            targets.push(Target::hard(label));
+        }
+    }
     if let Some(s) = &p.soft {
         for ((rec, enc), probs) in s
             .unlabelled
@@ -185,8 +195,9 @@ pub fn train_fold(
     let (train_idx, valid_idx) = p.folds.split(k);
     let (train, train_targets, augment) = training_set(p, args, &train_idx, k)?;
     let soft_only = train_targets.iter().filter(|t| t.label.is_none()).count();
+    let pseudo = p.pseudo.len();
     info(format!(
-        "finetune: fold {k}: {} training pairs ({} original, +{} swap, +{} closure positives, +{} closure negatives, +{soft_only} soft-only), {} validation pairs",
+        "finetune: fold {k}: {} training pairs ({} original, +{} swap, +{} closure positives, +{} closure negatives, +{pseudo} pseudo-labelled, +{soft_only} soft-only), {} validation pairs",
         train.len(),
         train_idx.len(),
         augment.swapped,

@@ -13,10 +13,13 @@ pub mod step;
 
 use anyhow::{Context, Result};
 
+use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
 use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
+use crate::train::predict::PredictOptions;
 use crate::train::progress::info;
+use crate::train::pseudo;
 pub use args::{AugmentRule, FinetuneArgs, MetricKind};
 pub use fold::{fold_dir, FoldResult};
 pub use report::CvReport;
@@ -24,10 +27,61 @@ pub use report::CvReport;
 /// Name of a fold's result file inside `OUT/fold-K/`.
 pub const RESULT_FILE: &str = "result.json";
 
-/// Run `dapt finetune`: the requested folds, then the CV report if every fold is done.
-/// Returns the report when it was written.
+/// Run `dapt finetune`: the requested folds, then the CV report if every fold is done;
+/// with `--pseudo`, the rounds of self-training ([`crate::train::pseudo`]). Returns the
+/// (last round's) report when it was written.
 pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
-    let p = data::prepare(args)?;
+    let ps = &args.pseudo;
+    let Some(file) = &ps.pseudo else {
+        return run_round(args, Vec::new());
+    };
+    ps.validate()?;
+    if args.fold.is_some() {
+        crate::bad_input!(
+            "--pseudo relabels with the whole fold ensemble after each round; drop --fold"
+        );
+    }
+    // The file is read before round 0 trains, so a bad one fails fast.
+    read_pairs(file, false, false, None)?;
+    let opts = PredictOptions {
+        tta: Default::default(),
+        batch_size: args.eval_batch_size,
+        vocab: None,
+        header: false,
+        max_unk_rate: args.max_unk_rate,
+        device: parse_device(&args.device)?,
+    };
+    let mut teacher = match &ps.pseudo_teacher {
+        Some(t) => t.clone(),
+        None => {
+            let mut plain = args.clone();
+            plain.out = args.out.join("round-0");
+            plain.pseudo.pseudo = None;
+            info(format!(
+                "pseudo: round 0 (no pseudo-labels) into {}",
+                plain.out.display()
+            ));
+            run_round(&plain, Vec::new())?;
+            plain.out
+        }
+    };
+    let mut report = None;
+    for r in 1..=ps.pseudo_rounds {
+        let mut round = args.clone();
+        if r < ps.pseudo_rounds {
+            round.out = args.out.join(format!("round-{r}"));
+        }
+        info(format!("pseudo: round {r} into {}", round.out.display()));
+        let pairs = pseudo::label(&teacher, file, ps.pseudo_threshold, &opts, &round.out)?;
+        report = run_round(&round, pairs)?;
+        teacher = round.out;
+    }
+    Ok(report)
+}
+
+/// One k-fold run with `pseudo` (labelled) pairs added to every training part.
+fn run_round(args: &FinetuneArgs, pseudo: Vec<PairRecord>) -> Result<Option<CvReport>> {
+    let p = data::prepare(args)?.with_pseudo(pseudo, args.max_len)?;
     let folds: Vec<usize> = match args.fold {
         Some(f) => vec![f],
         None => (0..args.folds).collect(),

@@ -1,9 +1,10 @@
-//! `dapt finetune --soft-labels`: a teacher's `predict --with-ids` output and a finetune
+//! Unlabelled pairs at work. `dapt finetune --soft-labels`: a teacher's `predict --with-ids` output and a finetune
 //! run's `oof.tsv` as soft targets; unlabelled lines of --train train on the soft term
 //! only and never reach validation; files that do not fit are refused before training
 //! (exit 2, nothing written). `dapt distill`: the teacher's labels made once and cached
 //! by the teacher's and the inputs' identity, one student, a teacher with another
-//! vocabulary refused.
+//! vocabulary refused. `dapt finetune --pseudo`: confident pairs join every fold's
+//! training part, never a validation part, round after round.
 
 mod common;
 
@@ -28,7 +29,7 @@ struct Setup {
 fn setup() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = fresh_dir("cli_soft_labels");
+        let dir = fresh_dir("cli_unlabelled");
         let all = lines(&root().join("corpora/mrpc_sample.tsv"));
         assert_eq!(all.len(), 400);
         let labelled = dir.join("labelled.tsv");
@@ -70,7 +71,7 @@ fn setup() -> &'static Setup {
 }
 
 fn vocab() -> &'static Path {
-    common::mrpc_vocab("cli_soft_labels_vocab")
+    common::mrpc_vocab("cli_unlabelled_vocab")
 }
 
 fn read_json(p: &Path) -> Value {
@@ -324,4 +325,105 @@ fn distill_refuses_a_teacher_with_another_vocabulary() {
     let res = distill(&s.teacher, vocab(), &out, &["--soft-labels", arg(&s.soft)]);
     assert_eq!(res.status.code(), Some(2));
     assert!(stderr(&res).contains("drop --soft-labels"));
+}
+
+#[test]
+fn pseudo_labels_join_training_parts_only() {
+    let s = setup();
+    // What the teacher is confident about, from its own predictions of the same 100 pairs
+    // (lines 301-400 of the mixed file, in the same order as the unlabelled file).
+    let threshold = 0.6;
+    let mut want = [0usize; 2];
+    for row in &lines(&s.soft)[301..] {
+        let p: Vec<f64> = row
+            .split('\t')
+            .skip(1)
+            .take(2)
+            .map(|x| x.parse().unwrap())
+            .collect();
+        if p[0] >= threshold {
+            want[0] += 1;
+        } else if p[1] >= threshold {
+            want[1] += 1;
+        }
+    }
+    let added = want[0] + want[1];
+    assert!(
+        added > 0,
+        "the teacher is confident about none of the pairs: lower the threshold"
+    );
+    let out = s.dir.join("pseudo");
+    let t = threshold.to_string();
+    let err = student(
+        &s.labelled,
+        &out,
+        &[
+            "--pseudo",
+            arg(&s.unlabelled),
+            "--pseudo-teacher",
+            arg(&s.teacher),
+            "--pseudo-threshold",
+            &t,
+            "--pseudo-rounds",
+            "2",
+        ],
+    );
+    let first = read_json(&out.join("round-1/pseudo.json"));
+    assert_eq!(first["added_per_class"], serde_json::json!(want), "{err}");
+    assert_eq!(first["candidates"], 100);
+    let last = read_json(&out.join("pseudo.json"));
+    assert!(last["teacher"].as_str().unwrap().ends_with("round-1"));
+    let last_added: u64 = last["added_per_class"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    let mut valid = 0;
+    for k in 0..2 {
+        let r = read_json(&out.join(format!("fold-{k}/result.json")));
+        let (train, v) = (
+            r["train_examples"].as_u64().unwrap(),
+            r["valid_examples"].as_u64().unwrap(),
+        );
+        assert_eq!(train, 300 - v + last_added, "fold {k}");
+        valid += v;
+        for (i, _) in serde_json::from_value::<Vec<(usize, Vec<f64>)>>(r["oof"].clone()).unwrap() {
+            assert!(
+                i < 300,
+                "fold {k} validated pair {i}, which is not a labelled pair"
+            );
+        }
+    }
+    assert_eq!(
+        valid, 300,
+        "every labelled pair is validated once, nothing else"
+    );
+    assert!(out.join("cv.json").exists() && out.join("round-1/cv.json").exists());
+}
+
+#[test]
+fn pseudo_flags_out_of_range_are_refused() {
+    let s = setup();
+    let u = arg(&s.unlabelled);
+    refused(
+        &s.labelled,
+        &["--pseudo", u, "--pseudo-threshold", "0.5"],
+        &["--pseudo-threshold 0.5", "(0.5, 1]"],
+    );
+    refused(
+        &s.labelled,
+        &["--pseudo", u, "--pseudo-rounds", "0"],
+        &["--pseudo-rounds"],
+    );
+    refused(
+        &s.labelled,
+        &["--pseudo", u, "--fold", "0"],
+        &["drop --fold"],
+    );
+    refused(
+        &s.labelled,
+        &["--pseudo", arg(&s.dir.join("missing.tsv"))],
+        &["missing.tsv"],
+    );
 }
