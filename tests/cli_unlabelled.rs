@@ -427,3 +427,66 @@ fn pseudo_flags_out_of_range_are_refused() {
         &["missing.tsv"],
     );
 }
+
+#[test]
+fn uda_trains_on_labelled_pairs_plus_consistency_reproducibly() {
+    let s = setup();
+    let flags = [
+        "--uda",
+        arg(&s.unlabelled),
+        "--tsa",
+        "linear",
+        "--uda-augment",
+        "tfidf,delete,span-swap,pair-swap",
+        "--uda-batch-size",
+        "16",
+        "--seed",
+        "5",
+    ];
+    let (one, two) = (s.dir.join("uda-1"), s.dir.join("uda-2"));
+    student(&s.labelled, &one, &flags);
+    student(&s.labelled, &two, &flags);
+    for k in 0..2 {
+        let r = read_json(&one.join(format!("fold-{k}/result.json")));
+        let (train, v) = (
+            r["train_examples"].as_u64().unwrap(),
+            r["valid_examples"].as_u64().unwrap(),
+        );
+        assert_eq!(
+            train + v,
+            300,
+            "fold {k}: unlabelled pairs are not training examples"
+        );
+    }
+    assert_eq!(
+        lines(&one.join("oof.tsv")),
+        lines(&two.join("oof.tsv")),
+        "same seed, same run"
+    );
+}
+
+#[test]
+fn uda_flags_out_of_range_are_refused() {
+    let s = setup();
+    let u = arg(&s.unlabelled);
+    refused(
+        &s.labelled,
+        &["--uda", u, "--uda-confidence", "1.5"],
+        &["--uda-confidence 1.5"],
+    );
+    refused(
+        &s.labelled,
+        &["--uda", u, "--uda-temperature", "0"],
+        &["--uda-temperature 0"],
+    );
+    refused(
+        &s.labelled,
+        &["--uda", u, "--uda-delete-rate", "1.1"],
+        &["--uda-delete-rate"],
+    );
+    refused(
+        &s.labelled,
+        &["--uda", arg(&s.dir.join("missing.tsv"))],
+        &["missing.tsv"],
+    );
+}

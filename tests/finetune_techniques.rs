@@ -14,7 +14,7 @@ use dapt::model::params::named_vars;
 use dapt::model::pooling::Pooling;
 use dapt::model::BertConfig;
 use dapt::optim::{clip_grad_norm, AdamW, AdamWConfig, NamedParam, Optimizer};
-use dapt::train::finetune::step::{micro_batch_grads, LossSpec, Target, Targets};
+use dapt::train::finetune::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use dapt::train::loss::cross_entropy;
 use dapt::train::pair_batch::PairTensors;
 use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, WeightAverage};
@@ -63,22 +63,22 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
     let model = model(&c);
     let params = named_vars(&model.vars);
     let mut opt = AdamW::new(params.clone(), AdamWConfig::default()).unwrap();
-    let batch = inputs();
-    let ys = hard_targets(&[1, 0, 1]);
+    let micro = micro_batch(&[1, 0, 1]);
     let weights = [1.0, 1.3];
     let spec = LossSpec {
         class_weight: Some(&weights),
         label_smoothing: 0.0,
         rdrop: None,
         soft_loss: None,
+        tsa: None,
+        uda: None,
     };
     let emb = model.word_embeddings().unwrap();
     for _ in 0..3 {
         let mut mode = Mode::train(ChaCha8Rng::seed_from_u64(0));
         let (_, mut grads) = micro_batch_grads(
             &model,
-            &batch,
-            &ys,
+            &micro,
             &spec,
             attack.as_ref().map(|a| (a, &emb)),
             &params,
@@ -142,13 +142,14 @@ fn attack_restores_the_embeddings_exactly() {
     let params = named_vars(&model.vars);
     let emb = model.word_embeddings().unwrap();
     let before: Vec<f32> = emb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
-    let batch = inputs();
-    let ys = hard_targets(&[1, 0, 1]);
+    let micro = micro_batch(&[1, 0, 1]);
     let spec = LossSpec {
         class_weight: None,
         label_smoothing: 0.0,
         rdrop: None,
         soft_loss: None,
+        tsa: None,
+        uda: None,
     };
     let pgd = Adversarial {
         kind: AdversarialKind::Pgd,
@@ -159,8 +160,7 @@ fn attack_restores_the_embeddings_exactly() {
     let mut mode = Mode::train(ChaCha8Rng::seed_from_u64(3));
     micro_batch_grads(
         &model,
-        &batch,
-        &ys,
+        &micro,
         &spec,
         Some((&pgd, &emb)),
         &params,
@@ -171,7 +171,7 @@ fn attack_restores_the_embeddings_exactly() {
     assert!(before == after, "the perturbation leaked into the weights");
     // A failing loss leaves them restored too.
     let mut grads = spec
-        .loss(&model, &batch, &ys, &mut Mode::eval())
+        .loss(&model, &micro, &mut Mode::eval())
         .unwrap()
         .backward()
         .unwrap();
@@ -372,8 +372,12 @@ fn multi_sample_dropout_averages_toward_the_undropped_logits() {
     assert_eq!(max_abs(&(logits(5, false) - &eval).unwrap()), 0.0);
 }
 
-/// Hard-label targets of a batch.
-fn hard_targets(labels: &[usize]) -> Targets {
+/// The test inputs with hard labels.
+fn micro_batch(labels: &[usize]) -> MicroBatch {
     let rows: Vec<Target> = labels.iter().map(|&l| Target::hard(l)).collect();
-    Targets::of(&rows.iter().collect::<Vec<_>>(), &Device::Cpu).unwrap()
+    MicroBatch {
+        inputs: inputs(),
+        targets: Targets::of(&rows.iter().collect::<Vec<_>>(), &Device::Cpu).unwrap(),
+        unlabelled: None,
+    }
 }

@@ -51,6 +51,8 @@ fn matches_torch_distillation_loss() {
             label_smoothing: c.label_smoothing,
             rdrop: None,
             soft_loss: Some(&soft_loss),
+            tsa: None,
+            uda: None,
         };
         let loss = spec.objective(logits.as_tensor(), &targets).unwrap();
         let value = loss.to_scalar::<f64>().unwrap();
@@ -81,6 +83,8 @@ fn without_soft_labels_the_objective_is_the_cross_entropy() {
         label_smoothing: 0.1,
         rdrop: None,
         soft_loss: None,
+        tsa: None,
+        uda: None,
     };
     let got = spec
         .objective(&logits, &targets)

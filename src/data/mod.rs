@@ -17,4 +17,5 @@ pub mod shards;
 pub mod soft_labels;
 pub mod span;
 pub mod special;
+pub mod uda_augment;
 pub mod union_find;

@@ -19,6 +19,8 @@ pub enum Purpose {
     Eval = 5,
     /// The generator's sampled replacements of one micro-batch (replaced-token detection).
     Replace = 6,
+    /// The unlabelled pairs of one micro-batch and their augmentation (UDA).
+    Uda = 7,
 }
 
 /// An independent ChaCha8 stream for `(seed, counter, index, purpose)`.

@@ -20,3 +20,4 @@ pub mod pseudo;
 pub mod soft;
 pub mod stack;
 pub mod techniques;
+pub mod uda;

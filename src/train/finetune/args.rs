@@ -11,6 +11,7 @@ use crate::train::options::OptimArgs;
 use crate::train::pseudo::PseudoArgs;
 use crate::train::soft::SoftLossArgs;
 use crate::train::techniques::TechniqueArgs;
+use crate::train::uda::UdaArgs;
 
 /// The metric that picks each fold's best checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -147,6 +148,9 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub pseudo: PseudoArgs,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub uda: UdaArgs,
     /// Also evaluate every N optimizer steps (0: only at the end of each epoch)
     #[arg(long, default_value_t = 0)]
     pub eval_every: u64,

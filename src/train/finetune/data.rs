@@ -20,6 +20,7 @@ use crate::train::loss::parse_class_weight;
 use crate::train::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::train::pair_model::check_vocab_fits;
 use crate::train::progress::info;
+use crate::train::uda::UdaData;
 
 /// Name of the fold assignment file in the output dir.
 pub const FOLDS_FILE: &str = "folds.json";
@@ -53,6 +54,8 @@ pub struct Prepared {
     pub pseudo: Vec<PairRecord>,
     /// Them encoded.
     pub pseudo_encoded: Vec<EncodedPair>,
+    /// The unlabelled pairs of UDA (`--uda`).
+    pub uda: Option<UdaData>,
 }
 
 impl Prepared {
@@ -175,6 +178,7 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
 pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
     args.techniques.validate()?;
     args.soft_loss.validate()?;
+    args.uda.validate()?;
     let records = read_pairs(&args.train, args.header, args.soft_labels.is_none(), None)?;
     let c = num_classes(&args.train, &records)?;
     // Teacher probabilities per record, split like the records into labelled pairs (the
@@ -260,6 +264,23 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         .iter()
         .map(|p| encoder.encode(&p.a, &p.b, &mut stats))
         .collect::<Result<Vec<_>>>()?;
+    let uda = match &args.uda.uda {
+        Some(path) => {
+            let unlabelled = read_pairs(path, false, false, None)?;
+            if unlabelled.is_empty() {
+                crate::bad_input!("--uda {}: no pairs", path.display());
+            }
+            Some(UdaData::new(
+                unlabelled,
+                &records,
+                &args.uda,
+                args.batch_size,
+                &encoder,
+                args.max_len,
+            )?)
+        }
+        None => None,
+    };
     let soft = match soft_split {
         Some((labelled, unlabelled_probs)) => Some(SoftSet {
             labelled,
@@ -301,6 +322,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         soft,
         pseudo: Vec::new(),
         pseudo_encoded: Vec::new(),
+        uda,
     })
 }
 

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::args::{AugmentRule, FinetuneArgs};
 use super::data::Prepared;
-use super::step::{micro_batch_grads, LossSpec, Target, Targets};
+use super::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::bert::{Init, SequenceClassifier};
@@ -215,11 +215,13 @@ pub fn train_fold(
     let mut average = t.weight_average(&params)?;
     let attack = t.attack();
     let embeddings = model.word_embeddings()?;
-    let spec = LossSpec {
+    let mut spec = LossSpec {
         class_weight: p.class_weight.as_deref(),
         label_smoothing: args.label_smoothing,
         rdrop: t.rdrop,
         soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
+        tsa: None,
+        uda: p.uda.as_ref().map(|_| &args.uda),
     };
     let accum_n = args.optim.grad_accum;
     let batches_per_epoch = train.len().div_ceil(args.batch_size);
@@ -244,17 +246,32 @@ pub fn train_fold(
         let batches: Vec<&[usize]> = order.chunks(args.batch_size).collect();
         for (s, group) in batches.chunks(accum_n).enumerate() {
             let step_start = Instant::now();
+            spec.tsa = args
+                .uda
+                .tsa
+                .map(|t| t.threshold(step as f64 / schedule.total_steps as f64, p.num_classes));
             let mut step_loss = 0.0;
             for rows in group {
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
                 let targets: Vec<&Target> = rows.iter().map(|&i| &train_targets[i]).collect();
-                let targets = Targets::of(&targets, device)?;
-                let batch = pad_batch(&batch, pad, model.config.dapt_match_embedding, device)?;
+                let matches = model.config.dapt_match_embedding;
+                let micro_batch = MicroBatch {
+                    inputs: pad_batch(&batch, pad, matches, device)?,
+                    targets: Targets::of(&targets, device)?,
+                    unlabelled: match &p.uda {
+                        Some(u) => Some(u.batch(
+                            &p.vocab,
+                            (args.seed, micro, k as u64),
+                            matches,
+                            device,
+                        )?),
+                        None => None,
+                    },
+                };
                 let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
                 let (value, grads) = micro_batch_grads(
                     &model,
-                    &batch,
-                    &targets,
+                    &micro_batch,
                     &spec,
                     attack.as_ref().map(|a| (a, &embeddings)),
                     &params,

@@ -13,6 +13,7 @@ use crate::train::loss::cross_entropy;
 use crate::train::pair_batch::PairTensors;
 use crate::train::soft::{SoftLossArgs, SoftTargets};
 use crate::train::techniques::{rdrop_loss, Adversarial};
+use crate::train::uda::{consistency, tsa_keep, UdaArgs};
 
 /// What one training example is trained towards: its class, its teacher's tempered
 /// distribution, or both.
@@ -85,24 +86,40 @@ pub struct LossSpec<'a> {
     /// The soft-target objective's α and T (`--soft-labels`); `None`: the cross-entropy
     /// of the hard labels alone.
     pub soft_loss: Option<&'a SoftLossArgs>,
+    /// This step's TSA threshold (`--tsa`): labelled rows whose correct-class probability
+    /// is above it leave the cross-entropy.
+    pub tsa: Option<f64>,
+    /// UDA's λ, τ and β when `--uda` is on.
+    pub uda: Option<&'a UdaArgs>,
 }
 
 impl LossSpec<'_> {
     /// The objective on one pass's logits: the hard labels' cross-entropy, or
     /// `α·CE(hard rows) + (1−α)·T²·KL(soft rows)`, a term dropped when no row has its kind.
     pub fn objective(&self, logits: &Tensor, targets: &Targets) -> candle_core::Result<Tensor> {
-        let ce = |(ys, rows): &(Tensor, Option<Tensor>)| match rows {
-            None => cross_entropy(logits, ys, self.class_weight, self.label_smoothing),
-            Some(r) => cross_entropy(
-                &logits.index_select(r, 0)?,
-                ys,
-                self.class_weight,
-                self.label_smoothing,
-            ),
+        let ce = |(ys, rows): &(Tensor, Option<Tensor>)| -> candle_core::Result<Option<Tensor>> {
+            let l = match rows {
+                None => logits.clone(),
+                Some(r) => logits.index_select(r, 0)?,
+            };
+            let (l, ys) = match self.tsa {
+                None => (l, ys.clone()),
+                Some(threshold) => {
+                    let keep = tsa_keep(&l, &ys.to_vec1::<u32>()?, threshold)?;
+                    if keep.is_empty() {
+                        return Ok(None);
+                    }
+                    let keep = Tensor::new(keep.as_slice(), logits.device())?;
+                    (l.index_select(&keep, 0)?, ys.index_select(&keep, 0)?)
+                }
+            };
+            cross_entropy(&l, &ys, self.class_weight, self.label_smoothing).map(Some)
         };
-        let hard = targets.hard.as_ref().map(ce).transpose()?;
+        let hard = targets.hard.as_ref().map(ce).transpose()?.flatten();
+        // Every row dropped (TSA): a zero that keeps the graph, so gradients are zeros.
+        let nothing = || logits.sum_all()? * 0.0;
         let Some(d) = self.soft_loss else {
-            return hard.ok_or_else(|| candle_core::Error::Msg("a batch without labels".into()));
+            return hard.map_or_else(nothing, Ok);
         };
         let soft = match &targets.soft {
             Some(s) => Some((s.kl(logits, d.temperature)? * (1.0 - d.distill_alpha))?),
@@ -112,36 +129,56 @@ impl LossSpec<'_> {
             (Some(h), Some(s)) => (h * d.distill_alpha)? + s,
             (Some(h), None) => h * d.distill_alpha,
             (None, Some(s)) => Ok(s),
-            (None, None) => Err(candle_core::Error::Msg("a batch without targets".into())),
+            (None, None) => nothing(),
         }
     }
 
-    /// The loss of `model` on `batch` towards `targets`; dropout masks come from `mode`.
+    /// The loss of `model` on a micro-batch: the objective on its labelled rows and, with
+    /// UDA, λ times the consistency term on its unlabelled pairs; dropout masks come
+    /// from `mode`.
     pub fn loss(
         &self,
         model: &SequenceClassifier,
-        batch: &PairTensors,
-        targets: &Targets,
+        micro: &MicroBatch,
         mode: &mut Mode,
     ) -> Result<Tensor> {
-        let mut logits = || {
-            model.forward(
-                &batch.ids,
-                &batch.types,
-                batch.matches.as_ref(),
-                &batch.mask,
-                mode,
-            )
+        let forward = |t: &PairTensors, mode: &mut Mode| {
+            model.forward(&t.ids, &t.types, t.matches.as_ref(), &t.mask, mode)
         };
-        let objective = |l: &Tensor| self.objective(l, targets);
-        Ok(match self.rdrop {
-            None => objective(&logits()?)?,
+        let objective = |l: &Tensor| self.objective(l, &micro.targets);
+        let labelled = match self.rdrop {
+            None => objective(&forward(&micro.inputs, mode)?)?,
             Some(alpha) => {
-                let first = logits()?;
-                rdrop_loss(&first, &logits()?, alpha, objective)?
+                let first = forward(&micro.inputs, mode)?;
+                rdrop_loss(&first, &forward(&micro.inputs, mode)?, alpha, objective)?
             }
-        })
+        };
+        match (self.uda, &micro.unlabelled) {
+            (Some(u), Some((original, augmented))) => {
+                // The target pass needs no gradient: its logits are detached.
+                let z = forward(original, mode)?.detach();
+                let (c, _) = consistency(
+                    &z,
+                    &forward(augmented, mode)?,
+                    u.uda_temperature,
+                    u.uda_confidence,
+                )?;
+                Ok((labelled + (c * u.uda_weight)?)?)
+            }
+            _ => Ok(labelled),
+        }
     }
+}
+
+/// One micro-batch: the labelled inputs with their targets and, with UDA, a batch of
+/// unlabelled pairs with their augmented copies.
+pub struct MicroBatch {
+    /// The labelled (or soft-labelled) pairs.
+    pub inputs: PairTensors,
+    /// Their targets.
+    pub targets: Targets,
+    /// Unlabelled pairs and their augmented copies, row for row.
+    pub unlabelled: Option<(PairTensors, PairTensors)>,
 }
 
 /// The loss value and parameter gradients of one micro-batch. With an attack, the
@@ -149,20 +186,19 @@ impl LossSpec<'_> {
 /// embeddings restored; every pass draws its own dropout masks from `mode`.
 pub fn micro_batch_grads(
     model: &SequenceClassifier,
-    batch: &PairTensors,
-    targets: &Targets,
+    micro: &MicroBatch,
     spec: &LossSpec,
     attack: Option<(&Adversarial, &Var)>,
     params: &[NamedParam],
     mode: &mut Mode,
 ) -> Result<(f64, GradStore)> {
-    let loss = spec.loss(model, batch, targets, mode)?;
+    let loss = spec.loss(model, micro, mode)?;
     let value = loss.to_scalar::<f32>()? as f64;
     let mut grads = loss.backward()?;
     if let Some((adv, embeddings)) = attack {
         if value.is_finite() {
             adv.apply(embeddings, params, &mut grads, || {
-                spec.loss(model, batch, targets, mode)
+                spec.loss(model, micro, mode)
             })?;
         }
     }
