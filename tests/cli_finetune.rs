@@ -427,3 +427,63 @@ fn fold_seed_keeps_the_folds_of_another_seed() {
         "--seed 8 alone splits anew"
     );
 }
+
+#[test]
+fn resume_auto_skips_the_folds_an_identical_run_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ft");
+    // As if a run had been killed during fold 2: folds 0 and 1 finished, fold 2 not.
+    quick_run(&out, "7", &["--fold", "0"]);
+    quick_run(&out, "7", &["--fold", "1"]);
+    let train = Path::new("corpora/mrpc_sample.tsv");
+    let flags = |extra: &[&str]| -> String {
+        let mut f = vec![
+            "--class-weight",
+            "1:1.3",
+            "--label-smoothing",
+            "0.1",
+            "--seed",
+            "7",
+            "--resume",
+            "auto",
+        ];
+        f.extend_from_slice(extra);
+        let mut args = vec![
+            "finetune",
+            "--train",
+            common::arg(train),
+            "--vocab",
+            common::arg(mrpc_vocab()),
+            "--model-config",
+            "tiny",
+            "--folds",
+            "3",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--max-len",
+            "48",
+            "--lr",
+            "1e-3",
+            "--out",
+            common::arg(&out),
+        ];
+        args.extend(f);
+        common::stderr(&dapt_ok(&args))
+    };
+    let err = flags(&[]);
+    assert!(
+        err.contains("fold 0: finished by an earlier run") && err.contains("fold 1: finished"),
+        "{err}"
+    );
+    assert!(!err.contains("fold 2: finished"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(quick_out().join("oof.tsv")).unwrap(),
+        std::fs::read_to_string(out.join("oof.tsv")).unwrap(),
+        "the resumed run equals the uninterrupted one"
+    );
+    // Other flags: nothing is reused.
+    let err = flags(&["--warmup-ratio", "0.2"]);
+    assert!(!err.contains("finished by an earlier run"), "{err}");
+}

@@ -58,6 +58,16 @@ impl MetricKind {
     }
 }
 
+/// Whether a run reuses the folds an earlier run finished (`--resume`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FoldResume {
+    /// Train every requested fold.
+    None,
+    /// Skip folds whose `result.json` was written with the same data and flags.
+    Auto,
+}
+
 /// A training-set augmentation rule (`--augment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -171,6 +181,10 @@ pub struct FinetuneArgs {
     /// on the same folds (a seed ensemble, or a seed-to-seed spread)
     #[arg(long, value_name = "SEED")]
     pub fold_seed: Option<u64>,
+    /// auto: skip the folds an earlier run with the same data and flags finished (their
+    /// result.json), e.g. after a crash or a kill; none: train every fold
+    #[arg(long, value_enum, default_value = "none")]
+    pub resume: FoldResume,
     /// Output dir
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

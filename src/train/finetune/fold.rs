@@ -51,6 +51,9 @@ pub struct FoldResult {
     pub augment: AugmentReport,
     /// `(input index, class probabilities)` of every validation pair, from the best checkpoint.
     pub oof: Vec<(usize, Vec<f64>)>,
+    /// sha256 of the flags and data that made it: `--resume auto` reuses only a match.
+    #[serde(default)]
+    pub fingerprint: String,
 }
 
 /// The best evaluation of a fold so far: `--metric`'s value, all metrics, when, and the
@@ -376,6 +379,7 @@ pub fn train_fold(
         valid_examples: valid_idx.len(),
         augment,
         oof: valid_idx.into_iter().zip(best.probs).collect(),
+        fingerprint: String::new(),
     })
 }
 

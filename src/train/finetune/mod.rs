@@ -15,12 +15,13 @@ use anyhow::{Context, Result};
 
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
+use crate::text::vocab::sha256_hex;
 use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
 use crate::train::predict::PredictOptions;
 use crate::train::progress::info;
 use crate::train::pseudo;
-pub use args::{AugmentRule, FinetuneArgs, MetricKind};
+pub use args::{AugmentRule, FinetuneArgs, FoldResume, MetricKind};
 pub use fold::{fold_dir, FoldResult};
 pub use report::CvReport;
 
@@ -141,14 +142,27 @@ pub fn train_folds(
         &(serde_json::to_string(&p.folds)? + "\n"),
     )?;
     let log_path = args.out.join("metrics.jsonl");
-    if args.fold.is_none() {
-        // A full run replaces the previous one's log; parallel --fold jobs append to it.
+    if args.fold.is_none() && args.resume == FoldResume::None {
+        // A full run replaces the previous one's log; parallel --fold jobs and resumed
+        // runs append to it.
         let _ = std::fs::remove_file(&log_path);
     }
     let mut log = MetricsLog::open(&log_path, None)?;
+    let fingerprint = fingerprint(p, args);
     let mut results = Vec::new();
     for &k in folds {
-        let result = fold::train_fold(p, args, k, &device, &mut log)?;
+        if args.resume == FoldResume::Auto {
+            if let Some(done) = finished(&args.out, k, &fingerprint) {
+                info(format!(
+                    "finetune: fold {k}: finished by an earlier run with the same data and flags ({}); skipping",
+                    fold_dir(&args.out, k).join(RESULT_FILE).display()
+                ));
+                results.push(done);
+                continue;
+            }
+        }
+        let mut result = fold::train_fold(p, args, k, &device, &mut log)?;
+        result.fingerprint = fingerprint.clone();
         info(format!(
             "finetune: fold {k}: best {} {:.4} at step {} (epoch {:.2}): auc {} accuracy {:.4} f1 {:.4} log_loss {:.4}",
             args.metric.name(),
@@ -167,4 +181,27 @@ pub fn train_folds(
         results.push(result);
     }
     Ok(results)
+}
+
+/// sha256 of what decides a fold's outcome: the flags (all but `--fold`, `--resume` and
+/// `--out`), the checkpoint `--init` resolved to, the pseudo-labelled pairs and the bytes
+/// of the files read (`--train`, `--soft-labels`, `--uda`).
+fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> String {
+    let mut flags = args.clone();
+    flags.fold = None;
+    flags.resume = FoldResume::None;
+    flags.out = Default::default();
+    let mut bytes = format!("{flags:?}\n{:?}\n{:?}", p.init, p.pseudo).into_bytes();
+    let files = [Some(&args.train), args.soft_labels.as_ref(), args.uda.uda.as_ref()];
+    for f in files.into_iter().flatten() {
+        bytes.extend(std::fs::read(f).unwrap_or_default());
+    }
+    sha256_hex(&bytes)
+}
+
+/// Fold `k`'s result in `out` if it was made with `fingerprint`.
+fn finished(out: &std::path::Path, k: usize, fingerprint: &str) -> Option<FoldResult> {
+    let bytes = std::fs::read(fold_dir(out, k).join(RESULT_FILE)).ok()?;
+    let r: FoldResult = serde_json::from_slice(&bytes).ok()?;
+    (r.fingerprint == fingerprint && fold_dir(out, k).join("best").exists()).then_some(r)
 }
