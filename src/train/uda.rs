@@ -15,7 +15,6 @@ use rand::Rng;
 use crate::data::pairs::PairRecord;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::data::uda_augment::{Augmenter, UdaRates, UdaRule};
-use crate::text::vocab::Vocab;
 use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder, PairTensors};
 
 /// A TSA schedule: how the threshold rises over training.
@@ -86,7 +85,6 @@ pub struct UdaData {
     encoded: Vec<EncodedPair>,
     augmenter: Augmenter,
     batch_size: usize,
-    max_len: usize,
 }
 
 impl UdaData {
@@ -98,7 +96,6 @@ impl UdaData {
         args: &UdaArgs,
         batch_size: usize,
         encoder: &PairEncoder,
-        max_len: usize,
     ) -> Result<UdaData> {
         let mut stats = EncodeStats::default();
         let encoded = pairs
@@ -115,7 +112,6 @@ impl UdaData {
             pairs,
             encoded,
             batch_size: args.uda_batch_size.unwrap_or(batch_size),
-            max_len,
         })
     }
 
@@ -130,17 +126,17 @@ impl UdaData {
     }
 
     /// The unlabelled pairs of micro-batch `micro` of fold `fold` (drawn with replacement
-    /// from their own keyed stream) and their augmented copies, row for row, as tensors.
+    /// from their own keyed stream) and their augmented copies (made with `encoder`, the
+    /// one that encoded the pairs), row for row, as tensors.
     pub fn batch(
         &self,
-        vocab: &Vocab,
+        encoder: &PairEncoder,
         key: (u64, u64, u64),
         match_embedding: bool,
         device: &Device,
     ) -> Result<(PairTensors, PairTensors)> {
         let (seed, micro, fold) = key;
         let mut rng = keyed_rng(seed, micro, fold, Purpose::Uda);
-        let encoder = PairEncoder::new(vocab, self.max_len)?;
         let mut stats = EncodeStats::default();
         let (mut originals, mut copies) = (Vec::new(), Vec::new());
         for _ in 0..self.batch_size {
@@ -151,7 +147,7 @@ impl UdaData {
             originals.push(&self.encoded[i]);
             copies.push(encoder.encode(&a, &b, &mut stats)?);
         }
-        let pad = vocab.special.pad;
+        let pad = encoder.vocab().special.pad;
         Ok((
             pad_batch(&originals, pad, match_embedding, device)?,
             pad_batch(

@@ -276,7 +276,6 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
                 &args.uda,
                 args.batch_size,
                 &encoder,
-                args.max_len,
             )?)
         }
         None => None,

@@ -236,6 +236,9 @@ pub fn train_fold(
     let pad = p.vocab.special.pad;
     let dir = fold_dir(&args.out, k);
     std::fs::create_dir_all(&dir)?;
+    // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
+    // encoder loads its tokenizer).
+    let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
     let mut best: Option<Best> = None;
     let mut since_best = 0usize;
     let progress = Progress::items(&format!("fold {k}"), schedule.total_steps);
@@ -263,7 +266,7 @@ pub fn train_fold(
                     targets: Targets::of(&targets, device)?,
                     unlabelled: match &p.uda {
                         Some(u) => Some(u.batch(
-                            &p.vocab,
+                            &uda_encoder,
                             (args.seed, micro, k as u64),
                             matches,
                             device,

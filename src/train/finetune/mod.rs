@@ -192,7 +192,11 @@ fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> String {
     flags.resume = FoldResume::None;
     flags.out = Default::default();
     let mut bytes = format!("{flags:?}\n{:?}\n{:?}", p.init, p.pseudo).into_bytes();
-    let files = [Some(&args.train), args.soft_labels.as_ref(), args.uda.uda.as_ref()];
+    let files = [
+        Some(&args.train),
+        args.soft_labels.as_ref(),
+        args.uda.uda.as_ref(),
+    ];
     for f in files.into_iter().flatten() {
         bytes.extend(std::fs::read(f).unwrap_or_default());
     }
