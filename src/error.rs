@@ -38,9 +38,12 @@ macro_rules! bad_input {
     };
 }
 
-/// The process exit code for an error: 2 for bad input, 1 for anything else.
+/// The process exit code for an error: 75 when another job holds the output
+/// ([`crate::lock::EXIT_LOCKED`]), 2 for bad input, 1 for anything else.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.chain().any(|e| e.is::<InputError>()) {
+    if err.chain().any(|e| e.is::<crate::lock::Locked>()) {
+        crate::lock::EXIT_LOCKED
+    } else if err.chain().any(|e| e.is::<InputError>()) {
         2
     } else {
         1

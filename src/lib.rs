@@ -8,6 +8,7 @@ pub mod commands;
 pub mod data;
 pub mod error;
 pub mod fsutil;
+pub mod lock;
 pub mod malloc;
 pub mod model;
 pub mod optim;

@@ -487,3 +487,68 @@ fn resume_auto_skips_the_folds_an_identical_run_finished() {
     let err = flags(&["--warmup-ratio", "0.2"]);
     assert!(!err.contains("finished by an earlier run"), "{err}");
 }
+
+#[test]
+fn a_second_job_on_the_same_out_exits_75_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ft");
+    let train = root().join("corpora/mrpc_sample.tsv");
+    let args = |seed: &'static str| -> Vec<String> {
+        [
+            "finetune",
+            "--train",
+            arg(&train),
+            "--vocab",
+            arg(mrpc_vocab()),
+            "--model-config",
+            "tiny",
+            "--folds",
+            "3",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "32",
+            "--max-len",
+            "48",
+            "--lr",
+            "1e-3",
+            "--class-weight",
+            "1:1.3",
+            "--label-smoothing",
+            "0.1",
+            "--seed",
+            seed,
+            "--fold-seed",
+            "7",
+            "--out",
+            arg(&out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_dapt"))
+        .args(args("7"))
+        .current_dir(root())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // folds.json is written once the first job holds the lock.
+    while !out.join("folds.json").exists() {
+        assert!(
+            first.try_wait().unwrap().is_none(),
+            "the first job ended early"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let second_args = args("9");
+    let second = common::dapt(&second_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = common::stderr(&second);
+    assert_eq!(second.status.code(), Some(75), "{err}");
+    assert!(err.contains("another dapt job"), "{err}");
+    assert!(first.wait().unwrap().success());
+    // Had the second job (seed 9) written anything, the result would differ from seed 7's.
+    assert_eq!(
+        std::fs::read_to_string(quick_out().join("oof.tsv")).unwrap(),
+        std::fs::read_to_string(out.join("oof.tsv")).unwrap()
+    );
+}

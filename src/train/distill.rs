@@ -80,6 +80,7 @@ pub fn run(args: &DistillArgs) -> Result<FoldResult> {
     }
     args.finetune.soft_loss.validate()?;
     check_vocabulary(args)?;
+    let _lock = crate::lock::lock_dir(&args.finetune.out)?;
     let (pairs, soft) = label_once(args)?;
     let mut ft = args.finetune.clone();
     ft.train = pairs;

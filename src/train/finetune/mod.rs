@@ -11,7 +11,7 @@ pub mod fold;
 pub mod report;
 pub mod step;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
@@ -135,8 +135,7 @@ pub fn train_folds(
         p.stats.truncated,
         args.max_len
     ));
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating --out {}", args.out.display()))?;
+    let _lock = crate::lock::lock_dir(&args.out)?;
     write_atomic(
         &args.out.join(data::FOLDS_FILE),
         &(serde_json::to_string(&p.folds)? + "\n"),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
 
 use crate::data::doc::DocStore;
@@ -45,8 +45,7 @@ pub enum Outcome {
 /// Run `dapt pretrain`; `stop` is raised by a signal handler.
 pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     let mut s = Setup::new(args)?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating --out {}", args.out.display()))?;
+    let _lock = crate::lock::lock_dir(&args.out)?;
     let mut log = MetricsLog::open(
         &args.out.join("metrics.jsonl"),
         Some(s.state.step).filter(|_| s.resumed),
