@@ -251,7 +251,7 @@ fn baselines(
 /// Write `stack.json`, `oof.tsv` (`line<TAB>fold<TAB>label<TAB>score per learner`) and
 /// `test.tsv` (`line<TAB>score per learner`) into `out`.
 pub fn write(out: &Path, s: &Stacked) -> Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating --out {}", out.display()))?;
+    let _lock = crate::lock::lock_dir(out)?;
     let header: Vec<&str> = s.learners.iter().map(|l| l.name()).collect();
     let cols = |scores: &[Vec<f64>], i: usize| -> String {
         scores
