@@ -14,7 +14,7 @@ pub mod runs;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::data::overlap::Overlap;
