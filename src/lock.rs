@@ -52,20 +52,30 @@ impl Drop for OutLock {
 
 /// Lock output dir `dir` (created if missing) through `dir/.dapt.lock`.
 pub fn lock_dir(dir: &Path) -> Result<OutLock> {
+    lock_dir_as(dir, false)
+}
+
+/// Share output dir `dir` with other jobs that share it, and exclude jobs that lock it:
+/// parallel `finetune --fold K` jobs share the run dir and each locks its own fold dir.
+pub fn share_dir(dir: &Path) -> Result<OutLock> {
+    lock_dir_as(dir, true)
+}
+
+fn lock_dir_as(dir: &Path, shared: bool) -> Result<OutLock> {
     if !dir.join(LOCK_FILE).exists() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    take(&dir.join(LOCK_FILE), dir)
+    take(&dir.join(LOCK_FILE), dir, shared)
 }
 
 /// Lock output file `file` through `FILE.lock` beside it.
 pub fn lock_file(file: &Path) -> Result<OutLock> {
     let mut name = file.as_os_str().to_owned();
     name.push(".lock");
-    take(&PathBuf::from(name), file)
+    take(&PathBuf::from(name), file, false)
 }
 
-fn take(lock: &Path, what: &Path) -> Result<OutLock> {
+fn take(lock: &Path, what: &Path, shared: bool) -> Result<OutLock> {
     let key = std::fs::canonicalize(lock.parent().unwrap_or(Path::new(".")))
         .unwrap_or_default()
         .join(lock.file_name().unwrap_or_default());
@@ -80,7 +90,12 @@ fn take(lock: &Path, what: &Path) -> Result<OutLock> {
         .write(true)
         .open(lock)
         .with_context(|| format!("opening the lock file {}", lock.display()))?;
-    match file.try_lock() {
+    let taken = if shared {
+        file.try_lock_shared()
+    } else {
+        file.try_lock()
+    };
+    match taken {
         Ok(()) => {
             set.insert(key.clone());
             Ok(OutLock { held: Some((file, key)) })

@@ -17,8 +17,9 @@ fn mrpc_vocab() -> &'static Path {
     common::mrpc_vocab("cli_finetune_vocab")
 }
 
-/// A quick 3-fold run of a tiny model on the MRPC sample with `seed` and `extra` flags.
-fn quick_run(out: &Path, seed: &str, extra: &[&str]) {
+/// The arguments of a quick 3-fold run of a tiny model on the MRPC sample with `seed`
+/// and `extra` flags.
+fn quick_args(out: &Path, seed: &str, extra: &[&str]) -> Vec<String> {
     let mut flags = vec![
         "--class-weight",
         "1:1.3",
@@ -29,7 +30,13 @@ fn quick_run(out: &Path, seed: &str, extra: &[&str]) {
     ];
     flags.extend_from_slice(extra);
     let train = Path::new("corpora/mrpc_sample.tsv");
-    common::finetune_tiny(train, mrpc_vocab(), "3", out, &flags);
+    common::finetune_tiny_args(train, mrpc_vocab(), "3", out, &flags)
+}
+
+/// Run [`quick_args`]; fail the test unless it succeeds.
+fn quick_run(out: &Path, seed: &str, extra: &[&str]) {
+    let args = quick_args(out, seed, extra);
+    common::dapt_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// The quick run, done once and shared by the tests that only read its outputs.
@@ -435,42 +442,11 @@ fn resume_auto_skips_the_folds_an_identical_run_finished() {
     // As if a run had been killed during fold 2: folds 0 and 1 finished, fold 2 not.
     quick_run(&out, "7", &["--fold", "0"]);
     quick_run(&out, "7", &["--fold", "1"]);
-    let train = Path::new("corpora/mrpc_sample.tsv");
     let flags = |extra: &[&str]| -> String {
-        let mut f = vec![
-            "--class-weight",
-            "1:1.3",
-            "--label-smoothing",
-            "0.1",
-            "--seed",
-            "7",
-            "--resume",
-            "auto",
-        ];
-        f.extend_from_slice(extra);
-        let mut args = vec![
-            "finetune",
-            "--train",
-            common::arg(train),
-            "--vocab",
-            common::arg(mrpc_vocab()),
-            "--model-config",
-            "tiny",
-            "--folds",
-            "3",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--max-len",
-            "48",
-            "--lr",
-            "1e-3",
-            "--out",
-            common::arg(&out),
-        ];
-        args.extend(f);
-        common::stderr(&dapt_ok(&args))
+        let args = quick_args(&out, "7", &[&["--resume", "auto"], extra].concat());
+        common::stderr(&dapt_ok(
+            &args.iter().map(String::as_str).collect::<Vec<_>>(),
+        ))
     };
     let err = flags(&[]);
     assert!(
@@ -492,40 +468,7 @@ fn resume_auto_skips_the_folds_an_identical_run_finished() {
 fn a_second_job_on_the_same_out_exits_75_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("ft");
-    let train = root().join("corpora/mrpc_sample.tsv");
-    let args = |seed: &'static str| -> Vec<String> {
-        [
-            "finetune",
-            "--train",
-            arg(&train),
-            "--vocab",
-            arg(mrpc_vocab()),
-            "--model-config",
-            "tiny",
-            "--folds",
-            "3",
-            "--epochs",
-            "1",
-            "--batch-size",
-            "32",
-            "--max-len",
-            "48",
-            "--lr",
-            "1e-3",
-            "--class-weight",
-            "1:1.3",
-            "--label-smoothing",
-            "0.1",
-            "--seed",
-            seed,
-            "--fold-seed",
-            "7",
-            "--out",
-            arg(&out),
-        ]
-        .map(String::from)
-        .to_vec()
-    };
+    let args = |seed: &str| quick_args(&out, seed, &["--fold-seed", "7"]);
     let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_dapt"))
         .args(args("7"))
         .current_dir(root())
@@ -551,4 +494,36 @@ fn a_second_job_on_the_same_out_exits_75_and_writes_nothing() {
         std::fs::read_to_string(quick_out().join("oof.tsv")).unwrap(),
         std::fs::read_to_string(out.join("oof.tsv")).unwrap()
     );
+}
+
+#[test]
+fn one_fold_jobs_share_the_run_dir_and_exclude_the_same_fold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("ft");
+    // As a running `--fold 1` job does: share the run dir, hold fold 1's.
+    std::fs::create_dir_all(out.join("fold-1")).unwrap();
+    let run_dir = std::fs::File::create(out.join(".dapt.lock")).unwrap();
+    run_dir.try_lock_shared().unwrap();
+    let fold_1 = std::fs::File::create(out.join("fold-1/.dapt.lock")).unwrap();
+    fold_1.try_lock().unwrap();
+    let run = |extra: &[&str]| {
+        let args = quick_args(&out, "7", extra);
+        common::dapt(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let other_fold = run(&["--fold", "0"]);
+    assert!(
+        other_fold.status.success(),
+        "{}",
+        common::stderr(&other_fold)
+    );
+    for (extra, what) in [(&["--fold", "1"][..], "fold-1"), (&[][..], "ft")] {
+        let refused = run(extra);
+        let err = common::stderr(&refused);
+        assert_eq!(refused.status.code(), Some(75), "{extra:?}: {err}");
+        assert!(
+            err.contains(what) && err.contains("another dapt job"),
+            "{err}"
+        );
+    }
+    assert!(!out.join("fold-1/result.json").exists());
 }

@@ -95,3 +95,20 @@ fn bad_pipeline_configs_are_refused() {
         assert!(stderr(&out).contains(needle), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn pretrain_and_finetune_resume_by_default() {
+    let shown = stderr(&dapt_ok(&[
+        "pipeline",
+        "--config",
+        "configs/quickstart.toml",
+        "--dry-run",
+    ]));
+    for stage in ["pretrain", "finetune"] {
+        let line = shown
+            .lines()
+            .find(|l| l.starts_with(&format!("pipeline: {stage}: dapt {stage}")))
+            .unwrap_or_else(|| panic!("no {stage} line: {shown}"));
+        assert!(line.ends_with("--resume auto"), "{line}");
+    }
+}

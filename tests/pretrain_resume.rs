@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{arg, oppo_vocab_and_shard};
+use common::{arg, latest_step, oppo_vocab_and_shard, tensor_bytes};
 
 const STEPS: u64 = 24;
 
 fn pretrain(vocab: &Path, shard: &Path, out: &Path, extra: &[&str], resume: bool) -> Child {
     let steps = STEPS.to_string();
-    let mut args = vec![
+    let args = vec![
         "pretrain",
         "--corpus",
         arg(shard),
@@ -55,23 +55,7 @@ fn pretrain(vocab: &Path, shard: &Path, out: &Path, extra: &[&str], resume: bool
         "--out",
         arg(out),
     ];
-    args.extend_from_slice(extra);
-    if resume {
-        args.extend(["--resume", "auto"]);
-    }
-    Command::new(env!("CARGO_BIN_EXE_dapt"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawning dapt pretrain")
-}
-
-fn latest_step(out: &Path) -> u64 {
-    std::fs::read_to_string(out.join("latest"))
-        .ok()
-        .and_then(|s| s.trim().strip_prefix("step-")?.parse().ok())
-        .unwrap_or(0)
+    common::spawn_run(args, extra, resume, Stdio::null())
 }
 
 /// Wait until `out/latest` reaches `step`, then a little longer (to land mid-step).
@@ -94,20 +78,6 @@ fn wait_for(child: &mut Child, out: &Path, step: u64) {
 /// Named tensors as raw bytes.
 type Tensors = Vec<(String, Vec<u8>)>;
 
-/// Every tensor of a safetensors file as raw bytes, by name (metadata key order in the
-/// file header may differ between processes; the values may not).
-fn tensors(path: &Path) -> Tensors {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, view)| (name, view.data().to_vec()))
-        .collect();
-    out.sort();
-    out
-}
-
 /// Weights (the generator's too, under rtd) and optimizer state of the final checkpoint.
 fn final_state(out: &Path) -> Vec<Tensors> {
     let dir = out.join(format!("step-{STEPS:08}"));
@@ -119,7 +89,7 @@ fn final_state(out: &Path) -> Vec<Tensors> {
     .iter()
     .map(|f| dir.join(f))
     .filter(|p| p.exists())
-    .map(|p| tensors(&p))
+    .map(|p| tensor_bytes(&p))
     .collect()
 }
 

@@ -5,8 +5,8 @@
 //! written after the stage succeeded) recording the same flags, and no input named by
 //! its flags (`input`, `corpus`, `vocab`, `extend`, `init`, `init_from`, `model`) changed
 //! since.
-//! `pretrain` gets the pipeline's `--resume` (default `auto`) unless its table sets
-//! `resume`, so an interrupted nightly run continues where it stopped.
+//! `pretrain` and `finetune` get the pipeline's `--resume` (default `auto`) unless their
+//! table sets `resume`, so an interrupted nightly run continues where it stopped.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -46,8 +46,8 @@ pub struct Args {
     /// Print the stages and their commands without running them
     #[arg(long)]
     pub dry_run: bool,
-    /// Passed to `pretrain` (unless its table sets `resume`): auto continues an
-    /// interrupted run, none starts afresh
+    /// Passed to `pretrain` and `finetune` (unless their table sets `resume`): auto
+    /// continues an interrupted run, none starts afresh
     #[arg(long, default_value = "auto", value_name = "auto|none")]
     pub resume: String,
 }
@@ -136,7 +136,8 @@ pub fn run(args: Args) -> Result<()> {
     for stage in stages {
         let table = doc[stage].as_table().expect("checked: a table");
         let mut given = Vec::new();
-        if stage == "pretrain" && !table.contains_key("resume") {
+        let resumable = stage == "pretrain" || stage == "finetune";
+        if resumable && !table.contains_key("resume") {
             given.extend(["--resume".into(), args.resume.clone().into()]);
         }
         let mut flags = config_flags(&args.config, stage, &given)?;

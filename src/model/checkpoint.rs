@@ -134,6 +134,20 @@ pub fn base_model_name(name: &str) -> &str {
         .unwrap_or(name)
 }
 
+/// The identity of checkpoint `dir`'s weights: the sha256 of its manifest (which holds
+/// every file's sha256), or of its weights file where it has none (a foreign checkpoint).
+pub fn identity(dir: &Path) -> Result<String> {
+    let manifest = dir.join(MANIFEST);
+    let path = if manifest.exists() {
+        manifest
+    } else {
+        dir.join(WEIGHTS)
+    };
+    let bytes = std::fs::read(&path)
+        .map_err(|e| InputError::at_path(&path, format!("cannot read: {e}")))?;
+    Ok(sha256_hex(&bytes))
+}
+
 /// [`load_into`], refusing a checkpoint that lacks any of the variables (resuming a run
 /// needs every one of them).
 pub fn load_all(dir: &Path, vars: &VarMap) -> Result<()> {

@@ -131,15 +131,7 @@ fn file_sha(path: &Path) -> Result<String> {
 fn identity(args: &DistillArgs) -> Result<Identity> {
     let teacher = find_checkpoints(&args.teacher)?
         .into_iter()
-        .map(|(_, dir)| {
-            let manifest = dir.join(checkpoint::MANIFEST);
-            let weights = dir.join(checkpoint::WEIGHTS);
-            file_sha(if manifest.exists() {
-                &manifest
-            } else {
-                &weights
-            })
-        })
+        .map(|(_, dir)| checkpoint::identity(&dir))
         .collect::<Result<_>>()?;
     let inputs = std::iter::once(&args.finetune.train)
         .chain(&args.unlabelled)

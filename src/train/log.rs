@@ -2,13 +2,15 @@
 //! crashed run both see every finished step.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde_json::Value;
 
-/// An append-only JSON-lines log.
+/// An append-only JSON-lines log. Each record is one `write` of a whole line under an
+/// exclusive `flock` of the file, so parallel `--fold` jobs appending to one log never
+/// interleave, and a rewrite ([`MetricsLog::retain`]) never loses their lines.
 pub struct MetricsLog {
     path: PathBuf,
     file: File,
@@ -18,36 +20,53 @@ impl MetricsLog {
     /// Open `path` for appending. With `keep_up_to = Some(step)` (a resumed run), lines
     /// of steps after `step` are dropped first, so the log never shows a step twice.
     pub fn open(path: &Path, keep_up_to: Option<u64>) -> Result<Self> {
-        if let (Some(step), Ok(f)) = (keep_up_to, File::open(path)) {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        let mut log = Self {
+            path: path.to_path_buf(),
+            file,
+        };
+        if let Some(step) = keep_up_to {
+            log.retain(|v| v["step"].as_u64().is_none_or(|s| s <= step))?;
+        }
+        Ok(log)
+    }
+
+    /// Keep only the records `keep` accepts (a torn last line, from a crash mid-write,
+    /// is dropped too), rewriting the file in place.
+    pub fn retain(&mut self, keep: impl Fn(&Value) -> bool) -> Result<()> {
+        let rewrite = |file: &mut File| -> std::io::Result<()> {
+            file.lock()?;
+            file.seek(SeekFrom::Start(0))?;
             let mut kept = String::new();
-            for line in BufReader::new(f).lines() {
+            for line in BufReader::new(&*file).lines() {
                 let line = line?;
-                let v: Option<Value> = serde_json::from_str(&line).ok();
-                let line_step = v.as_ref().and_then(|v| v["step"].as_u64());
-                // A torn last line (crash mid-write) is not valid JSON: drop it too.
-                if v.is_some() && line_step.is_none_or(|s| s <= step) {
+                if serde_json::from_str(&line).is_ok_and(|v| keep(&v)) {
                     kept.push_str(&line);
                     kept.push('\n');
                 }
             }
-            std::fs::write(path, kept).with_context(|| format!("rewriting {}", path.display()))?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .with_context(|| format!("opening {}", path.display()))?;
-        Ok(Self {
-            path: path.to_path_buf(),
-            file,
-        })
+            // Truncating keeps the inode, so other jobs' appends land after the rewrite.
+            file.set_len(0)?;
+            file.write_all(kept.as_bytes())?;
+            file.unlock()
+        };
+        rewrite(&mut self.file).with_context(|| format!("rewriting {}", self.path.display()))
     }
 
     /// Append one record.
     pub fn write(&mut self, record: &Value) -> Result<()> {
-        writeln!(self.file, "{record}")
-            .and_then(|_| self.file.flush())
-            .with_context(|| format!("writing {}", self.path.display()))
+        let line = format!("{record}\n");
+        let append = |file: &mut File| -> std::io::Result<()> {
+            file.lock()?;
+            file.write_all(line.as_bytes())?;
+            file.unlock()
+        };
+        append(&mut self.file).with_context(|| format!("writing {}", self.path.display()))
     }
 }
 

@@ -139,10 +139,16 @@ pub fn mrpc_vocab(dir_name: &str) -> &'static Path {
     .as_path()
 }
 
-/// `dapt finetune` of a fresh tiny model on `train` read with `vocab`, `folds`
-/// stratified folds (unless `extra` says otherwise), one epoch of batches of 32 at lr
-/// 1e-3, max-len 48, into `out`, with `extra` flags.
-pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra: &[&str]) {
+/// The arguments of `dapt finetune` of a fresh tiny model on `train` read with `vocab`,
+/// `folds` stratified folds (unless `extra` says otherwise), one epoch of batches of 32
+/// at lr 1e-3, max-len 48, into `out`, with `extra` flags.
+pub fn finetune_tiny_args(
+    train: &Path,
+    vocab: &Path,
+    folds: &str,
+    out: &Path,
+    extra: &[&str],
+) -> Vec<String> {
     let mut args = vec![
         "finetune",
         "--train",
@@ -165,7 +171,13 @@ pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra:
         arg(out),
     ];
     args.extend_from_slice(extra);
-    dapt_ok(&args);
+    args.into_iter().map(String::from).collect()
+}
+
+/// Run [`finetune_tiny_args`]; fail the test unless it succeeds.
+pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra: &[&str]) {
+    let args = finetune_tiny_args(train, vocab, folds, out, extra);
+    dapt_ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
 }
 
 /// The MLM batch of a reference fixture's `input_ids`, `token_type_ids`,
@@ -203,4 +215,47 @@ pub fn reference_batch_cpu(
         masked_labels,
         match_flags: None,
     }
+}
+
+/// Every tensor of a safetensors file as raw bytes, sorted by name (header key order may
+/// differ between processes; the values may not).
+pub fn tensor_bytes(path: &Path) -> Vec<(String, Vec<u8>)> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (name, view.data().to_vec()))
+        .collect();
+    out.sort();
+    out
+}
+
+/// The step of the checkpoint `DIR/latest` points at (0: none yet).
+pub fn latest_step(dir: &Path) -> u64 {
+    std::fs::read_to_string(dir.join("latest"))
+        .ok()
+        .and_then(|s| s.trim().strip_prefix("step-")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Start `dapt` with `args`, then `extra`, then (with `resume`) `--resume auto`, in the
+/// repository root, its stderr to `stderr`.
+pub fn spawn_run<'a>(
+    mut args: Vec<&'a str>,
+    extra: &[&'a str],
+    resume: bool,
+    stderr: std::process::Stdio,
+) -> std::process::Child {
+    args.extend_from_slice(extra);
+    if resume {
+        args.extend(["--resume", "auto"]);
+    }
+    Command::new(env!("CARGO_BIN_EXE_dapt"))
+        .args(&args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawning dapt")
 }

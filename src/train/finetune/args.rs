@@ -181,10 +181,19 @@ pub struct FinetuneArgs {
     /// on the same folds (a seed ensemble, or a seed-to-seed spread)
     #[arg(long, value_name = "SEED")]
     pub fold_seed: Option<u64>,
-    /// auto: skip the folds an earlier run with the same data and flags finished (their
-    /// result.json), e.g. after a crash or a kill; none: train every fold
+    /// auto: continue an earlier run with the same data and flags, e.g. after a crash or
+    /// a kill: skip the folds it finished (their result.json) and continue a fold it was
+    /// killed in from that fold's last checkpoint (bit-identical to an uninterrupted
+    /// run); none: train every fold from the start
     #[arg(long, value_enum, default_value = "none")]
     pub resume: FoldResume,
+    /// Save a checkpoint of the fold in training every N optimizer steps, for --resume
+    /// (default: at the end of each epoch; 0: never). Removed when the fold finishes
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<u64>,
+    /// Fold checkpoints to keep (the newest; 0 keeps all)
+    #[arg(long, default_value_t = 1)]
+    pub keep_last: usize,
     /// Output dir
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

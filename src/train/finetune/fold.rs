@@ -10,8 +10,9 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::args::{AugmentRule, FinetuneArgs};
+use super::args::{AugmentRule, FinetuneArgs, FoldResume};
 use super::data::Prepared;
+use super::resume::{self, Best, FoldState, Trainer};
 use super::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
@@ -28,7 +29,7 @@ use crate::train::pair_model::{vocab_files, FinetuneState};
 use crate::train::probs::class_probs;
 use crate::train::progress::{info, Progress};
 use crate::train::soft::tempered;
-use crate::train::techniques::with_weights;
+use crate::train::techniques::{with_weights, WeightAverage};
 
 /// What a fold produced (`OUT/fold-K/result.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,16 +55,6 @@ pub struct FoldResult {
     /// sha256 of the flags and data that made it: `--resume auto` reuses only a match.
     #[serde(default)]
     pub fingerprint: String,
-}
-
-/// The best evaluation of a fold so far: `--metric`'s value, all metrics, when, and the
-/// validation probabilities (the fold's out-of-fold predictions).
-struct Best {
-    value: f64,
-    metrics: Metrics,
-    step: u64,
-    epoch: f64,
-    probs: Vec<Vec<f64>>,
 }
 
 /// The dir of fold `k` under `out`.
@@ -187,11 +178,13 @@ fn new_model(p: &Prepared, args: &FinetuneArgs, device: &Device) -> Result<Seque
     Ok(model)
 }
 
-/// Fine-tune fold `k` and save its best checkpoint to `OUT/fold-K/best`.
+/// Fine-tune fold `k` and save its best checkpoint to `OUT/fold-K/best`; with
+/// `--resume auto`, continue from the fold's newest checkpoint made with `fingerprint`.
 pub fn train_fold(
     p: &Prepared,
     args: &FinetuneArgs,
     k: usize,
+    fingerprint: &str,
     device: &Device,
     log: &mut MetricsLog,
 ) -> Result<FoldResult> {
@@ -239,23 +232,44 @@ pub fn train_fold(
     // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
     // encoder loads its tokenizer).
     let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
-    let mut best: Option<Best> = None;
-    let mut since_best = 0usize;
+    let mut st = FoldState {
+        fingerprint: fingerprint.to_string(),
+        ..FoldState::default()
+    };
+    if args.resume == FoldResume::Auto {
+        let restored = resume::restore(
+            &dir,
+            fingerprint,
+            &model,
+            opt.as_mut(),
+            average
+                .as_mut()
+                .map(|a| a.as_mut() as &mut dyn WeightAverage),
+            &params,
+        )?;
+        if let Some(r) = restored {
+            st = r;
+        }
+    } else {
+        resume::clear(&dir)?;
+    }
+    // The fold's steps after its checkpoint (all, starting afresh) run again: the log
+    // lines an earlier run wrote for them go.
+    let resumed_at = st.step;
+    log.retain(|v| v["fold"].as_u64() != Some(k as u64) || v["step"].as_u64() <= Some(resumed_at))?;
     let progress = Progress::items(&format!("fold {k}"), schedule.total_steps);
-    let (mut step, mut micro) = (0u64, 0u64);
-    let mut window = (0.0f64, 0u64);
-    // Seconds spent in training steps (evaluation and saving excluded), for speed reports.
-    let mut train_seconds = 0.0f64;
-    'epochs: for epoch in 0..args.epochs {
+    progress.inc(st.step);
+    'epochs: for epoch in st.epoch..args.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
         let batches: Vec<&[usize]> = order.chunks(args.batch_size).collect();
-        for (s, group) in batches.chunks(accum_n).enumerate() {
+        let done = if epoch == st.epoch { st.next_group } else { 0 };
+        for (s, group) in batches.chunks(accum_n).enumerate().skip(done) {
             let step_start = Instant::now();
             spec.tsa = args
                 .uda
                 .tsa
-                .map(|t| t.threshold(step as f64 / schedule.total_steps as f64, p.num_classes));
+                .map(|t| t.threshold(st.step as f64 / schedule.total_steps as f64, p.num_classes));
             let mut step_loss = 0.0;
             for rows in group {
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
@@ -267,14 +281,15 @@ pub fn train_fold(
                     unlabelled: match &p.uda {
                         Some(u) => Some(u.batch(
                             &uda_encoder,
-                            (args.seed, micro, k as u64),
+                            (args.seed, st.micro, k as u64),
                             matches,
                             device,
                         )?),
                         None => None,
                     },
                 };
-                let mut mode = Mode::train(keyed_rng(args.seed, micro, k as u64, Purpose::Dropout));
+                let mut mode =
+                    Mode::train(keyed_rng(args.seed, st.micro, k as u64, Purpose::Dropout));
                 let (value, grads) = micro_batch_grads(
                     &model,
                     &micro_batch,
@@ -286,38 +301,39 @@ pub fn train_fold(
                 if !value.is_finite() {
                     anyhow::bail!(
                         "fold {k}: loss is {value} at step {}: training diverged; lower --lr or raise --warmup-ratio",
-                        step + 1
+                        st.step + 1
                     );
                 }
                 accum.add(&grads)?;
                 step_loss += value / group.len() as f64;
-                micro += 1;
+                st.micro += 1;
             }
             let mut grads = accum.take_mean()?;
             if args.optim.max_grad_norm > 0.0 {
                 clip_grad_norm(&mut grads, opt.params(), args.optim.max_grad_norm)?;
             }
-            let lr = schedule.lr(step);
+            let lr = schedule.lr(st.step);
             opt.step(&grads, lr)?;
             if let Some(a) = average.as_mut() {
                 a.after_step(&params)?;
             }
-            step += 1;
-            train_seconds += step_start.elapsed().as_secs_f64();
+            st.step += 1;
+            let step = st.step;
+            st.train_seconds += step_start.elapsed().as_secs_f64();
             progress.inc(1);
-            window = (window.0 + step_loss, window.1 + 1);
+            st.window = (st.window.0 + step_loss, st.window.1 + 1);
             let epoch_pos = epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64;
             let end_of_epoch = s + 1 == steps_per_epoch as usize;
-            if window.1 == 10 || end_of_epoch {
-                let loss = window.0 / window.1 as f64;
+            if st.window.1 == 10 || end_of_epoch {
+                let loss = st.window.0 / st.window.1 as f64;
                 progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
                 log.write(
                     &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr,
-                        "train_seconds": train_seconds}),
+                        "train_seconds": st.train_seconds}),
                 )?;
-                window = (0.0, 0);
+                st.window = (0.0, 0);
             }
-            if end_of_epoch || (args.eval_every > 0 && step % args.eval_every == 0) {
+            if end_of_epoch || (args.eval_every > 0 && step.is_multiple_of(args.eval_every)) {
                 if let Some(a) = average.as_mut() {
                     a.at_eval(&params)?;
                 }
@@ -327,19 +343,20 @@ pub fn train_fold(
                 };
                 // Evaluate (and save, if best) the averaged weights in place of the
                 // trained ones, which training then continues from.
-                let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, f64, bool)> {
+                let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
                     let probs = class_probs(&model, &valid, args.eval_batch_size, pad, device)?;
                     let m = evaluate(&probs, &valid_labels);
                     let value = args.metric.of(&m).unwrap_or(f64::NAN);
-                    let improved = best
+                    let improved = st
+                        .best
                         .as_ref()
-                        .is_none_or(|b| args.metric.better(value, b.value));
+                        .is_none_or(|b| args.metric.better(value, b.value(args.metric)));
                     if improved {
                         save_best(&model, p, args, k, step, epoch_pos, value)?;
                     }
-                    Ok((probs, m, value, improved))
+                    Ok((probs, m, improved))
                 };
-                let (probs, m, value, improved) = match &averaged {
+                let (probs, m, improved) = match &averaged {
                     Some(w) => with_weights(&params, w, evaluate_here)?,
                     None => evaluate_here()?,
                 };
@@ -348,17 +365,16 @@ pub fn train_fold(
                 record["metrics"] = serde_json::to_value(m)?;
                 log.write(&record)?;
                 if improved {
-                    best = Some(Best {
-                        value,
+                    st.best = Some(Best {
                         metrics: m,
                         step,
                         epoch: epoch_pos,
                         probs,
                     });
-                    since_best = 0;
+                    st.since_best = 0;
                 } else {
-                    since_best += 1;
-                    if args.patience > 0 && since_best >= args.patience {
+                    st.since_best += 1;
+                    if args.patience > 0 && st.since_best >= args.patience {
                         info(format!(
                             "finetune: fold {k}: no better {} in {} evaluations; stopping at step {step}",
                             args.metric.name(),
@@ -368,21 +384,36 @@ pub fn train_fold(
                     }
                 }
             }
+            let save_now = match args.save_every {
+                None => end_of_epoch,
+                Some(n) => n > 0 && step.is_multiple_of(n),
+            };
+            if save_now && step < schedule.total_steps {
+                (st.epoch, st.next_group) = (epoch, s + 1);
+                let trainer = Trainer {
+                    model: &model,
+                    opt: opt.as_ref(),
+                    schedule: &schedule,
+                    average: average.as_deref(),
+                    params: &params,
+                };
+                resume::save(&dir, args.keep_last, &trainer, &st)?;
+            }
         }
     }
     progress.finish();
-    let best = best.expect("at least one evaluation");
+    let best = st.best.expect("at least one evaluation");
     Ok(FoldResult {
         fold: k,
         metrics: best.metrics,
         best_step: best.step,
         best_epoch: best.epoch,
-        steps: step,
+        steps: st.step,
         train_examples: train.len(),
         valid_examples: valid_idx.len(),
         augment,
         oof: valid_idx.into_iter().zip(best.probs).collect(),
-        fingerprint: String::new(),
+        fingerprint: st.fingerprint,
     })
 }
 

@@ -9,6 +9,7 @@ pub mod args;
 pub mod data;
 pub mod fold;
 pub mod report;
+pub mod resume;
 pub mod step;
 
 use anyhow::Result;
@@ -135,7 +136,14 @@ pub fn train_folds(
         p.stats.truncated,
         args.max_len
     ));
-    let _lock = crate::lock::lock_dir(&args.out)?;
+    let _locks = match args.fold {
+        // Parallel one-fold jobs share the run dir; each holds its fold's.
+        Some(k) => vec![
+            crate::lock::share_dir(&args.out)?,
+            crate::lock::lock_dir(&fold_dir(&args.out, k))?,
+        ],
+        None => vec![crate::lock::lock_dir(&args.out)?],
+    };
     write_atomic(
         &args.out.join(data::FOLDS_FILE),
         &(serde_json::to_string(&p.folds)? + "\n"),
@@ -147,7 +155,7 @@ pub fn train_folds(
         let _ = std::fs::remove_file(&log_path);
     }
     let mut log = MetricsLog::open(&log_path, None)?;
-    let fingerprint = fingerprint(p, args);
+    let fingerprint = fingerprint(p, args)?;
     let mut results = Vec::new();
     for &k in folds {
         if args.resume == FoldResume::Auto {
@@ -156,12 +164,12 @@ pub fn train_folds(
                     "finetune: fold {k}: finished by an earlier run with the same data and flags ({}); skipping",
                     fold_dir(&args.out, k).join(RESULT_FILE).display()
                 ));
+                resume::clear(&fold_dir(&args.out, k))?;
                 results.push(done);
                 continue;
             }
         }
-        let mut result = fold::train_fold(p, args, k, &device, &mut log)?;
-        result.fingerprint = fingerprint.clone();
+        let result = fold::train_fold(p, args, k, &fingerprint, &device, &mut log)?;
         info(format!(
             "finetune: fold {k}: best {} {:.4} at step {} (epoch {:.2}): auc {} accuracy {:.4} f1 {:.4} log_loss {:.4}",
             args.metric.name(),
@@ -177,20 +185,28 @@ pub fn train_folds(
             &fold_dir(&args.out, k).join(RESULT_FILE),
             &(serde_json::to_string(&result)? + "\n"),
         )?;
+        resume::clear(&fold_dir(&args.out, k))?;
         results.push(result);
     }
     Ok(results)
 }
 
-/// sha256 of what decides a fold's outcome: the flags (all but `--fold`, `--resume` and
-/// `--out`), the checkpoint `--init` resolved to, the pseudo-labelled pairs and the bytes
-/// of the files read (`--train`, `--soft-labels`, `--uda`).
-fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> String {
+/// sha256 of what decides a fold's outcome: the flags (all but `--fold`, `--resume`,
+/// `--save-every`, `--keep-last` and `--out`), the checkpoint `--init` resolved to and the
+/// identity of its weights (a re-trained checkpoint in the same dir is another init),
+/// the pseudo-labelled pairs and the bytes of the files read (`--train`,
+/// `--soft-labels`, `--uda`).
+fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> Result<String> {
     let mut flags = args.clone();
     flags.fold = None;
     flags.resume = FoldResume::None;
+    (flags.save_every, flags.keep_last) = (None, 0);
     flags.out = Default::default();
-    let mut bytes = format!("{flags:?}\n{:?}\n{:?}", p.init, p.pseudo).into_bytes();
+    let init = match &p.init {
+        Some(dir) => crate::model::checkpoint::identity(dir)?,
+        None => String::new(),
+    };
+    let mut bytes = format!("{flags:?}\n{:?} {init}\n{:?}", p.init, p.pseudo).into_bytes();
     let files = [
         Some(&args.train),
         args.soft_labels.as_ref(),
@@ -199,7 +215,7 @@ fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> String {
     for f in files.into_iter().flatten() {
         bytes.extend(std::fs::read(f).unwrap_or_default());
     }
-    sha256_hex(&bytes)
+    Ok(sha256_hex(&bytes))
 }
 
 /// Fold `k`'s result in `out` if it was made with `fingerprint`.

@@ -1,0 +1,175 @@
+//! Mid-fold checkpoints: `OUT/fold-K/step-NNNNNNNN/` holds the weights, the optimizer
+//! state (moments, Lookahead slow weights, schedule), the weight average's state and a
+//! [`FoldState`] with the fold's counters and best evaluation so far. Every random draw
+//! of the fold loop is keyed by (seed, counters), so a fold resumed from one ends
+//! bit-identical to an uninterrupted run. The dirs rotate like pretraining's
+//! ([`crate::train::checkpoints`]) and are removed once the fold's `result.json` exists.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use candle_core::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use super::args::MetricKind;
+use crate::error::InputError;
+use crate::model::bert::SequenceClassifier;
+use crate::model::checkpoint;
+use crate::model::params::named_vars;
+use crate::optim::{load_state, save_state, NamedParam, Optimizer, Schedule, STATE_FILE};
+use crate::train::checkpoints::{self, TRAINER_STATE};
+use crate::train::metrics::Metrics;
+use crate::train::progress::info;
+use crate::train::techniques::WeightAverage;
+
+/// The weight average's state inside a fold checkpoint (EMA shadow or SWA snapshots).
+pub const AVERAGE_FILE: &str = "average.safetensors";
+
+/// The best evaluation of a fold so far: all metrics, when, and the validation
+/// probabilities (the fold's out-of-fold predictions).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Best {
+    /// Metrics on the validation part.
+    pub metrics: Metrics,
+    /// Optimizer step of the evaluation.
+    pub step: u64,
+    /// Epoch of the evaluation (fractional within an epoch).
+    pub epoch: f64,
+    /// Class probabilities of every validation pair.
+    pub probs: Vec<Vec<f64>>,
+}
+
+impl Best {
+    /// `metric`'s value (NaN where the task has none, e.g. AUC of one class).
+    pub fn value(&self, metric: MetricKind) -> f64 {
+        metric.of(&self.metrics).unwrap_or(f64::NAN)
+    }
+}
+
+/// Where a fold stands after an optimizer step: everything besides tensors that an
+/// exact resume needs (`trainer_state.json` of a fold checkpoint).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FoldState {
+    /// The run's fingerprint (flags and data): a checkpoint of another run is not resumed.
+    pub fingerprint: String,
+    /// Optimizer steps taken.
+    pub step: u64,
+    /// Micro-batches drawn (the key of their dropout and UDA draws).
+    pub micro: u64,
+    /// Epoch of the next step.
+    pub epoch: u64,
+    /// Steps of that epoch already taken.
+    pub next_group: usize,
+    /// Sum of the losses of the steps not yet logged, and their count.
+    pub window: (f64, u64),
+    /// Seconds spent in training steps, over all resumed segments.
+    pub train_seconds: f64,
+    /// The best evaluation so far.
+    pub best: Option<Best>,
+    /// Evaluations since the best one (for `--patience`).
+    pub since_best: usize,
+}
+
+/// What a fold checkpoint saves besides [`FoldState`].
+pub struct Trainer<'a> {
+    /// The model being fine-tuned.
+    pub model: &'a SequenceClassifier,
+    /// Its optimizer.
+    pub opt: &'a dyn Optimizer,
+    /// The learning-rate schedule.
+    pub schedule: &'a Schedule,
+    /// EMA or SWA, if on.
+    pub average: Option<&'a dyn WeightAverage>,
+    /// The model's parameters, in optimizer order.
+    pub params: &'a [NamedParam],
+}
+
+/// Save a checkpoint of the fold into `fold_dir`, point its `latest` at it and keep the
+/// newest `keep_last` (0: all).
+pub fn save(fold_dir: &Path, keep_last: usize, t: &Trainer, state: &FoldState) -> Result<()> {
+    let name = checkpoints::step_dir_name(state.step);
+    let json = serde_json::to_string_pretty(state)? + "\n";
+    checkpoint::save_with(
+        &fold_dir.join(&name),
+        &t.model.config,
+        &named_vars(&t.model.vars),
+        &[],
+        |tmp| {
+            save_state(&tmp.join(STATE_FILE), t.opt, t.schedule, state.step)?;
+            if let Some(a) = t.average {
+                let tensors: HashMap<String, Tensor> =
+                    a.state_tensors(t.params)?.into_iter().collect();
+                candle_core::safetensors::save(&tensors, tmp.join(AVERAGE_FILE))?;
+            }
+            Ok(std::fs::write(tmp.join(TRAINER_STATE), json)?)
+        },
+    )?;
+    checkpoints::set_latest(fold_dir, &name)?;
+    checkpoints::rotate(fold_dir, keep_last)
+}
+
+/// Restore the newest valid checkpoint of `fold_dir` into the model, optimizer and
+/// weight average and return its state; `None` (and the fold starts over) when there is
+/// none, or when it was made by a run with another `fingerprint` (then it is removed).
+pub fn restore(
+    fold_dir: &Path,
+    fingerprint: &str,
+    model: &SequenceClassifier,
+    opt: &mut dyn Optimizer,
+    average: Option<&mut dyn WeightAverage>,
+    params: &[NamedParam],
+) -> Result<Option<FoldState>> {
+    let Some(dir) = checkpoints::newest_valid(fold_dir)? else {
+        return Ok(None);
+    };
+    let path = dir.join(TRAINER_STATE);
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let state: FoldState = serde_json::from_str(&text)
+        .map_err(|e| InputError::at_path(&path, format!("not a dapt fold state: {e}")))?;
+    if state.fingerprint != fingerprint {
+        info(format!(
+            "finetune: {} was made with other data or flags; starting the fold over",
+            dir.display()
+        ));
+        clear(fold_dir)?;
+        return Ok(None);
+    }
+    checkpoint::load_all(&dir, &model.vars)?;
+    let restored = load_state(&dir.join(STATE_FILE), opt)?;
+    if restored.step != state.step {
+        crate::bad_input!(
+            "{}: optimizer state of step {} but trainer state of step {}; delete the dir to resume from an older checkpoint",
+            dir.display(),
+            restored.step,
+            state.step
+        );
+    }
+    if let Some(a) = average {
+        let file = dir.join(AVERAGE_FILE);
+        let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu)
+            .with_context(|| format!("reading {}", file.display()))?;
+        a.load_state(params, &mut tensors)?;
+    }
+    info(format!(
+        "finetune: resuming from {} (step {})",
+        dir.display(),
+        state.step
+    ));
+    Ok(Some(state))
+}
+
+/// Remove the fold checkpoints of `fold_dir` and its `latest` pointer.
+pub fn clear(fold_dir: &Path) -> Result<()> {
+    for (_, dir) in checkpoints::list(fold_dir)? {
+        std::fs::remove_dir_all(&dir)
+            .with_context(|| format!("removing checkpoint {}", dir.display()))?;
+    }
+    match std::fs::remove_file(fold_dir.join(checkpoints::LATEST)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}/latest", fold_dir.display()))
+        }
+        _ => Ok(()),
+    }
+}
