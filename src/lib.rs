@@ -12,5 +12,6 @@ pub mod lock;
 pub mod malloc;
 pub mod model;
 pub mod optim;
+pub mod room;
 pub mod text;
 pub mod train;

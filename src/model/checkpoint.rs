@@ -18,6 +18,7 @@ use candle_nn::VarMap;
 use super::BertConfig;
 use crate::error::InputError;
 use crate::fsutil::{temp_sibling, TempOutput};
+use crate::room;
 use crate::text::vocab::sha256_hex;
 
 /// File names inside a checkpoint dir.
@@ -56,6 +57,14 @@ pub fn save_with(
     extra: &[(&str, &Path)],
     write_more: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
+    let extra_bytes: u64 = extra
+        .iter()
+        .map(|(_, p)| std::fs::metadata(p).map_or(0, |m| m.len()))
+        .sum();
+    room::ensure_room(
+        dir,
+        room::tensors_bytes(vars.iter().map(|(_, v)| v.as_tensor())) + extra_bytes,
+    )?;
     let tmp = TempOutput::new(temp_sibling(dir));
     std::fs::create_dir_all(tmp.path())?;
     std::fs::write(tmp.path().join(CONFIG), config.to_json()? + "\n")?;
@@ -64,6 +73,7 @@ pub fn save_with(
         .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
         .collect();
     candle_core::safetensors::save(&tensors, tmp.path().join(WEIGHTS))?;
+    room::injected_failure().with_context(|| format!("writing {}", dir.display()))?;
     for (name, src) in extra {
         std::fs::copy(src, tmp.path().join(name))
             .with_context(|| format!("copying {} into the checkpoint", src.display()))?;

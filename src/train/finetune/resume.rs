@@ -18,6 +18,7 @@ use crate::model::bert::SequenceClassifier;
 use crate::model::checkpoint;
 use crate::model::params::named_vars;
 use crate::optim::{load_state, save_state, NamedParam, Optimizer, Schedule, STATE_FILE};
+use crate::room;
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::metrics::Metrics;
 use crate::train::progress::info;
@@ -89,6 +90,14 @@ pub struct Trainer<'a> {
 /// newest `keep_last` (0: all).
 pub fn save(fold_dir: &Path, keep_last: usize, t: &Trainer, state: &FoldState) -> Result<()> {
     let name = checkpoints::step_dir_name(state.step);
+    let average = match t.average {
+        Some(a) => a.state_tensors(t.params)?,
+        None => Vec::new(),
+    };
+    let weights = room::tensors_bytes(t.params.iter().map(|(_, v)| v.as_tensor()));
+    let opt_state = room::tensors_bytes(t.opt.state_tensors()?.iter().map(|(_, t)| t));
+    let avg_state = room::tensors_bytes(average.iter().map(|(_, t)| t));
+    room::ensure_room(&fold_dir.join(&name), weights + opt_state + avg_state)?;
     let json = serde_json::to_string_pretty(state)? + "\n";
     checkpoint::save_with(
         &fold_dir.join(&name),
@@ -97,9 +106,8 @@ pub fn save(fold_dir: &Path, keep_last: usize, t: &Trainer, state: &FoldState) -
         &[],
         |tmp| {
             save_state(&tmp.join(STATE_FILE), t.opt, t.schedule, state.step)?;
-            if let Some(a) = t.average {
-                let tensors: HashMap<String, Tensor> =
-                    a.state_tensors(t.params)?.into_iter().collect();
+            if t.average.is_some() {
+                let tensors: HashMap<String, Tensor> = average.into_iter().collect();
                 candle_core::safetensors::save(&tensors, tmp.join(AVERAGE_FILE))?;
             }
             Ok(std::fs::write(tmp.join(TRAINER_STATE), json)?)

@@ -148,10 +148,11 @@ pub struct PretrainArgs {
     /// Stop cleanly, with a checkpoint, after this long: seconds, or e.g. 90s, 30m, 2h
     #[arg(long, value_parser = parse_duration, value_name = "TIME")]
     pub max_time: Option<f64>,
-    /// Save a checkpoint every N optimizer steps (and always at the end)
+    /// Save a checkpoint every N optimizer steps (and always at the end; 0: only then)
     #[arg(long, default_value_t = 1000)]
     pub save_every: u64,
-    /// Evaluate on the held-out documents every N optimizer steps (and at the end)
+    /// Evaluate on the held-out documents every N optimizer steps (and at the end; 0:
+    /// only then)
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
     /// Fraction of documents held out for evaluation (at most 20,000 documents: a larger

@@ -22,6 +22,7 @@ use crate::data::doc::DocStore;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::model::dropout::Mode;
 use crate::optim::{clip_grad_norm, save_state, GradAccumulator, Optimizer, Schedule, STATE_FILE};
+use crate::room;
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::log::MetricsLog;
 use crate::train::progress::{info, Progress};
@@ -158,10 +159,12 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             window_start = Instant::now();
         }
         let step = s.state.step;
-        if step % args.eval_every == 0 && step < s.schedule.total_steps {
+        // An interval of 0 means only at the end.
+        let every = |n: u64| n > 0 && step.is_multiple_of(n) && step < s.schedule.total_steps;
+        if every(args.eval_every) {
             evaluate_and_log(&s, args, &mut log)?;
         }
-        if step % args.save_every == 0 && step < s.schedule.total_steps {
+        if every(args.save_every) {
             s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
             save(&s, args, &s.state)?;
             saved_at = step;
@@ -235,6 +238,10 @@ fn save(s: &Setup, args: &PretrainArgs, state: &TrainerState) -> Result<()> {
     }
     let name = checkpoints::step_dir_name(state.step);
     let dir = args.out.join(&name);
+    let params = s.model.params();
+    let weights = room::tensors_bytes(params.iter().map(|(_, v)| v.as_tensor()));
+    let opt_state = room::tensors_bytes(s.opt.state_tensors()?.iter().map(|(_, t)| t));
+    room::ensure_room(&dir, weights + opt_state)?;
     let extra: Vec<(&str, &Path)> = s
         .vocab_files
         .iter()
