@@ -27,24 +27,9 @@ fn rows(t: &Tensor) -> Vec<Vec<f32>> {
 /// settings, 3000 WordPiece tokens]`), trained one step at `lr` on `corpus`.
 fn pretrain(tmp: &Path, corpus: &Path, vocab: &Path, out: &str, extra: &[&str]) -> PathBuf {
     let dir = tmp.join(out);
-    let mut args = vec![
-        "pretrain",
-        "--corpus",
-        arg(corpus),
-        "--vocab",
-        arg(vocab),
-        "--model-config",
-        "tiny",
-        "--max-len",
-        "32",
-        "--batch-size",
-        "8",
-        "--max-steps",
-        "1",
-        "--out",
-        arg(&dir),
-    ];
+    let mut args = vec!["--max-steps", "1"];
     args.extend_from_slice(extra);
+    let args = common::pretrain_tiny_args(&[arg(corpus)], vocab, &dir, &args);
     dapt_ok(&args);
     dir.join("step-00000001")
 }

@@ -14,23 +14,7 @@ fn pretrain<'a>(
     out: &'a Path,
     extra: &[&'a str],
 ) -> Vec<&'a str> {
-    let mut args = vec![
-        "pretrain",
-        "--corpus",
-        arg(shard),
-        "--vocab",
-        arg(vocab),
-        "--model-config",
-        "tiny",
-        "--max-len",
-        "32",
-        "--batch-size",
-        "8",
-        "--out",
-        arg(out),
-    ];
-    args.extend_from_slice(extra);
-    args
+    common::pretrain_tiny_args(&[arg(shard)], vocab, out, extra)
 }
 
 /// A fresh OPPO vocabulary and shard in `tmp`, and a tiny run of them into `tmp/run`

@@ -13,19 +13,7 @@ use common::{arg, fresh_dir, latest_step, oppo_vocab_and_shard, stderr};
 /// `dapt pretrain` of a tiny model for 6 steps, a checkpoint every 2, with `env` set.
 fn pretrain(dir: &Path, out: &Path, env: &[(&str, &str)], resume: bool) -> Output {
     let (vocab, shard) = (dir.join("vocab"), dir.join("oppo.shard"));
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dapt"));
-    cmd.args([
-        "pretrain",
-        "--corpus",
-        arg(&shard),
-        "--vocab",
-        arg(&vocab),
-        "--model-config",
-        "tiny",
-        "--max-len",
-        "32",
-        "--batch-size",
-        "8",
+    let flags = [
         "--max-steps",
         "6",
         "--save-every",
@@ -34,9 +22,14 @@ fn pretrain(dir: &Path, out: &Path, env: &[(&str, &str)], resume: bool) -> Outpu
         "0",
         "--seed",
         "3",
-        "--out",
-        arg(out),
-    ]);
+    ];
+    let mut cmd = common::dapt_command();
+    cmd.args(common::pretrain_tiny_args(
+        &[arg(&shard)],
+        &vocab,
+        out,
+        &flags,
+    ));
     if resume {
         cmd.args(["--resume", "auto"]);
     }

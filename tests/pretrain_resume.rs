@@ -16,18 +16,7 @@ const STEPS: u64 = 24;
 
 fn pretrain(vocab: &Path, shard: &Path, out: &Path, extra: &[&str], resume: bool) -> Child {
     let steps = STEPS.to_string();
-    let args = vec![
-        "pretrain",
-        "--corpus",
-        arg(shard),
-        "--vocab",
-        arg(vocab),
-        "--model-config",
-        "tiny",
-        "--max-len",
-        "32",
-        "--batch-size",
-        "8",
+    let flags = [
         "--grad-accum",
         "2",
         "--mask",
@@ -52,9 +41,8 @@ fn pretrain(vocab: &Path, shard: &Path, out: &Path, extra: &[&str], resume: bool
         "2",
         "--seed",
         "7",
-        "--out",
-        arg(out),
     ];
+    let args = common::pretrain_tiny_args(&[arg(shard)], vocab, out, &flags);
     common::spawn_run(args, extra, resume, Stdio::null())
 }
 

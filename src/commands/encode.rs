@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 
+use crate::data::append;
 use crate::data::encode::{encode_corpus, EncodeOptions, PairsAs};
 use crate::text::build::total_bytes;
 use crate::text::corpus::Format;
@@ -24,9 +25,14 @@ pub struct Args {
     /// Layout of the corpus files
     #[arg(long, value_enum, default_value = "pairs")]
     pub format: Format,
-    /// Output shard file (written atomically)
-    #[arg(long, value_name = "FILE.shard")]
+    /// Output shard file (written atomically); with --append, a shard dir
+    #[arg(long, value_name = "FILE.shard|DIR")]
     pub out: PathBuf,
+    /// Treat --out as a shard dir that grows: encode only the inputs not encoded into it
+    /// before (stamped in DIR/encoded.json by path, size, mtime and sha256) into a new
+    /// DIR/part-NNNNN.shard; give `dapt pretrain --corpus DIR` to read them all
+    #[arg(long)]
+    pub append: bool,
     /// Truncate documents to this many tokens including [CLS]/[SEP] (pairs longest-first)
     #[arg(long, value_name = "N")]
     pub max_len: Option<usize>,
@@ -57,15 +63,38 @@ pub fn run(args: Args) -> Result<()> {
         max_len: args.max_len,
         rare_placeholders: args.rare_placeholders,
     };
-    let progress = Progress::bytes("encoding", total_bytes(&args.input));
-    let stats = encode_corpus(&args.input, &vocab, &opts, &args.out, &|n| progress.inc(n))?;
+    let (inputs, out, plan) = if args.append {
+        let _lock = crate::lock::lock_dir(&args.out)?;
+        let plan = append::plan(&args.out, &args.input)?;
+        if plan.new.is_empty() {
+            info(format!(
+                "encode: every input is already in {}; nothing to add",
+                args.out.display()
+            ));
+            return plan.commit(&args.out);
+        }
+        info(format!(
+            "encode: {} of {} inputs are new; encoding them into {}",
+            plan.new.len(),
+            args.input.len(),
+            plan.shard.display()
+        ));
+        (plan.new.clone(), plan.shard.clone(), Some((plan, _lock)))
+    } else {
+        (args.input.clone(), args.out.clone(), None)
+    };
+    let progress = Progress::bytes("encoding", total_bytes(&inputs));
+    let stats = encode_corpus(&inputs, &vocab, &opts, &out, &|n| progress.inc(n))?;
     progress.finish();
+    if let Some((plan, _lock)) = plan {
+        plan.commit(&args.out)?;
+    }
     let h = &stats.header;
     let secs = progress.elapsed();
     info(format!(
         "encode: {} lines ({} skipped) -> {} documents ({} pairs), {} tokens ({} [UNK], {} rare placeholders, {} documents truncated) in {}",
         stats.lines, stats.skipped, h.num_docs, h.num_pairs, h.num_tokens, stats.unk, stats.rare, stats.truncated,
-        args.out.display()
+        out.display()
     ));
     info(format!(
         "encode: {:.1} MB in {secs:.2}s ({:.0} MB/s)",

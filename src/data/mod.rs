@@ -1,6 +1,7 @@
 //! Data: memory-mapped shards of token ids, encoding corpora into them, masking, MLM
 //! batch collation, pair readers, folds, augmentation and word-overlap baselines.
 
+pub mod append;
 pub mod augment;
 pub mod batching;
 pub mod collate;

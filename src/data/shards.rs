@@ -1,5 +1,8 @@
-//! The pretraining corpus: several shards read as one document store. Text corpora are
-//! encoded once into a cached shard beside them and reused while newer than the text.
+//! The pretraining corpus: several shards read as one document store. `--corpus` takes
+//! files, directories (their `.shard` files) and glob patterns, read as they stand when
+//! the run starts, so a nightly run picks up the day's new shards. Text corpora are
+//! encoded once into a cached shard in a cache dir (never beside the input, which may be
+//! read-only) and reused while newer than the text.
 
 use std::path::{Path, PathBuf};
 
@@ -8,9 +11,10 @@ use anyhow::Result;
 use super::doc::DocStore;
 use super::encode::{encode_corpus, EncodeOptions, PairsAs};
 use super::shard::{Doc, Shard};
+use crate::error::InputError;
 use crate::text::corpus::Format;
 use crate::text::count::ReadOptions;
-use crate::text::vocab::Vocab;
+use crate::text::vocab::{sha256_hex, Vocab};
 use crate::train::progress::info;
 
 /// Several shards, their documents numbered one after the other.
@@ -74,37 +78,95 @@ impl DocStore for ShardSet {
 }
 
 /// The cached shard of text corpus `path` for a vocabulary with hash `vocab_sha256`:
-/// `path.<first 12 hex digits>.shard`, beside it.
-pub fn cache_path(path: &Path, vocab_sha256: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{}.shard", &vocab_sha256[..12]));
-    PathBuf::from(name)
+/// `CACHE/<file name>.<path hash>.<vocab hash>.shard` (12 hex digits each; the path's
+/// hash tells apart files of one name in different dirs).
+pub fn cache_path(cache: &Path, path: &Path, vocab_sha256: &str) -> PathBuf {
+    let full = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let path_sha = sha256_hex(full.as_os_str().as_encoded_bytes());
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    cache.join(format!(
+        "{name}.{}.{}.shard",
+        &path_sha[..12],
+        &vocab_sha256[..12]
+    ))
 }
 
-/// Shard paths for `corpora`: `.shard` files as they are, text files (pair TSV or
-/// lines, per `format`) through their cache, encoded with `--pairs-as both` when
-/// missing or older than the text. The cache is not truncated: the collator truncates
-/// when it draws a document, so one cache serves every `--max-len`.
-pub fn resolve(corpora: &[PathBuf], vocab: &Vocab, format: Format) -> Result<Vec<PathBuf>> {
+/// Whether `--corpus` entry `p` is a glob pattern.
+fn is_pattern(p: &Path) -> bool {
+    p.to_string_lossy().contains(['*', '?', '['])
+}
+
+/// The files `--corpus` names: a glob pattern gives its matches, a directory its
+/// `.shard` files, each sorted by name; a file is itself. An entry that gives nothing is
+/// bad input.
+pub fn expand(corpora: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
-    for path in corpora {
+    for entry in corpora {
+        let mut found: Vec<PathBuf> = if is_pattern(entry) {
+            let text = entry.to_string_lossy();
+            let matches = glob::glob(&text).map_err(|e| {
+                InputError(format!("--corpus {text}: not a valid glob pattern ({e})"))
+            })?;
+            matches
+                .filter_map(|m| m.ok())
+                .filter(|p| p.is_file())
+                .collect()
+        } else if entry.is_dir() {
+            std::fs::read_dir(entry)
+                .map_err(|e| InputError::at_path(entry, format!("cannot list: {e}")))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "shard"))
+                .collect()
+        } else if entry.exists() {
+            vec![entry.clone()]
+        } else {
+            crate::bad_input!("--corpus {}: no such file or directory", entry.display());
+        };
+        if found.is_empty() {
+            crate::bad_input!(
+                "--corpus {}: matches no {}; check the path (quote a glob so the shell does not expand it)",
+                entry.display(),
+                if is_pattern(entry) { "file" } else { ".shard file" }
+            );
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+/// Shard paths for `corpora` (expanded by [`expand`]): `.shard` files as they are, text
+/// files (pair TSV or lines, per `format`) through their cache in `cache`, encoded with
+/// `--pairs-as both` when missing or older than the text. The cache is not truncated:
+/// the collator truncates when it draws a document, so one cache serves every
+/// `--max-len`.
+pub fn resolve(
+    corpora: &[PathBuf],
+    vocab: &Vocab,
+    format: Format,
+    cache: &Path,
+) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in expand(corpora)? {
         if path.extension().is_some_and(|e| e == "shard") {
-            out.push(path.clone());
+            out.push(path);
             continue;
         }
-        let cache = cache_path(path, &vocab.sha256);
+        let cached = cache_path(cache, &path, &vocab.sha256);
         let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
-        let text_time = modified(path).ok_or_else(|| {
-            crate::error::InputError::at_path(path, "cannot read corpus; check --corpus")
+        let text_time = modified(&path).ok_or_else(|| {
+            crate::error::InputError::at_path(&path, "cannot read corpus; check --corpus")
         })?;
-        if modified(&cache).is_some_and(|c| c >= text_time) {
-            out.push(cache);
+        if modified(&cached).is_some_and(|c| c >= text_time) {
+            out.push(cached);
             continue;
         }
+        std::fs::create_dir_all(cache)
+            .map_err(|e| InputError::at_path(cache, format!("cannot create the cache dir: {e}")))?;
         info(format!(
             "encoding {} into {} (cached for later runs)",
             path.display(),
-            cache.display()
+            cached.display()
         ));
         let opts = EncodeOptions {
             read: ReadOptions {
@@ -116,8 +178,21 @@ pub fn resolve(corpora: &[PathBuf], vocab: &Vocab, format: Format) -> Result<Vec
             max_len: None,
             rare_placeholders: None,
         };
-        encode_corpus(std::slice::from_ref(path), vocab, &opts, &cache, &|_| {})?;
-        out.push(cache);
+        encode_corpus(std::slice::from_ref(&path), vocab, &opts, &cached, &|_| {})?;
+        out.push(cached);
     }
     Ok(out)
+}
+
+/// The default cache dir of text corpora: `$XDG_CACHE_HOME/dapt` or `~/.cache/dapt`,
+/// else `OUT/cache`.
+pub fn default_cache_dir(out: &Path) -> PathBuf {
+    let user = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")));
+    match user {
+        Some(dir) => dir.join("dapt"),
+        None => out.join("cache"),
+    }
 }

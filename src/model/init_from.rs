@@ -9,15 +9,16 @@ use anyhow::Result;
 use candle_core::Device;
 use candle_nn::VarMap;
 
-use super::align::{remap_rows, row_map, AlignEmbeddings, AlignReport};
+use super::align::{remap_rows, row_map, AlignEmbeddings, AlignReport, RowSource};
 use super::checkpoint::{self, LoadReport};
 use super::params::named_vars;
 use crate::error::InputError;
 use crate::text::encode::{EncodedDoc, TextEncoder};
 use crate::text::vocab::Vocab;
 
-/// Word-embedding matrix and MLM output bias: the tensors indexed by token id.
-fn per_token(name: &str) -> Option<f64> {
+/// Word-embedding matrix and MLM output bias: the tensors indexed by token id (with the
+/// std their unfilled rows are drawn with, in units of the initializer range).
+pub fn per_token(name: &str) -> Option<f64> {
     // The std of rows no rule fills: N(0, initializer_range) for embeddings, 0 for a bias.
     if name.ends_with("word_embeddings.weight") {
         Some(1.0)
@@ -31,7 +32,8 @@ fn per_token(name: &str) -> Option<f64> {
 /// Fill `vars` (a model over `vocab`) from checkpoint `dir`: per-token tensors through
 /// the `rule`'s row map (pieces split by the checkpoint's own tokenizer; other rows
 /// N(0, `init_range`), bias 0), every other tensor
-/// copied by name (with or without the `bert.` prefix) when the shapes agree.
+/// copied by name (with or without the `bert.` prefix) when the shapes agree. Returns
+/// the reports and where each row of the per-token tensors came from.
 pub fn init_from(
     vars: &VarMap,
     dir: &Path,
@@ -39,7 +41,7 @@ pub fn init_from(
     rule: AlignEmbeddings,
     init_range: f64,
     seed: u64,
-) -> Result<(AlignReport, LoadReport)> {
+) -> Result<(AlignReport, LoadReport, Vec<RowSource>)> {
     checkpoint::verify(dir)?;
     let old = Vocab::load(dir).map_err(|e| {
         InputError::at_path(
@@ -101,5 +103,5 @@ pub fn init_from(
         };
         var.set(&value.to_device(var.device())?.to_dtype(var.dtype())?)?;
     }
-    Ok((report, load))
+    Ok((report, load, map))
 }

@@ -35,7 +35,7 @@ pub use groups::decays;
 pub use layer_decay::layer_lr_scale;
 pub use lookahead::{Lookahead, LookaheadConfig};
 pub use schedule::{warmup_steps, Decay, Restarts, Schedule};
-pub use state::{load_state, save_state, Resume, STATE_FILE};
+pub use state::{apply_state, load_state, read_state, save_state, Resume, STATE_FILE};
 
 /// A parameter with its Hugging Face name (`bert.encoder.layer.0.output.dense.weight`).
 pub type NamedParam = (String, Var);

@@ -61,6 +61,11 @@ pub struct Schedule {
     pub total_steps: u64,
     /// The shape after warmup.
     pub decay: Decay,
+    /// The step the schedule starts at (a run continuing another's step counter,
+    /// `pretrain --continue-from`): step `start_step + i` gets the learning rate of step
+    /// `i`, and `total_steps` counts from 0.
+    #[serde(default)]
+    pub start_step: u64,
 }
 
 /// Warmup steps for a warmup ratio, rounded up as Hugging Face's TrainingArguments does.
@@ -133,12 +138,22 @@ impl Schedule {
             warmup_steps,
             total_steps,
             decay,
+            start_step: 0,
         })
+    }
+
+    /// The same schedule run from step `step` of a continued step counter.
+    pub fn starting_at(mut self, step: u64) -> Self {
+        self.total_steps += step - self.start_step;
+        self.start_step = step;
+        self
     }
 
     /// The learning rate for optimizer step `step` (0 for the first step).
     pub fn lr(&self, step: u64) -> f64 {
-        let (peak, warmup, total) = (self.peak_lr, self.warmup_steps, self.total_steps);
+        let step = step.saturating_sub(self.start_step);
+        let total = self.total_steps - self.start_step;
+        let (peak, warmup) = (self.peak_lr, self.warmup_steps);
         if step < warmup {
             return peak * (step as f64 / warmup.max(1) as f64);
         }

@@ -61,6 +61,18 @@ pub fn save_state<O: Optimizer + ?Sized>(
 /// Fails (as bad input) when the file was written by another kind of optimizer or holds
 /// state for parameters `opt` does not have.
 pub fn load_state<O: Optimizer + ?Sized>(path: &Path, opt: &mut O) -> Result<Resume> {
+    let (resume, tensors) = read_state(path, opt)?;
+    apply_state(path, opt, tensors)?;
+    Ok(resume)
+}
+
+/// The schedule, step and tensors of a file written by [`save_state`] for an optimizer
+/// of `opt`'s kind (bad input otherwise), for a caller that rearranges them before
+/// [`apply_state`].
+pub fn read_state<O: Optimizer + ?Sized>(
+    path: &Path,
+    opt: &O,
+) -> Result<(Resume, HashMap<String, Tensor>)> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let bad = |what: String| anyhow::Error::new(InputError::at_path(path, what));
     let (_, header) = SafeTensors::read_metadata(&bytes)
@@ -89,9 +101,19 @@ pub fn load_state<O: Optimizer + ?Sized>(path: &Path, opt: &mut O) -> Result<Res
     let step: u64 = field("step")?
         .parse()
         .map_err(|e| bad(format!("bad step in the metadata: {e}")))?;
-    let mut tensors: HashMap<String, Tensor> =
+    let tensors: HashMap<String, Tensor> =
         candle_core::safetensors::load_buffer(&bytes, &Device::Cpu)
             .with_context(|| format!("reading {}", path.display()))?;
+    Ok((Resume { schedule, step }, tensors))
+}
+
+/// Restore `opt` from `tensors` read by [`read_state`] from `path`; every tensor must
+/// belong to one of its parameters.
+pub fn apply_state<O: Optimizer + ?Sized>(
+    path: &Path,
+    opt: &mut O,
+    mut tensors: HashMap<String, Tensor>,
+) -> Result<()> {
     opt.load_state(&mut tensors)
         .with_context(|| format!("restoring optimizer state from {}", path.display()))?;
     if !tensors.is_empty() {
@@ -104,5 +126,5 @@ pub fn load_state<O: Optimizer + ?Sized>(path: &Path, opt: &mut O) -> Result<Res
             names.join(", ")
         )
     }
-    Ok(Resume { schedule, step })
+    Ok(())
 }

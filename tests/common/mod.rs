@@ -9,13 +9,18 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `dapt` binary, run in the repository root with text corpora's shard cache in
+/// cargo's test scratch dir (not the user's ~/.cache).
+pub fn dapt_command() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dapt"));
+    let cache = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("xdg-cache");
+    cmd.current_dir(root()).env("XDG_CACHE_HOME", cache);
+    cmd
+}
+
 /// Run `dapt` with `args`, returning its output whatever the exit code.
 pub fn dapt(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dapt"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .expect("running dapt")
+    dapt_command().args(args).output().expect("running dapt")
 }
 
 /// Run `dapt` and fail the test (with its stderr) unless it succeeds.
@@ -251,11 +256,36 @@ pub fn spawn_run<'a>(
     if resume {
         args.extend(["--resume", "auto"]);
     }
-    Command::new(env!("CARGO_BIN_EXE_dapt"))
+    dapt_command()
         .args(&args)
-        .current_dir(root())
         .stdout(std::process::Stdio::null())
         .stderr(stderr)
         .spawn()
         .expect("spawning dapt")
+}
+
+/// Arguments of a tiny pretraining run (`--max-len 32`, batch 8) on `corpus` into `out`,
+/// then `extra`.
+pub fn pretrain_tiny_args<'a>(
+    corpus: &[&'a str],
+    vocab: &'a Path,
+    out: &'a Path,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["pretrain", "--corpus"];
+    args.extend_from_slice(corpus);
+    args.extend_from_slice(&[
+        "--vocab",
+        arg(vocab),
+        "--model-config",
+        "tiny",
+        "--max-len",
+        "32",
+        "--batch-size",
+        "8",
+        "--out",
+        arg(out),
+    ]);
+    args.extend_from_slice(extra);
+    args
 }

@@ -60,17 +60,23 @@ pub enum MaskFlag {
 /// interrupted run exactly. SIGINT/SIGTERM stop after writing a checkpoint.
 #[derive(Args, Debug, Clone)]
 pub struct PretrainArgs {
-    /// Corpora: `.shard` files from `dapt encode`, or text files (encoded once into a
-    /// cached shard beside them)
-    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    /// Corpora: `.shard` files from `dapt encode`, directories (their `.shard` files),
+    /// quoted glob patterns (e.g. 'shards/*.shard'), or text files (encoded once into a
+    /// cached shard in --cache-dir); read as they are when the run starts
+    #[arg(long, num_args = 1.., required = true, value_name = "FILE|DIR|GLOB")]
     pub corpus: Vec<PathBuf>,
+    /// Where text corpora's encoded shards are cached (default: $XDG_CACHE_HOME/dapt or
+    /// ~/.cache/dapt; OUT/cache without a home)
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
     /// Layout of text corpora
     #[arg(long, value_enum, default_value = "pairs")]
     pub corpus_format: Format,
     /// Vocabulary dir (from `dapt vocab`) the corpora are encoded with
     #[arg(long, default_value = "vocab", value_name = "DIR")]
     pub vocab: PathBuf,
-    /// Model size preset (tiny, small, base) or a config.json file; ignored with --init-from
+    /// Model size preset (tiny, small, base) or a config.json file; ignored with --init-from,
+    /// --continue-from and --resume (the checkpoint's config rules)
     #[arg(long, default_value = "small", value_name = "FILE|tiny|small|base")]
     pub model_config: String,
     /// Pretraining task: mlm trains a BERT `BertForMaskedLM`; rtd trains an ELECTRA
@@ -91,7 +97,8 @@ pub struct PretrainArgs {
     #[arg(long, value_name = "DIR")]
     pub init_from: Option<PathBuf>,
     /// With --init-from: which embedding rows the new vocabulary inherits (default: shared
-    /// for WordPiece vocabularies, frequency for word-level ones, e.g. desensitized ids)
+    /// for WordPiece vocabularies, frequency for word-level ones, e.g. desensitized ids);
+    /// with --continue-from a grown vocabulary: default shared (a token keeps its row)
     #[arg(long, value_enum)]
     pub align_embeddings: Option<AlignEmbeddings>,
     /// Longest sequence, [CLS]/[SEP] included (pairs truncated longest-first)
@@ -162,6 +169,13 @@ pub struct PretrainArgs {
     /// Keep only the newest K checkpoints (0: all)
     #[arg(long, default_value_t = 3)]
     pub keep_last: usize,
+    /// Start this run from another run's newest checkpoint (a pretrain --out dir, or
+    /// one checkpoint dir): its weights, optimizer moments, Lookahead slow weights and
+    /// step counter (the schedule, set by this run's flags, starts at that step), on
+    /// this run's --corpus. A grown --vocab is aligned as --init-from does, the new rows'
+    /// optimizer state starting at zero. The nightly way to go on pretraining
+    #[arg(long, value_name = "RUN", conflicts_with = "init_from")]
+    pub continue_from: Option<PathBuf>,
     /// none: fresh run; auto: continue from the newest valid checkpoint in --out; or a checkpoint dir
     #[arg(long, default_value = "none", value_name = "none|auto|DIR")]
     pub resume: ResumeFrom,

@@ -6,6 +6,7 @@
 //! exactly the parameters of an uninterrupted one.
 
 pub mod args;
+mod continue_from;
 mod eval;
 mod objective;
 mod setup;

@@ -1,15 +1,15 @@
 //! Everything a pretraining run needs before its first step: data split, collator,
 //! model (fresh, from a checkpoint, or resumed), optimizer and schedule.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Result;
 use candle_core::Device;
-use clap::ValueEnum;
 use rand::seq::index::sample;
 
 use super::args::{ObjectiveFlag, PretrainArgs, ResumeFrom};
+use super::continue_from::{align_from, continue_from, init_rule, run_checkpoint};
 use super::objective::PretrainModel;
 use super::state::TrainerState;
 use crate::data::batching::{BatchingConfig, DocInfo, EpochPlan};
@@ -17,14 +17,12 @@ use crate::data::collate::Collator;
 use crate::data::doc::{DocStore, Excluding, Subset};
 use crate::data::mask::Masker;
 use crate::data::rng::{keyed_rng, Purpose};
-use crate::data::shards::{resolve, ShardSet};
+use crate::data::shards::{default_cache_dir, resolve, ShardSet};
 use crate::data::special::SpecialTokens;
-use crate::model::align::AlignEmbeddings;
 use crate::model::checkpoint;
-use crate::model::init_from::init_from;
 use crate::model::BertConfig;
 use crate::optim::{load_state, Optimizer, Schedule, STATE_FILE};
-use crate::text::vocab::{TokenizerKind, Vocab};
+use crate::text::vocab::Vocab;
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::options::parse_device;
 use crate::train::progress::info;
@@ -49,25 +47,22 @@ pub struct Setup {
 /// Held-out documents at most (a larger eval set costs time and changes little).
 const MAX_HELDOUT: usize = 20_000;
 
-/// The model's configuration: from `--init-from`'s config.json, a preset or a file.
-fn model_config(args: &PretrainArgs, vocab_size: usize) -> Result<BertConfig> {
-    let mut c = match &args.init_from {
+/// The model's configuration: from the config.json of the checkpoint it starts `from`
+/// (resumed, continued or `--init-from`), else a preset or a file.
+fn model_config(args: &PretrainArgs, from: Option<&Path>, vocab_size: usize) -> Result<BertConfig> {
+    let mut c = match from {
         Some(dir) => BertConfig::read(&dir.join(checkpoint::CONFIG))?,
         None => match BertConfig::preset(&args.model_config, vocab_size) {
             Some(c) => c,
             None => BertConfig::read(args.model_config.as_ref())?,
         },
     };
-    let origin = args
-        .init_from
-        .as_deref()
-        .unwrap_or(args.model_config.as_ref())
-        .display();
+    let origin = from.unwrap_or(args.model_config.as_ref()).display();
     match (args.objective, c.model_type == "electra") {
         (ObjectiveFlag::Mlm, true) => crate::bad_input!(
             "{origin}: an ELECTRA checkpoint, but --objective mlm trains a BERT masked LM: pretrain it with --objective rtd, or fine-tune it with `dapt finetune --init`"
         ),
-        (ObjectiveFlag::Rtd, false) if args.init_from.is_some() => crate::bad_input!(
+        (ObjectiveFlag::Rtd, false) if from.is_some() => crate::bad_input!(
             "{origin}: a {} checkpoint, but --objective rtd trains an ELECTRA discriminator: give --init-from an ELECTRA discriminator dir, or a size preset with --model-config",
             c.model_type
         ),
@@ -179,12 +174,22 @@ impl Setup {
             ResumeFrom::Auto => checkpoints::newest_valid(&args.out)?,
             ResumeFrom::Dir(d) => Some(d.clone()),
         };
+        // A run continuing another starts from that run's checkpoint, unless its own
+        // --out already holds checkpoints to resume.
+        let continue_dir = match (&resume_dir, &args.continue_from) {
+            (None, Some(run)) => Some(run_checkpoint(run)?),
+            _ => None,
+        };
         let vocab = Vocab::load(&args.vocab)?;
         let mask = args.mask_config();
         mask.validate()?;
         let special = SpecialTokens::new(vocab.len(), vocab.rare.len())?;
         let collator = Collator::new(args.max_len, args.swap_prob, Masker::new(mask, special)?)?;
-        let shards = resolve(&args.corpus, &vocab, args.corpus_format)?;
+        let cache = args
+            .cache_dir
+            .clone()
+            .unwrap_or_else(|| default_cache_dir(&args.out));
+        let shards = resolve(&args.corpus, &vocab, args.corpus_format, &cache)?;
         let store = Arc::new(ShardSet::open(&shards, &vocab)?);
         if store.num_docs() < 2 {
             crate::bad_input!(
@@ -205,7 +210,12 @@ impl Setup {
             ..BatchingConfig::default()
         };
         let device = parse_device(&args.device)?;
-        let config = model_config(args, vocab.len())?;
+        // The architecture of the checkpoint a run starts from (its own when resuming).
+        let from = resume_dir
+            .as_deref()
+            .or(continue_dir.as_deref())
+            .or(args.init_from.as_deref());
+        let config = model_config(args, from, vocab.len())?;
         let collator = collator.with_match_flags(config.dapt_match_embedding);
         let model = PretrainModel::new(&config, args, &device)?;
         let mut opt = args.optim.optimizer(model.params(), |_| 1.0)?;
@@ -250,7 +260,9 @@ impl Setup {
                     args.seed
                 );
             }
-            if restored.schedule != schedule {
+            // A continued run's schedule starts at the step it continued from.
+            let expected = schedule.clone().starting_at(restored.schedule.start_step);
+            if restored.schedule != expected {
                 info("warning: the schedule differs from the checkpoint's (changed --lr, --max-steps or --epochs?); continuing with the checkpoint's");
                 schedule = restored.schedule;
             }
@@ -259,32 +271,19 @@ impl Setup {
                 dir.display(),
                 state.step
             ));
+        } else if let Some(dir) = &continue_dir {
+            state = continue_from(
+                dir,
+                &model,
+                opt.as_mut(),
+                &vocab,
+                args,
+                config.initializer_range,
+            )?;
+            schedule = schedule.starting_at(state.step);
         } else if let Some(dir) = &args.init_from {
-            // Word-level vocabularies are desensitized corpora's: `frequency` won the
-            // alignment study there (bench/results/align_study.md).
-            let rule = args.align_embeddings.unwrap_or(match vocab.meta.tokenizer {
-                TokenizerKind::Wordpiece => AlignEmbeddings::Shared,
-                TokenizerKind::Wordlevel => AlignEmbeddings::Frequency,
-            });
-            let mut reports = Vec::new();
-            for (vars, from) in model.init_targets(dir) {
-                let report = init_from(
-                    vars,
-                    &from,
-                    &vocab,
-                    rule,
-                    config.initializer_range,
-                    args.seed,
-                )?;
-                reports.push(report);
-            }
-            let (align, load) = reports.pop().expect("the main model is always initialised");
-            info(format!(
-                "pretrain: initialised from {} (--align-embeddings {}): embedding rows special {}, shared {}, from pieces {}, frequency {}, random {}; newly initialised: {:?}",
-                dir.display(),
-                rule.to_possible_value().expect("no skipped variants").get_name(),
-                align.special, align.shared, align.pieces, align.frequency, align.random, load.newly_initialized
-            ));
+            let rule = init_rule(args, &vocab);
+            align_from(dir, &model, &vocab, rule, args, config.initializer_range)?;
         }
         info(format!(
             "pretrain: {} training / {} held-out documents, {} steps ({} per epoch), {} parameters on {:?}",
