@@ -38,10 +38,25 @@ macro_rules! bad_input {
     };
 }
 
-/// The process exit code for an error: 75 when another job holds the output
-/// ([`crate::lock::EXIT_LOCKED`]), 2 for bad input, 1 for anything else.
+/// A child `dapt` process failed with this exit code (a `dapt pipeline` stage): the
+/// parent exits with the same code, so a cron wrapper sees 75 or 2 as the stage did.
+#[derive(Debug)]
+pub struct ChildFailed(pub i32, pub String);
+
+impl fmt::Display for ChildFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for ChildFailed {}
+
+/// The process exit code for an error: a failed child's own code, 75 when another job
+/// holds the output ([`crate::lock::EXIT_LOCKED`]), 2 for bad input, 1 for anything else.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    if err.chain().any(|e| e.is::<crate::lock::Locked>()) {
+    if let Some(ChildFailed(code, _)) = err.chain().find_map(|e| e.downcast_ref()) {
+        *code
+    } else if err.chain().any(|e| e.is::<crate::lock::Locked>()) {
         crate::lock::EXIT_LOCKED
     } else if err.chain().any(|e| e.is::<InputError>()) {
         2

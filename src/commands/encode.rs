@@ -7,6 +7,7 @@ use clap::Args as ClapArgs;
 
 use crate::data::append;
 use crate::data::encode::{encode_corpus, EncodeOptions, PairsAs};
+use crate::data::shards::input_files;
 use crate::text::build::total_bytes;
 use crate::text::corpus::Format;
 use crate::text::count::ReadOptions;
@@ -19,8 +20,9 @@ pub struct Args {
     /// Vocabulary directory (from `dapt vocab`, or a checkpoint dir with vocab.txt)
     #[arg(long, default_value = "vocab", value_name = "DIR")]
     pub vocab: PathBuf,
-    /// Corpus files to encode, in order
-    #[arg(long, num_args = 1.., required = true, value_name = "FILE")]
+    /// Corpus files to encode, in order; a quoted glob pattern (e.g. 'incoming/*.tsv')
+    /// gives its matches sorted by name
+    #[arg(long, num_args = 1.., required = true, value_name = "FILE|GLOB")]
     pub input: Vec<PathBuf>,
     /// Layout of the corpus files
     #[arg(long, value_enum, default_value = "pairs")]
@@ -51,7 +53,8 @@ pub struct Args {
 }
 
 /// Run `dapt encode`.
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
+    args.input = input_files(&args.input)?;
     let vocab = Vocab::load(&args.vocab)?;
     let opts = EncodeOptions {
         read: ReadOptions {

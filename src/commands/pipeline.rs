@@ -3,8 +3,8 @@
 //!
 //! A stage is up to date when its output exists with a stamp (`OUTPUT.dapt-stamp`,
 //! written after the stage succeeded) recording the same flags, and no input named by
-//! its flags (`input`, `corpus`, `vocab`, `extend`, `init`, `init_from`, `model`) changed
-//! since.
+//! its flags ([`INPUT_KEYS`]; a glob pattern's matches and the dir they are listed from;
+//! a dir's list of files) changed since. A failed stage's exit code is the pipeline's.
 //! `pretrain` and `finetune` get the pipeline's `--resume` (default `auto`) unless their
 //! table sets `resume`, so an interrupted nightly run continues where it stopped.
 
@@ -16,20 +16,23 @@ use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 
 use super::config::config_flags;
-use crate::error::InputError;
+use crate::data::shards::{glob_files, is_pattern};
+use crate::error::{ChildFailed, InputError};
 use crate::train::progress::info;
 
 /// Stages in the order they run.
 pub const STAGES: [&str; 5] = ["vocab", "encode", "pretrain", "finetune", "predict"];
 
 /// Flags naming a stage's inputs (their changes make the stage stale).
-const INPUT_KEYS: [&str; 7] = [
+const INPUT_KEYS: [&str; 9] = [
     "input",
     "corpus",
     "vocab",
     "extend",
     "init",
     "init_from",
+    "continue_from",
+    "train",
     "model",
 ];
 
@@ -63,9 +66,23 @@ fn modified(p: &Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
-/// When an input last changed: its stamp's time for a stage output, else its own.
+/// When an input last changed: its stamp's time for a stage output, else its own (a
+/// dir's changes when a file is added or removed). A glob pattern changed when one of
+/// its matches or the dir it lists did.
 fn changed_at(p: &Path) -> Option<SystemTime> {
-    modified(&stamp_path(p)).or_else(|| modified(p))
+    if !is_pattern(p) {
+        return modified(&stamp_path(p)).or_else(|| modified(p));
+    }
+    let listed = p
+        .ancestors()
+        .find(|a| !a.as_os_str().is_empty() && !is_pattern(a))
+        .unwrap_or(Path::new("."));
+    let matches = glob_files(p).unwrap_or_default();
+    matches
+        .iter()
+        .chain([&listed.to_path_buf()])
+        .filter_map(|m| modified(m))
+        .max()
 }
 
 /// Values following `--key` in `flags` (several for list flags).
@@ -170,9 +187,12 @@ pub fn run(args: Args) -> Result<()> {
             .status()
             .with_context(|| format!("starting dapt {stage}"))?;
         if !status.success() {
-            anyhow::bail!(
-                "pipeline: stage {stage} failed ({status}); fix it and re-run the pipeline: finished stages are skipped"
-            );
+            // The stage's own code (75: another job holds its output; 2: bad input;
+            // 130: interrupted), or 1 when a signal killed it.
+            return Err(anyhow::Error::new(ChildFailed(
+                status.code().unwrap_or(1),
+                format!("pipeline: stage {stage} failed ({status}); fix it and re-run the pipeline: finished stages are skipped"),
+            )));
         }
         std::fs::write(stamp_path(&out), stamp_text(&flags))
             .with_context(|| format!("writing the stamp of {}", out.display()))?;

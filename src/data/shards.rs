@@ -91,9 +91,44 @@ pub fn cache_path(cache: &Path, path: &Path, vocab_sha256: &str) -> PathBuf {
     ))
 }
 
-/// Whether `--corpus` entry `p` is a glob pattern.
-fn is_pattern(p: &Path) -> bool {
+/// Whether path argument `p` is a glob pattern.
+pub fn is_pattern(p: &Path) -> bool {
     p.to_string_lossy().contains(['*', '?', '['])
+}
+
+/// The files glob `pattern` matches, sorted by name.
+pub fn glob_files(pattern: &Path) -> Result<Vec<PathBuf>> {
+    let text = pattern.to_string_lossy();
+    let matches = glob::glob(&text)
+        .map_err(|e| InputError(format!("{text}: not a valid glob pattern ({e})")))?;
+    let mut found: Vec<PathBuf> = matches
+        .filter_map(|m| m.ok())
+        .filter(|p| p.is_file())
+        .collect();
+    found.sort();
+    Ok(found)
+}
+
+/// Input files named by `entries` (`dapt encode --input`): files, and glob patterns
+/// (quoted, so a config or cron line works without a shell) giving their matches. An
+/// entry that gives nothing is bad input.
+pub fn input_files(entries: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in entries {
+        if !is_pattern(entry) {
+            out.push(entry.clone());
+            continue;
+        }
+        let found = glob_files(entry)?;
+        if found.is_empty() {
+            crate::bad_input!(
+                "--input {}: matches no file; check the pattern",
+                entry.display()
+            );
+        }
+        out.extend(found);
+    }
+    Ok(out)
 }
 
 /// The files `--corpus` names: a glob pattern gives its matches, a directory its
@@ -103,14 +138,7 @@ pub fn expand(corpora: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for entry in corpora {
         let mut found: Vec<PathBuf> = if is_pattern(entry) {
-            let text = entry.to_string_lossy();
-            let matches = glob::glob(&text).map_err(|e| {
-                InputError(format!("--corpus {text}: not a valid glob pattern ({e})"))
-            })?;
-            matches
-                .filter_map(|m| m.ok())
-                .filter(|p| p.is_file())
-                .collect()
+            glob_files(entry)?
         } else if entry.is_dir() {
             std::fs::read_dir(entry)
                 .map_err(|e| InputError::at_path(entry, format!("cannot list: {e}")))?

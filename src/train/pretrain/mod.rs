@@ -48,10 +48,7 @@ pub enum Outcome {
 pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     let mut s = Setup::new(args)?;
     let _lock = crate::lock::lock_dir(&args.out)?;
-    let mut log = MetricsLog::open(
-        &args.out.join("metrics.jsonl"),
-        Some(s.state.step).filter(|_| s.resumed),
-    )?;
+    let mut log = MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?;
     if s.state.finished {
         info(format!(
             "pretrain: {} already finished at step {}; nothing to do",

@@ -33,8 +33,6 @@ pub struct Setup {
     pub opt: Box<dyn Optimizer>,
     pub schedule: Schedule,
     pub state: TrainerState,
-    /// Whether the state came from a checkpoint.
-    pub resumed: bool,
     pub train: Excluding<ShardSet>,
     pub heldout: Subset<ShardSet>,
     pub batching: BatchingConfig,
@@ -42,6 +40,33 @@ pub struct Setup {
     pub device: Device,
     /// Vocabulary files copied into every checkpoint (name, source).
     pub vocab_files: Vec<(String, PathBuf)>,
+}
+
+/// Whether paths `a` and `b` name one dir.
+fn same_dir(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    }
+}
+
+/// For `--continue-from OUT --out OUT`: OUT's newest checkpoint when its run finished
+/// (tonight goes on from last night), None when OUT holds no run yet; an unfinished run
+/// there is resumed with `--resume auto`, and refused without it.
+fn own_continuation(args: &PretrainArgs) -> Result<Option<PathBuf>> {
+    let Some(dir) = checkpoints::newest_valid(&args.out)? else {
+        return Ok(None);
+    };
+    if TrainerState::load(&dir.join(TRAINER_STATE))?.finished {
+        return Ok(Some(dir));
+    }
+    if matches!(args.resume, ResumeFrom::None) {
+        crate::bad_input!(
+            "{}: an unfinished run (an interrupted night?); pass --resume auto to finish it first",
+            dir.display()
+        );
+    }
+    Ok(None)
 }
 
 /// Held-out documents at most (a larger eval set costs time and changes little).
@@ -162,7 +187,11 @@ impl Setup {
     pub fn new(args: &PretrainArgs) -> Result<Self> {
         let resume_dir = match &args.resume {
             ResumeFrom::None => {
-                if let Some((_, dir)) = checkpoints::list(&args.out)?.last() {
+                let own = args
+                    .continue_from
+                    .as_ref()
+                    .is_some_and(|r| same_dir(r, &args.out));
+                if let Some((_, dir)) = checkpoints::list(&args.out)?.last().filter(|_| !own) {
                     crate::bad_input!(
                         "{} already holds checkpoints (e.g. {}); pass --resume auto to continue that run, or choose another --out",
                         args.out.display(),
@@ -175,10 +204,15 @@ impl Setup {
             ResumeFrom::Dir(d) => Some(d.clone()),
         };
         // A run continuing another starts from that run's checkpoint, unless its own
-        // --out already holds checkpoints to resume.
-        let continue_dir = match (&resume_dir, &args.continue_from) {
-            (None, Some(run)) => Some(run_checkpoint(run)?),
-            _ => None,
+        // --out already holds checkpoints to resume. `--continue-from OUT` (a nightly job
+        // growing one run dir) goes on from OUT's own run once it finished.
+        let (resume_dir, continue_dir) = match (resume_dir, &args.continue_from) {
+            (resume, Some(run)) if same_dir(run, &args.out) => match own_continuation(args)? {
+                Some(finished) => (None, Some(finished)),
+                None => (resume, None),
+            },
+            (None, Some(run)) => (None, Some(run_checkpoint(run)?)),
+            (resume, _) => (resume, None),
         };
         let vocab = Vocab::load(&args.vocab)?;
         let mask = args.mask_config();
@@ -238,7 +272,6 @@ impl Setup {
             seed: args.seed,
             ..TrainerState::default()
         };
-        let resumed = resume_dir.is_some();
         if let Some(dir) = &resume_dir {
             let trained_with = Vocab::load(dir)?.sha256;
             if trained_with != vocab.sha256 {
@@ -309,7 +342,6 @@ impl Setup {
             opt,
             schedule,
             state,
-            resumed,
             train,
             heldout,
             batching,
