@@ -12,6 +12,7 @@ pub mod lock;
 pub mod malloc;
 pub mod model;
 pub mod optim;
+pub mod report;
 pub mod room;
 pub mod text;
 pub mod train;

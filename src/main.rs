@@ -2,7 +2,8 @@
 
 use clap::{Parser, Subcommand};
 use dapt::commands::{
-    average, distill, encode, eval, finetune, inspect, pipeline, predict, pretrain, stack, vocab,
+    average, distill, encode, eval, finetune, inspect, pipeline, predict, pretrain, report, stack,
+    vocab,
 };
 
 /// Domain-adaptive MLM pretraining and sentence-pair fine-tuning of BERT-style encoders.
@@ -44,6 +45,8 @@ enum Command {
     Average(average::Args),
     /// Show what a vocabulary dir, a shard or a checkpoint holds
     Inspect(inspect::Args),
+    /// One self-contained HTML page of runs' curves (loss, accuracy, ROC, calibration)
+    Report(report::Args),
 }
 
 fn main() {
@@ -69,6 +72,7 @@ fn main() {
         Command::Stack(a) => stack::run(a),
         Command::Average(a) => average::run(a),
         Command::Inspect(a) => inspect::run(a),
+        Command::Report(a) => report::run(a),
     };
     if let Err(err) = result {
         eprintln!("error: {err:#}");

@@ -119,6 +119,9 @@ fn nightly_config(dir: &std::path::Path) -> String {
     let d = dir.display();
     let shipped = std::fs::read_to_string(root().join("configs/nightly.toml")).unwrap();
     let mut text = shipped.replace("\"runs/nightly/", &format!("\"{d}/"));
+    let setting = |l: &&str| !l.trim_start().starts_with('#');
+    let missed = text.lines().filter(setting).find(|l| l.contains("runs/nightly"));
+    assert!(missed.is_none(), "a path the test does not redirect: {missed:?}");
     for (from, to) in [
         (
             "[\"corpora/lcqmc_desens_*.tsv\"]",
@@ -161,7 +164,7 @@ fn nightly_config_appends_new_text_and_continues_pretraining() {
     let ran = |log: &str, stage: &str| log.contains(&format!("pipeline: {stage}: dapt {stage}"));
 
     let first = night();
-    for stage in ["vocab", "encode", "pretrain", "finetune", "predict"] {
+    for stage in ["vocab", "encode", "pretrain", "finetune", "predict", "report"] {
         assert!(ran(&first, stage), "{stage} did not run: {first}");
     }
     assert_eq!(common::latest_step(&dir.join("pretrain")), 4);
@@ -176,13 +179,15 @@ fn nightly_config_appends_new_text_and_continues_pretraining() {
     lcqmc_lines(&dir.join("incoming/day2.tsv"), 700, 1400);
     let second = night();
     assert!(!ran(&second, "vocab"), "{second}");
-    for stage in ["encode", "pretrain", "finetune", "predict"] {
+    for stage in ["encode", "pretrain", "finetune", "predict", "report"] {
         assert!(ran(&second, stage), "{stage} did not run: {second}");
     }
     assert!(second.contains("1 of 2 inputs are new"), "{second}");
     assert!(dir.join("shards/part-00001.shard").exists());
     assert!(second.contains("from step 4"), "{second}");
     assert_eq!(common::latest_step(&dir.join("pretrain")), 8);
+    let report = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(report.contains("data-chart=\"finetune-roc\""));
 
     // An overlapping job holds the pretraining dir: the night stops with the stage's
     // exit code 75 (try again later), and the next night does the work.

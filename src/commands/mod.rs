@@ -10,5 +10,6 @@ pub mod inspect;
 pub mod pipeline;
 pub mod predict;
 pub mod pretrain;
+pub mod report;
 pub mod stack;
 pub mod vocab;

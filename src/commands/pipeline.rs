@@ -21,10 +21,12 @@ use crate::error::{ChildFailed, InputError};
 use crate::train::progress::info;
 
 /// Stages in the order they run.
-pub const STAGES: [&str; 5] = ["vocab", "encode", "pretrain", "finetune", "predict"];
+pub const STAGES: [&str; 6] = [
+    "vocab", "encode", "pretrain", "finetune", "predict", "report",
+];
 
 /// Flags naming a stage's inputs (their changes make the stage stale).
-const INPUT_KEYS: [&str; 9] = [
+const INPUT_KEYS: [&str; 10] = [
     "input",
     "corpus",
     "vocab",
@@ -34,10 +36,11 @@ const INPUT_KEYS: [&str; 9] = [
     "continue_from",
     "train",
     "model",
+    "runs",
 ];
 
 /// Run the stages of a TOML config (`[vocab]`, `[encode]`, `[pretrain]`, `[finetune]`,
-/// `[predict]` tables, keys = flag names in snake_case), skipping up-to-date ones.
+/// `[predict]`, `[report]` tables, keys = flag names in snake_case), skipping up-to-date ones.
 #[derive(ClapArgs, Debug)]
 pub struct Args {
     /// The pipeline config
@@ -129,7 +132,7 @@ pub fn run(args: Args) -> Result<()> {
         .map_err(|e| InputError::at_path(&args.config, format!("invalid TOML: {e}")))?;
     if let Some((k, _)) = doc.iter().find(|(k, v)| !v.is_table() && *k != "pipeline") {
         crate::bad_input!(
-            "{}: top-level key {k}: a pipeline config keeps flags in stage tables ([vocab], [encode], [pretrain], [finetune], [predict])",
+            "{}: top-level key {k}: a pipeline config keeps flags in stage tables ([vocab], [encode], [pretrain], [finetune], [predict], [report])",
             args.config.display()
         );
     }

@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde_json::Value;
 
+use super::tensorboard::EventWriter;
+
 /// An append-only JSON-lines log. Each record is one `write` of a whole line under an
 /// exclusive `flock` of the file, so parallel `--fold` jobs appending to one log never
 /// interleave, and a rewrite ([`MetricsLog::retain`]) never loses their lines.
 pub struct MetricsLog {
     path: PathBuf,
     file: File,
+    /// Where the records' scalars also go (`--tensorboard DIR`).
+    tensorboard: Option<EventWriter>,
 }
 
 impl MetricsLog {
@@ -29,6 +33,7 @@ impl MetricsLog {
         let mut log = Self {
             path: path.to_path_buf(),
             file,
+            tensorboard: None,
         };
         if let Some(step) = keep_up_to {
             log.retain(|v| v["step"].as_u64().is_none_or(|s| s <= step))?;
@@ -58,8 +63,17 @@ impl MetricsLog {
         rewrite(&mut self.file).with_context(|| format!("rewriting {}", self.path.display()))
     }
 
+    /// Also write every record's scalars to a TensorBoard event file in `dir`.
+    pub fn with_tensorboard(mut self, dir: Option<&Path>) -> Result<Self> {
+        self.tensorboard = dir.map(EventWriter::create).transpose()?;
+        Ok(self)
+    }
+
     /// Append one record.
     pub fn write(&mut self, record: &Value) -> Result<()> {
+        if let Some(tb) = self.tensorboard.as_mut() {
+            tb.record(record)?;
+        }
         let line = format!("{record}\n");
         let append = |file: &mut File| -> std::io::Result<()> {
             file.lock()?;

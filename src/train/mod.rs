@@ -20,4 +20,5 @@ pub mod pseudo;
 pub mod soft;
 pub mod stack;
 pub mod techniques;
+pub mod tensorboard;
 pub mod uda;

@@ -194,6 +194,10 @@ pub struct FinetuneArgs {
     /// Fold checkpoints to keep (the newest; 0 keeps all)
     #[arg(long, default_value_t = 1)]
     pub keep_last: usize,
+    /// Also write the logged scalars (tagged foldK/train/loss, foldK/eval/auc, ...) as
+    /// TensorBoard event files in DIR: `tensorboard --logdir DIR`
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
     /// Output dir
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,

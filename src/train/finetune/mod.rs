@@ -154,7 +154,8 @@ pub fn train_folds(
         // runs append to it.
         let _ = std::fs::remove_file(&log_path);
     }
-    let mut log = MetricsLog::open(&log_path, None)?;
+    let mut log =
+        MetricsLog::open(&log_path, None)?.with_tensorboard(args.tensorboard.as_deref())?;
     let fingerprint = fingerprint(p, args)?;
     let mut results = Vec::new();
     for &k in folds {
@@ -192,7 +193,7 @@ pub fn train_folds(
 }
 
 /// sha256 of what decides a fold's outcome: the flags (all but `--fold`, `--resume`,
-/// `--save-every`, `--keep-last` and `--out`), the checkpoint `--init` resolved to and the
+/// `--save-every`, `--keep-last`, `--tensorboard` and `--out`), the checkpoint `--init` resolved to and the
 /// identity of its weights (a re-trained checkpoint in the same dir is another init),
 /// the pseudo-labelled pairs and the bytes of the files read (`--train`,
 /// `--soft-labels`, `--uda`).
@@ -200,7 +201,7 @@ fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> Result<String> {
     let mut flags = args.clone();
     flags.fold = None;
     flags.resume = FoldResume::None;
-    (flags.save_every, flags.keep_last) = (None, 0);
+    (flags.save_every, flags.keep_last, flags.tensorboard) = (None, 0, None);
     flags.out = Default::default();
     let init = match &p.init {
         Some(dir) => crate::model::checkpoint::identity(dir)?,

@@ -162,6 +162,10 @@ pub struct PretrainArgs {
     /// only then)
     #[arg(long, default_value_t = 500)]
     pub eval_every: u64,
+    /// Log the training loss, lr, gradient norm and tokens/s (averaged since the last
+    /// line) every N optimizer steps; 0: every 2 seconds
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub log_every: u64,
     /// Fraction of documents held out for evaluation (at most 20,000 documents: a larger
     /// eval set costs time and changes little)
     #[arg(long, default_value_t = 0.01)]
@@ -169,6 +173,11 @@ pub struct PretrainArgs {
     /// Keep only the newest K checkpoints (0: all)
     #[arg(long, default_value_t = 3)]
     pub keep_last: usize,
+    /// Also write the logged scalars (train/loss, train/lr, train/grad_norm,
+    /// train/tokens_per_s, eval/eval_loss, eval/masked_accuracy, ...) as TensorBoard event
+    /// files in DIR: `tensorboard --logdir DIR`
+    #[arg(long, value_name = "DIR")]
+    pub tensorboard: Option<PathBuf>,
     /// Start this run from another run's newest checkpoint (a pretrain --out dir, or
     /// one checkpoint dir): its weights, optimizer moments, Lookahead slow weights and
     /// step counter (the schedule, set by this run's flags, starts at that step), on

@@ -48,7 +48,8 @@ pub enum Outcome {
 pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     let mut s = Setup::new(args)?;
     let _lock = crate::lock::lock_dir(&args.out)?;
-    let mut log = MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?;
+    let mut log = MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?
+        .with_tensorboard(args.tensorboard.as_deref())?;
     if s.state.finished {
         info(format!(
             "pretrain: {} already finished at step {}; nothing to do",
@@ -138,7 +139,11 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
         window_n += 1;
         progress.inc(1);
         let secs = window_start.elapsed().as_secs_f64();
-        if secs >= 2.0 || s.state.step == s.schedule.total_steps {
+        let due = match args.log_every {
+            0 => secs >= 2.0,
+            n => s.state.step.is_multiple_of(n),
+        };
+        if due || s.state.step == s.schedule.total_steps {
             let tok_s = window_tokens as f64 / secs.max(1e-9);
             let loss = window_loss / window_n as f64;
             progress.set_message(format!("loss {loss:.4} lr {lr:.2e} {tok_s:.0} tok/s"));
