@@ -323,7 +323,8 @@ fn continue_from_keeps_the_step_counter_and_aligns_a_grown_vocabulary() {
         assert_eq!(state_tensor(&ckpt, &key).dims()[0], size, "{key}");
     }
 
-    // Incompatible with night 1: another optimizer, another objective, no checkpoint.
+    // Incompatible with night 1: another optimizer, another objective, another
+    // architecture (an input embedding night 1 lacks), no checkpoint.
     let out = tmp.path().join("refused");
     let cont = ["--max-steps", "3", "--continue-from", arg(&night1)];
     refused(&pretrain(&[arg(&d1)], &v1, &out, &cont), &out, "lookahead");
@@ -334,6 +335,14 @@ fn continue_from_keeps_the_step_counter_and_aligns_a_grown_vocabulary() {
         &pretrain(&[arg(&d1)], &v1, &out, &rtd),
         &out,
         "--objective rtd",
+    );
+    let mut grown = cont.to_vec();
+    grown.extend_from_slice(&look);
+    grown.push("--match-embedding");
+    refused(
+        &pretrain(&[arg(&d1)], &v1, &out, &grown),
+        &out,
+        "match_embeddings",
     );
     let empty = tmp.path().join("empty");
     std::fs::create_dir(&empty).unwrap();

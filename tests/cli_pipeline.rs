@@ -120,8 +120,14 @@ fn nightly_config(dir: &std::path::Path) -> String {
     let shipped = std::fs::read_to_string(root().join("configs/nightly.toml")).unwrap();
     let mut text = shipped.replace("\"runs/nightly/", &format!("\"{d}/"));
     let setting = |l: &&str| !l.trim_start().starts_with('#');
-    let missed = text.lines().filter(setting).find(|l| l.contains("runs/nightly"));
-    assert!(missed.is_none(), "a path the test does not redirect: {missed:?}");
+    let missed = text
+        .lines()
+        .filter(setting)
+        .find(|l| l.contains("runs/nightly"));
+    assert!(
+        missed.is_none(),
+        "a path the test does not redirect: {missed:?}"
+    );
     for (from, to) in [
         (
             "[\"corpora/lcqmc_desens_*.tsv\"]",
@@ -164,7 +170,9 @@ fn nightly_config_appends_new_text_and_continues_pretraining() {
     let ran = |log: &str, stage: &str| log.contains(&format!("pipeline: {stage}: dapt {stage}"));
 
     let first = night();
-    for stage in ["vocab", "encode", "pretrain", "finetune", "predict", "report"] {
+    for stage in [
+        "vocab", "encode", "pretrain", "finetune", "predict", "report",
+    ] {
         assert!(ran(&first, stage), "{stage} did not run: {first}");
     }
     assert_eq!(common::latest_step(&dir.join("pretrain")), 4);
