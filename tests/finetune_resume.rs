@@ -3,7 +3,7 @@
 //! every fold's best weights, result.json, oof.tsv, cv.json, and metrics.jsonl but for
 //! its timings. Lookahead (slow weights), gradient accumulation, EMA (its shadow
 //! weights) and --patience counters all cross the kills; a second case does the same
-//! for UDA (its unlabelled draws) with SWA.
+//! for UDA (its unlabelled draws) with SWA, a third for `dapt distill`'s student.
 
 mod common;
 
@@ -18,12 +18,12 @@ fn vocab() -> &'static Path {
     common::mrpc_vocab("finetune_resume_vocab")
 }
 
-/// A 3-fold run, 2 epochs of 26 steps per fold, a checkpoint every 4 steps.
-/// Its stderr goes to `log`.
-fn finetune(out: &Path, extra: &[&str], resume: bool, log: &Path) -> Child {
+/// A 3-fold run of `head` (`finetune`, or `distill` and its teacher), 2 epochs of 26
+/// steps per fold, a checkpoint every 4 steps. Its stderr goes to `log`.
+fn finetune(head: &[&str], out: &Path, extra: &[&str], resume: bool, log: &Path) -> Child {
     let train = root().join("corpora/mrpc_sample.tsv");
-    let args = vec![
-        "finetune",
+    let mut args = head.to_vec();
+    args.extend([
         "--train",
         arg(&train),
         "--vocab",
@@ -60,7 +60,7 @@ fn finetune(out: &Path, extra: &[&str], resume: bool, log: &Path) -> Child {
         "5",
         "--out",
         arg(out),
-    ];
+    ]);
     common::spawn_run(
         args,
         extra,
@@ -117,9 +117,13 @@ fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A straight run against one SIGKILLed at each of `kills` and resumed.
-fn check_resume(name: &str, extra: &[&str], kills: &[Kill]) {
+/// A straight run of `head` against one SIGKILLed at each of `kills` and resumed;
+/// `folds` are the folds it trains.
+fn check_resume(name: &str, head: &[&str], extra: &[&str], kills: &[Kill], folds: usize) {
     let tmp = fresh_dir(name);
+    let finetune = |out: &Path, extra: &[&str], resume: bool, log: &Path| {
+        finetune(head, out, extra, resume, log)
+    };
     let straight = tmp.join("straight");
     let log = |name: &str| tmp.join(format!("{name}.log"));
     assert!(finetune(&straight, extra, false, &log("straight"))
@@ -154,7 +158,7 @@ fn check_resume(name: &str, extra: &[&str], kills: &[Kill]) {
     }
     assert!(child.wait().unwrap().success(), "the resumed run failed");
 
-    for k in 0..3 {
+    for k in 0..folds {
         let fold = |run: &Path| run.join(format!("fold-{k}"));
         let (a, b) = (
             tensor_bytes(&fold(&straight).join("best/model.safetensors")),
@@ -182,7 +186,7 @@ fn check_resume(name: &str, extra: &[&str], kills: &[Kill]) {
             .collect();
         assert!(left.is_empty(), "fold {k}: checkpoints left: {left:?}");
     }
-    for file in ["oof.tsv", "cv.json"] {
+    for file in ["oof.tsv", "cv.json"].into_iter().filter(|_| folds == 3) {
         assert_eq!(read(straight.join(file)), read(broken.join(file)), "{file}");
     }
     assert_eq!(
@@ -196,8 +200,10 @@ fn check_resume(name: &str, extra: &[&str], kills: &[Kill]) {
 fn a_killed_run_resumes_bit_identical() {
     check_resume(
         "finetune_resume_plain",
+        &["finetune"],
         &["--ema", "0.9"],
         &[Kill::After(0, 8), Kill::Finished(0), Kill::After(1, 20)],
+        3,
     );
 }
 
@@ -207,6 +213,7 @@ fn a_killed_uda_run_resumes_bit_identical() {
     let unlabelled = root().join("corpora/mrpc_sample.tsv");
     check_resume(
         "finetune_resume_uda",
+        &["finetune"],
         &[
             "--uda",
             arg(&unlabelled),
@@ -218,5 +225,30 @@ fn a_killed_uda_run_resumes_bit_identical() {
             "2",
         ],
         &[Kill::After(1, 12), Kill::After(2, 24)],
+        3,
+    );
+}
+
+#[test]
+fn a_killed_distill_run_resumes_bit_identical() {
+    // A 2-fold teacher ensemble; its student (fold 0 of 3) learns the sample's pairs
+    // plus the same pairs again as unlabelled ones, from the teacher's soft labels.
+    let tmp = fresh_dir("finetune_resume_distill_teacher");
+    let teacher = tmp.join("teacher");
+    let train = root().join("corpora/mrpc_sample.tsv");
+    common::finetune_tiny(&train, vocab(), "2", &teacher, &[]);
+    let head = [
+        "distill",
+        "--teacher",
+        arg(&teacher),
+        "--unlabelled",
+        arg(&train),
+    ];
+    check_resume(
+        "finetune_resume_distill",
+        &head,
+        &[],
+        &[Kill::After(0, 8), Kill::After(0, 36)],
+        1,
     );
 }

@@ -193,7 +193,8 @@ pub fn train_folds(
 }
 
 /// sha256 of what decides a fold's outcome: the flags (all but `--fold`, `--resume`,
-/// `--save-every`, `--keep-last`, `--tensorboard` and `--out`), the checkpoint `--init` resolved to and the
+/// `--save-every`, `--keep-last`, `--tensorboard` and `--out`, and the paths of the files
+/// read), the checkpoint `--init` resolved to and the
 /// identity of its weights (a re-trained checkpoint in the same dir is another init),
 /// the pseudo-labelled pairs and the bytes of the files read (`--train`,
 /// `--soft-labels`, `--uda`).
@@ -203,6 +204,11 @@ fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> Result<String> {
     flags.resume = FoldResume::None;
     (flags.save_every, flags.keep_last, flags.tensorboard) = (None, 0, None);
     flags.out = Default::default();
+    // The files read count by their bytes (below), not their paths: `dapt distill`
+    // writes its training pairs inside OUT, and a moved file is the same data.
+    flags.train = Default::default();
+    flags.soft_labels = flags.soft_labels.map(|_| Default::default());
+    flags.uda.uda = flags.uda.uda.map(|_| Default::default());
     let init = match &p.init {
         Some(dir) => crate::model::checkpoint::identity(dir)?,
         None => String::new(),
