@@ -98,6 +98,28 @@ fn corrupt_or_truncated_checkpoints_are_refused() {
     std::fs::write(&weights, &bytes[..n / 2]).unwrap();
     let err = load_into(&out, &mlm_model(&config)).unwrap_err();
     assert!(err.to_string().contains("truncated or corrupt"), "{err}");
+    // Hostile headers, no manifest: absurd shapes over 8 bytes of data (their product
+    // overflowing too), and a header length of 2^60. Refused before any allocation.
+    for shape in [
+        "[1000000000000, 1000000000000]",
+        "[4294967296, 4294967296, 4294967296]",
+    ] {
+        let header = format!(r#"{{"w":{{"dtype":"F32","shape":{shape},"data_offsets":[0,8]}}}}"#);
+        let mut file = (header.len() as u64).to_le_bytes().to_vec();
+        file.extend_from_slice(header.as_bytes());
+        file.extend_from_slice(&[0; 8]);
+        std::fs::write(&weights, &file).unwrap();
+        let err = load_into(&out, &mlm_model(&config)).unwrap_err();
+        assert!(
+            err.to_string().contains("truncated or corrupt"),
+            "{shape}: {err}"
+        );
+    }
+    let mut file = (1u64 << 60).to_le_bytes().to_vec();
+    file.extend_from_slice(b"{}");
+    std::fs::write(&weights, &file).unwrap();
+    let err = load_into(&out, &mlm_model(&config)).unwrap_err();
+    assert!(err.to_string().contains("truncated or corrupt"), "{err}");
 }
 
 #[test]

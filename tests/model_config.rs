@@ -100,3 +100,38 @@ fn presets_match_design() {
     );
     assert!(BertConfig::preset("huge", 1).is_none());
 }
+
+#[test]
+fn refuses_absurd_sizes_before_allocating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.json");
+    for (from, to, needle) in [
+        (
+            "\"num_hidden_layers\": 2",
+            "\"num_hidden_layers\": 1000000",
+            "num_hidden_layers 1000000 exceeds dapt's limit of 256",
+        ),
+        (
+            "\"vocab_size\": 100",
+            "\"vocab_size\": 1000000000000",
+            "vocab_size 1000000000000 exceeds dapt's limit of 4194304",
+        ),
+        // Each size within its limit, together far too large: 256 layers of width 8192.
+        (
+            "\"hidden_size\": 32",
+            "\"hidden_size\": 8192, \"num_hidden_layers\": 256",
+            "parameters, above dapt's limit of 2e9",
+        ),
+    ] {
+        let text = HF_CONFIG.replace(from, to);
+        let text = if from.contains("hidden_size") {
+            text.replace("  \"num_hidden_layers\": 2,\n", "")
+        } else {
+            text
+        };
+        std::fs::write(&path, text).unwrap();
+        let err = BertConfig::read(&path).unwrap_err();
+        assert_eq!(dapt::error::exit_code(&err), 2);
+        assert!(err.to_string().contains(needle), "{err}");
+    }
+}

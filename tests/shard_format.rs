@@ -1,5 +1,5 @@
 //! The shard file: documents spread over many blocks read back exactly, shared-token
-//! views, and corruption refused on open.
+//! views, and corruption (hostile sizes included) refused on open, never a panic.
 
 use dapt::data::shard::{DocBlock, Shard, ShardWriter};
 
@@ -93,4 +93,25 @@ fn corrupt_shards_are_refused() {
     let mut bad = good.clone();
     bad[8] = 1;
     refused(&bad, "format version 1");
+
+    // Hostile index entries (at, docs, tokens) whose layout arithmetic overflows u64, and
+    // an index moved off its 8-byte alignment: errors, not panics.
+    let index_at = u64::from_le_bytes(good[80..88].try_into().unwrap()) as usize;
+    for (field, value) in [(1, u64::MAX / 4), (2, u64::MAX / 2), (2, u64::MAX)] {
+        let mut bad = good.clone();
+        let at = index_at + 8 * field;
+        bad[at..at + 8].copy_from_slice(&value.to_le_bytes());
+        refused(&bad, "block 0 lies outside the data");
+    }
+    // A header claiming more documents than the blocks hold (a 10^15-entry epoch plan
+    // would be 4 PB): refused at open.
+    let mut bad = good.clone();
+    bad[56..64].copy_from_slice(&1_000_000_000_000_000u64.to_le_bytes());
+    refused(&bad, "blocks disagree with the header's counts");
+    let mut bad = good[..index_at].to_vec();
+    bad.push(0);
+    bad.extend_from_slice(&good[index_at..]);
+    bad[80..88].copy_from_slice(&(index_at as u64 + 1).to_le_bytes());
+    bad[96..104].copy_from_slice(&(good.len() as u64 + 1).to_le_bytes());
+    refused(&bad, "block index disagrees with the file length");
 }

@@ -101,6 +101,23 @@ fn default_model_type() -> String {
     "bert".into()
 }
 
+/// The largest size each `config.json` field may ask for (a BERT-large has vocab 30,522,
+/// hidden 1,024, 24 layers, intermediate 4,096, 512 positions).
+const SIZE_LIMITS: [(&str, usize); 8] = [
+    ("vocab_size", 1 << 22),
+    ("hidden_size", 1 << 13),
+    ("embedding_size", 1 << 13),
+    ("num_hidden_layers", 256),
+    ("intermediate_size", 1 << 16),
+    ("max_position_embeddings", 1 << 16),
+    ("type_vocab_size", 1 << 10),
+    ("num_labels", 1 << 16),
+];
+
+/// The most parameters a model may have (2e9: 8 GB of f32 weights, 32 GB with AdamW's
+/// moments and the gradients).
+const MAX_PARAMETERS: f64 = 2e9;
+
 impl BertConfig {
     /// A preset by name (`tiny`, `small`, `base`, as in DESIGN.md) for `vocab_size` tokens.
     pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
@@ -150,6 +167,33 @@ impl BertConfig {
         if self.hidden_size == 0 || self.num_attention_heads == 0 {
             return bad("hidden_size and num_attention_heads must be positive".into());
         }
+        // Sizes come from a file that may be hostile or mistyped: refuse absurd ones
+        // before a model of that size is allocated.
+        // In the order of SIZE_LIMITS.
+        let values = [
+            self.vocab_size,
+            self.hidden_size,
+            self.embedding_width(),
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+            self.num_labels.unwrap_or(2),
+        ];
+        for ((key, limit), value) in SIZE_LIMITS.into_iter().zip(values) {
+            if value > limit {
+                return bad(format!(
+                    "{key} {value} exceeds dapt's limit of {limit}: a corrupt or mistyped config.json?"
+                ));
+            }
+        }
+        let params = self.approx_parameters();
+        if params > MAX_PARAMETERS {
+            return bad(format!(
+                "the model would have about {params:.2e} parameters, above dapt's limit of {MAX_PARAMETERS:.0e} ({} GB of f32 weights before optimizer state): check its sizes",
+                MAX_PARAMETERS * 4.0 / 1e9
+            ));
+        }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return bad(format!(
                 "hidden_size {} is not a multiple of num_attention_heads {}",
@@ -179,6 +223,18 @@ impl BertConfig {
             }
         }
         Ok(())
+    }
+
+    /// The parameter count, roughly: embeddings and encoder layers (heads and biases
+    /// add well under 1%).
+    fn approx_parameters(&self) -> f64 {
+        let (e, h, i) = (
+            self.embedding_width() as f64,
+            self.hidden_size as f64,
+            self.intermediate_size as f64,
+        );
+        let rows = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) as f64;
+        rows * e + self.num_hidden_layers as f64 * (4.0 * h * h + 2.0 * h * i)
     }
 
     /// Reads and validates a `config.json`.

@@ -78,17 +78,21 @@ pub struct Header {
 /// Bytes of a document table row: start, length, split (`u32` each).
 const DOC_ROW: usize = std::mem::size_of::<[u32; 3]>();
 
-fn align8(x: u64) -> u64 {
-    x.div_ceil(8) * 8
+fn align8(x: u64) -> Option<u64> {
+    x.div_ceil(8).checked_mul(8)
 }
 
 /// Where the sections of a block of `docs` documents and `tokens` tokens start, relative
-/// to the block, and its total length: (docs table, bitmap, length).
-fn block_layout(token_width: u32, docs: u64, tokens: u64) -> (u64, u64, u64) {
-    let docs_at = align8(tokens * token_width as u64);
-    let bits_at = docs_at + docs * DOC_ROW as u64;
-    let bits_at = align8(bits_at);
-    (docs_at, bits_at, bits_at + tokens.div_ceil(64) * 8)
+/// to the block, and its total length: (docs table, bitmap, length); `None` when the
+/// counts (read from a file, so possibly hostile) overflow 64 bits.
+fn block_layout(token_width: u32, docs: u64, tokens: u64) -> Option<(u64, u64, u64)> {
+    let docs_at = align8(tokens.checked_mul(token_width as u64)?)?;
+    let bits_at = align8(docs_at.checked_add(docs.checked_mul(DOC_ROW as u64)?)?)?;
+    Some((
+        docs_at,
+        bits_at,
+        bits_at.checked_add(tokens.div_ceil(64) * 8)?,
+    ))
 }
 
 impl Header {
@@ -153,7 +157,9 @@ impl Header {
                 h.file_len
             )));
         }
+        // The index is read in place as u64 triples: it must be 8-byte aligned.
         if h.index_at < HEADER_LEN
+            || !h.index_at.is_multiple_of(8)
             || h.num_blocks
                 .checked_mul(INDEX_ENTRY)
                 .and_then(|n| n.checked_add(h.index_at))

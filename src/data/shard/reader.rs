@@ -156,9 +156,11 @@ impl Shard {
         debug_assert_eq!(INDEX_ENTRY, 24);
         let (mut blocks, mut next_at, mut first_doc, mut tokens) = (Vec::new(), HEADER_LEN, 0, 0);
         for (i, &[at, docs, n]) in index.iter().enumerate() {
-            let (docs_at, bits_at, len) = block_layout(h.token_width, docs, n);
+            let outside = || corrupt(&format!("block {i} lies outside the data"));
+            let (docs_at, bits_at, len) =
+                block_layout(h.token_width, docs, n).ok_or_else(outside)?;
             if at != next_at || at.checked_add(len).is_none_or(|e| e > h.index_at) {
-                return Err(corrupt(&format!("block {i} lies outside the data")));
+                return Err(outside());
             }
             let block = Block {
                 first_doc,

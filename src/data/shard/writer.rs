@@ -168,7 +168,8 @@ impl ShardWriter {
             return Ok(());
         }
         let (docs_at, bits_at, len) =
-            block_layout(block.token_width, block.docs.len() as u64, block.num_tokens);
+            block_layout(block.token_width, block.docs.len() as u64, block.num_tokens)
+                .expect("an in-memory block's layout fits in 64 bits");
         let zeros = [0u8; 8];
         let f = &mut self.file;
         f.write_all(&block.tokens)?;
