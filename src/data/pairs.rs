@@ -8,7 +8,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::InputError;
-use crate::text::corpus::{is_blank, parse_line, Format};
+use crate::text::corpus::{check_text, is_blank, parse_line, strip_bom, Format};
 
 /// One pair with its optional label and 1-based line number.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,17 +37,9 @@ pub fn read_pairs(
             format!("cannot open: {e}; check the path and permissions"),
         )
     })?;
-    let text = std::str::from_utf8(&bytes).map_err(|e| {
-        let at = e.valid_up_to();
-        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count() as u64;
-        InputError::at_line(
-            path,
-            line,
-            format!("invalid UTF-8 at byte offset {at} of the file"),
-        )
-    })?;
+    let text = check_text(path, &bytes, 1, 0)?;
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate().skip(header as usize) {
+    for (i, line) in strip_bom(text).lines().enumerate().skip(header as usize) {
         let line_no = i as u64 + 1;
         if is_blank(line) {
             continue;

@@ -84,7 +84,7 @@ impl SoftLabels {
     pub fn read(path: &Path) -> Result<SoftLabels> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| InputError::at_path(path, format!("cannot read the soft labels: {e}")))?;
-        let mut lines = text
+        let mut lines = crate::text::corpus::strip_bom(&text)
             .lines()
             .enumerate()
             .filter(|(_, l)| !l.trim().is_empty());

@@ -46,27 +46,20 @@ pub struct Chunk {
 }
 
 impl Chunk {
-    /// Check the chunk is valid UTF-8; the error names the line and byte offset.
+    /// The chunk as text, checked by [`check_text`].
     pub fn check_utf8(&self) -> Result<&str> {
-        std::str::from_utf8(&self.data).map_err(|e| {
-            let at = e.valid_up_to();
-            let line = self.first_line + memchr::memchr_iter(b'\n', &self.data[..at]).count() as u64;
-            anyhow::Error::new(InputError::at_line(
-                &self.path,
-                line,
-                format!(
-                    "invalid UTF-8 at byte offset {} of the file; re-encode it as UTF-8 (e.g. iconv -f GBK -t UTF-8)",
-                    self.offset + at as u64
-                ),
-            ))
-        })
+        check_text(&self.path, &self.data, self.first_line, self.offset)
     }
 
-    /// The lines of the chunk with their 1-based line numbers (line ends and a
-    /// trailing `\r` removed).
+    /// The lines of the chunk with their 1-based line numbers (line ends, a trailing
+    /// `\r` and the file's byte-order mark removed).
     pub fn lines<'a>(&self, text: &'a str) -> impl Iterator<Item = (u64, &'a str)> + 'a {
         let first = self.first_line;
-        let mut start = 0;
+        let mut start = if self.offset == 0 {
+            text.len() - strip_bom(text).len()
+        } else {
+            0
+        };
         // The memchr crate's SIMD search: much faster than `str::split` on long chunks.
         let ends = memchr::memchr_iter(b'\n', text.as_bytes())
             .chain((!text.ends_with('\n') && !text.is_empty()).then_some(text.len()));
@@ -77,6 +70,58 @@ impl Chunk {
             (first + i as u64, l.strip_suffix('\r').unwrap_or(l))
         })
     }
+}
+
+/// The longest line dapt reads (1 MiB): a longer one is a file without newlines (binary
+/// data, or a corpus joined into one line), not a document.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// `bytes` (of `path`, starting at byte `offset` and line `first_line`) as text: valid
+/// UTF-8, no NUL byte, no line over [`MAX_LINE_BYTES`]. The error names the line.
+pub fn check_text<'a>(
+    path: &Path,
+    bytes: &'a [u8],
+    first_line: u64,
+    offset: u64,
+) -> Result<&'a str> {
+    let line_at = |at: usize| first_line + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64;
+    let bad = |at: usize, what: String| -> anyhow::Error {
+        InputError::at_line(path, line_at(at), what).into()
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let at = e.valid_up_to();
+        bad(at, format!(
+            "invalid UTF-8 at byte offset {} of the file; re-encode it as UTF-8 (e.g. iconv -f GBK -t UTF-8)",
+            offset + at as u64
+        ))
+    })?;
+    if let Some(at) = memchr::memchr(0, bytes) {
+        return Err(bad(
+            at,
+            format!(
+                "a NUL byte at byte offset {} of the file: binary data, not text; check the file",
+                offset + at as u64
+            ),
+        ));
+    }
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+    for end in ends {
+        if end - start > MAX_LINE_BYTES {
+            return Err(bad(start, format!(
+                "a line of {} bytes, over dapt's limit of {MAX_LINE_BYTES}: a file without newlines? Split it into one document per line",
+                end - start
+            )));
+        }
+        start = end + 1;
+    }
+    Ok(text)
+}
+
+/// `text` without a leading UTF-8 byte-order mark (Windows editors write one; it is not
+/// part of the first word).
+pub fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 /// Reads a file as a sequence of newline-aligned [`Chunk`]s.

@@ -195,7 +195,7 @@ impl Vocab {
                 format!("invalid UTF-8 at byte offset {}", e.valid_up_to()),
             )
         })?;
-        let tokens: Vec<String> = text
+        let tokens: Vec<String> = crate::text::corpus::strip_bom(text)
             .lines()
             .map(|l| l.strip_suffix('\r').unwrap_or(l).to_string())
             .collect();

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use crate::data::pairs::read_pairs;
+use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
 use crate::model::checkpoint;
 use crate::text::vocab::{sha256_hex, Vocab};
@@ -80,8 +80,14 @@ pub fn run(args: &DistillArgs) -> Result<FoldResult> {
     }
     args.finetune.soft_loss.validate()?;
     check_vocabulary(args)?;
+    // Every input is read (and refused if bad) before OUT is created.
+    let train = read_pairs(&args.finetune.train, args.finetune.header, true, None)?;
+    let mut unlabelled = Vec::new();
+    for path in &args.unlabelled {
+        unlabelled.extend(read_pairs(path, false, false, None)?);
+    }
     let _lock = crate::lock::lock_dir(&args.finetune.out)?;
-    let (pairs, soft) = label_once(args)?;
+    let (pairs, soft) = label_once(args, &train, &unlabelled)?;
     let mut ft = args.finetune.clone();
     ft.train = pairs;
     ft.header = false;
@@ -148,7 +154,11 @@ fn identity(args: &DistillArgs) -> Result<Identity> {
 /// label) and the teacher's `soft-labels.tsv` over it, made unless the cache holds them
 /// for this teacher and these inputs. The identity is written last, so a crash while
 /// labelling leaves no cache that looks complete.
-fn label_once(args: &DistillArgs) -> Result<(PathBuf, PathBuf)> {
+fn label_once(
+    args: &DistillArgs,
+    train: &[PairRecord],
+    unlabelled: &[PairRecord],
+) -> Result<(PathBuf, PathBuf)> {
     let dir = args.finetune.out.join(TEACHER_DIR);
     let (pairs_path, soft_path, id_path) = (
         dir.join(PAIRS_FILE),
@@ -168,17 +178,12 @@ fn label_once(args: &DistillArgs) -> Result<(PathBuf, PathBuf)> {
     }
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let _ = std::fs::remove_file(&id_path);
-    let train = read_pairs(&args.finetune.train, args.finetune.header, true, None)?;
     let mut text = String::new();
-    for p in &train {
+    for p in train {
         text += &format!("{}\t{}\t{}\n", p.a, p.b, p.label.expect("labelled"));
     }
-    let mut unlabelled = 0;
-    for path in &args.unlabelled {
-        for p in read_pairs(path, false, false, None)? {
-            text += &format!("{}\t{}\n", p.a, p.b);
-            unlabelled += 1;
-        }
+    for p in unlabelled {
+        text += &format!("{}\t{}\n", p.a, p.b);
     }
     write_atomic(&pairs_path, &text)?;
     let opts = PredictOptions {
@@ -193,10 +198,11 @@ fn label_once(args: &DistillArgs) -> Result<(PathBuf, PathBuf)> {
     let preds = predict_file(&args.teacher, &pairs_path, false, &opts)?;
     let seconds = start.elapsed().as_secs_f64();
     info(format!(
-        "distill: teacher ({} model(s)) labelled {} pairs ({} labelled, {unlabelled} unlabelled) in {seconds:.1} s ({:.1} pairs/s)",
+        "distill: teacher ({} model(s)) labelled {} pairs ({} labelled, {} unlabelled) in {seconds:.1} s ({:.1} pairs/s)",
         preds.names.len(),
         preds.pairs.len(),
         train.len(),
+        unlabelled.len(),
         preds.pairs.len() as f64 / seconds.max(1e-9)
     ));
     write_atomic(&soft_path, &preds.to_text(true))?;
