@@ -78,23 +78,7 @@ fn refused(args: &[&str], bad: &Path, out: &Path) {
 #[test]
 fn every_subcommand_refuses_hostile_inputs() {
     let dir = fresh_dir("cli_gauntlet");
-    let train = dir.join("train.tsv");
-    let text = std::fs::read_to_string(root().join("corpora/lcqmc_desens_train.tsv")).unwrap();
-    std::fs::write(
-        &train,
-        text.lines().take(300).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
-    let vocab = dir.join("vocab");
-    dapt_ok(&[
-        "vocab",
-        "--input",
-        arg(&train),
-        "--min-count",
-        "2",
-        "--out",
-        arg(&vocab),
-    ]);
+    let (train, vocab) = common::lcqmc_sample(&dir, 300);
     let ft = dir.join("ft");
     common::finetune_tiny(&train, &vocab, "2", &ft, &[]);
     let out = dir.join("out");
@@ -177,23 +161,7 @@ fn every_subcommand_refuses_hostile_inputs() {
 #[test]
 fn hostile_vocabularies_shards_and_checkpoints_are_refused() {
     let dir = fresh_dir("cli_gauntlet_files");
-    let train = dir.join("train.tsv");
-    let text = std::fs::read_to_string(root().join("corpora/lcqmc_desens_train.tsv")).unwrap();
-    std::fs::write(
-        &train,
-        text.lines().take(300).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
-    let vocab = dir.join("vocab");
-    dapt_ok(&[
-        "vocab",
-        "--input",
-        arg(&train),
-        "--min-count",
-        "2",
-        "--out",
-        arg(&vocab),
-    ]);
+    let (train, vocab) = common::lcqmc_sample(&dir, 300);
     let shard = dir.join("train.shard");
     dapt_ok(&[
         "encode",

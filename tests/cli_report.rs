@@ -18,23 +18,7 @@ use common::{arg, dapt_ok, fresh_dir, pretrain_tiny_args, root};
 /// The runs, made once: (pretrain token, pretrain n-gram, finetune, dir).
 fn runs() -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let dir = fresh_dir("cli_report");
-    let train = dir.join("train.tsv");
-    let text = std::fs::read_to_string(root().join("corpora/lcqmc_desens_train.tsv")).unwrap();
-    std::fs::write(
-        &train,
-        text.lines().take(400).collect::<Vec<_>>().join("\n") + "\n",
-    )
-    .unwrap();
-    let vocab = dir.join("vocab");
-    dapt_ok(&[
-        "vocab",
-        "--input",
-        arg(&train),
-        "--min-count",
-        "2",
-        "--out",
-        arg(&vocab),
-    ]);
+    let (train, vocab) = common::lcqmc_sample(&dir, 400);
     let shard = dir.join("train.shard");
     dapt_ok(&[
         "encode",

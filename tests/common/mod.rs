@@ -289,3 +289,23 @@ pub fn pretrain_tiny_args<'a>(
     args.extend_from_slice(extra);
     args
 }
+
+/// The first `n` pairs of the desensitized LCQMC sample as `dir/train.tsv` and a
+/// vocabulary of them (`--min-count 2`) in `dir/vocab`: `(train, vocab)`.
+pub fn lcqmc_sample(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
+    let train = dir.join("train.tsv");
+    let text = std::fs::read_to_string(root().join("corpora/lcqmc_desens_train.tsv")).unwrap();
+    let lines: Vec<&str> = text.lines().take(n).collect();
+    std::fs::write(&train, lines.join("\n") + "\n").unwrap();
+    let vocab = dir.join("vocab");
+    dapt_ok(&[
+        "vocab",
+        "--input",
+        arg(&train),
+        "--min-count",
+        "2",
+        "--out",
+        arg(&vocab),
+    ]);
+    (train, vocab)
+}
