@@ -226,6 +226,28 @@ fn hostile_vocabularies_shards_and_checkpoints_are_refused() {
         );
         refused(&["inspect", arg(bad)], bad, &out);
     }
+    // One flipped bit in a token id: the shard opens (its bounds are intact), but
+    // `inspect --verify` and training name the shard and the block that fails its
+    // checksum. (Training stops at its first batch, its --out already made.)
+    let mut flipped = bytes.clone();
+    flipped[128] ^= 0x01;
+    let bitflip = dir.join("bitflip.shard");
+    std::fs::write(&bitflip, &flipped).unwrap();
+    refused(&["inspect", "--verify", arg(&bitflip)], &bitflip, &out);
+    let run = dapt(
+        &pretrain_args(&bitflip, &vocab, &dir.join("bitflip-run"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("bitflip.shard: block 0 (documents 0.."),
+        "{}",
+        stderr(&run)
+    );
+    let ok = dapt_ok(&["inspect", "--verify", arg(&shard)]);
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("blocks match their checksums"));
 
     // Checkpoints: a truncated model.safetensors, a garbage config.json.
     let best = ft.join("fold-0/best");

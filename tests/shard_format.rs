@@ -115,3 +115,62 @@ fn corrupt_shards_are_refused() {
     bad[96..104].copy_from_slice(&(good.len() as u64 + 1).to_le_bytes());
     refused(&bad, "block index disagrees with the file length");
 }
+
+/// Byte offset of block `b`'s tokens, from the block index (format version 3).
+fn block_at(bytes: &[u8], b: usize) -> usize {
+    let index_at = u64::from_le_bytes(bytes[80..88].try_into().unwrap()) as usize;
+    let at = index_at + 32 * b;
+    u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()) as usize
+}
+
+#[test]
+fn a_flipped_bit_fails_its_blocks_checksum() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks: Vec<Vec<(Vec<u32>, Option<usize>)>> = (0..3u32)
+        .map(|b| {
+            vec![
+                (vec![b + 1, b + 2, b + 3], None),
+                (vec![b + 4, b + 5], Some(1)),
+            ]
+        })
+        .collect();
+    let path = write(dir.path(), &blocks);
+    assert_eq!(Shard::open(&path).unwrap().verify_all().unwrap(), 3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    // One bit of block 1's first token id (documents 2 and 3).
+    let at = block_at(&bytes, 1);
+    bytes[at] ^= 0x04;
+    std::fs::write(&path, &bytes).unwrap();
+    let shard = Shard::open(&path).unwrap();
+    shard.verify_doc(0).unwrap();
+    shard.verify_doc(5).unwrap();
+    let err = format!("{:#}", shard.verify_doc(3).unwrap_err());
+    assert!(
+        err.contains("t.shard: block 1 (documents 2..4) fails its checksum"),
+        "{err}"
+    );
+    assert!(shard.verify_all().is_err());
+}
+
+#[test]
+fn format_version_2_reads_without_checksums() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocks = vec![vec![(vec![1, 2, 3], None)], vec![(vec![4, 5], Some(1))]];
+    let path = write(dir.path(), &blocks);
+    let v3 = std::fs::read(&path).unwrap();
+    // Rewrite as version 2: index entries without their checksum word.
+    let index_at = u64::from_le_bytes(v3[80..88].try_into().unwrap()) as usize;
+    let mut v2 = v3[..index_at].to_vec();
+    for entry in v3[index_at..].chunks(32) {
+        v2.extend_from_slice(&entry[..24]);
+    }
+    v2[8..12].copy_from_slice(&2u32.to_le_bytes());
+    let len = v2.len() as u64;
+    v2[96..104].copy_from_slice(&len.to_le_bytes());
+    std::fs::write(&path, &v2).unwrap();
+    let shard = Shard::open(&path).unwrap();
+    assert_eq!(shard.header().version, 2);
+    assert_eq!(shard.verify_all().unwrap(), 0);
+    assert_eq!(shard.doc(1).ids(), [4, 5]);
+    assert_eq!(shard.doc(1).split(), Some(1));
+}

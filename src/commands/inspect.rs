@@ -20,6 +20,10 @@ pub struct Args {
     /// How many documents or tokens to show
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub show: usize,
+    /// For a shard: check every block against its checksum (exit 2 naming the first
+    /// corrupt block)
+    #[arg(long)]
+    pub verify: bool,
 }
 
 /// Run `dapt inspect`.
@@ -30,7 +34,7 @@ pub fn run(args: Args) -> Result<()> {
     } else if p.is_dir() && p.join("vocab.txt").exists() {
         inspect_vocab(p, args.show)
     } else if p.is_file() && starts_with_magic(p)? {
-        inspect_shard(p, args.vocab.as_deref(), args.show)
+        inspect_shard(p, args.vocab.as_deref(), args.show, args.verify)
     } else {
         crate::bad_input!(
             "{}: not a vocabulary dir (vocab.txt), a checkpoint dir (config.json) or a dapt shard",
@@ -93,8 +97,20 @@ fn inspect_vocab(dir: &Path, show: usize) -> Result<()> {
     Ok(())
 }
 
-fn inspect_shard(path: &Path, vocab: Option<&Path>, show: usize) -> Result<()> {
+fn inspect_shard(path: &Path, vocab: Option<&Path>, show: usize, verify: bool) -> Result<()> {
     let shard = Shard::open(path)?;
+    if verify {
+        match shard.verify_all()? {
+            0 => println!(
+                "verify: {}: format version 2 has no checksums; re-encode to get them",
+                path.display()
+            ),
+            n => println!(
+                "verify: {}: all {n} blocks match their checksums",
+                path.display()
+            ),
+        }
+    }
     let h = shard.header();
     println!("shard: {}", path.display());
     println!("  format version:  {}", h.version);

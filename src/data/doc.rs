@@ -31,6 +31,11 @@ pub trait DocStore: Sync {
     /// Drop the pages of a memory-mapped store read so far from the process's resident
     /// set (callers do so once a batch is collated); nothing for stores in memory.
     fn release_pages(&self) {}
+    /// Check the stored bytes of document `i` (a shard block's checksum, the first time
+    /// one of its documents is read); nothing to check for stores in memory.
+    fn verify(&self, _i: usize) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 impl DocSource for super::shard::Doc<'_> {
@@ -58,6 +63,10 @@ impl DocStore for super::shard::Shard {
     }
     fn release_pages(&self) {
         super::shard::Shard::release_pages(self)
+    }
+
+    fn verify(&self, i: usize) -> anyhow::Result<()> {
+        self.verify_doc(i)
     }
 }
 
@@ -164,6 +173,10 @@ impl<S: DocStore + Send> DocStore for Subset<S> {
         self.store.doc(self.ids[i] as usize)
     }
 
+    fn verify(&self, i: usize) -> anyhow::Result<()> {
+        self.store.verify(self.ids[i] as usize)
+    }
+
     fn release_pages(&self) {
         self.store.release_pages()
     }
@@ -198,6 +211,13 @@ impl<S: DocStore> Excluding<S> {
     }
 }
 
+impl<S: DocStore> Excluding<S> {
+    /// The store's index of kept document `i`.
+    fn store_index(&self, i: usize) -> usize {
+        i + self.kept_before.partition_point(|&k| k as usize <= i)
+    }
+}
+
 impl<S: DocStore + Send> DocStore for Excluding<S> {
     type Doc<'a>
         = S::Doc<'a>
@@ -209,8 +229,11 @@ impl<S: DocStore + Send> DocStore for Excluding<S> {
     }
 
     fn doc(&self, i: usize) -> S::Doc<'_> {
-        let skipped = self.kept_before.partition_point(|&k| k as usize <= i);
-        self.store.doc(i + skipped)
+        self.store.doc(self.store_index(i))
+    }
+
+    fn verify(&self, i: usize) -> anyhow::Result<()> {
+        self.store.verify(self.store_index(i))
     }
 
     fn release_pages(&self) {

@@ -60,6 +60,13 @@ impl ShardSet {
     }
 }
 
+impl ShardSet {
+    /// The shard holding document `i`.
+    fn shard_of(&self, i: usize) -> usize {
+        self.starts.partition_point(|&start| start <= i) - 1
+    }
+}
+
 impl DocStore for ShardSet {
     type Doc<'a> = Doc<'a>;
 
@@ -68,8 +75,13 @@ impl DocStore for ShardSet {
     }
 
     fn doc(&self, i: usize) -> Doc<'_> {
-        let s = self.starts.partition_point(|&start| start <= i) - 1;
+        let s = self.shard_of(i);
         self.shards[s].doc(i - self.starts[s])
+    }
+
+    fn verify(&self, i: usize) -> Result<()> {
+        let s = self.shard_of(i);
+        self.shards[s].verify_doc(i - self.starts[s])
     }
 
     fn release_pages(&self) {

@@ -13,7 +13,12 @@
 //! | 80 | offset of the block index, number of blocks, total file length (3 × u64) |
 //! | 104 | reserved (24 bytes) |
 //! | 128 | blocks, one after the other |
-//! | … | block index: per block its byte offset, documents and tokens (3 × u64) |
+//! | … | block index: per block its byte offset, documents, tokens and CRC-32C (4 × u64) |
+//!
+//! Each block's CRC-32C (Castagnoli) covers its bytes, padding included; readers check a
+//! block the first time one of its documents is read ([`Shard::verify_doc`]) or all of
+//! them at once (`dapt inspect --verify`). Version 2 (index entries of 3 × u64, no
+//! checksums) stays readable, unchecked.
 //!
 //! A block holds the documents of one input chunk: its token ids (`u16` or `u32` each),
 //! then per document its start and length in the block's tokens and its split (3 × u32;
@@ -45,13 +50,23 @@ compile_error!(
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"DAPTSHRD";
-/// Current format version (1 stored sections whole and every document's tokens apart).
-pub const VERSION: u32 = 2;
+/// Current format version (1 stored sections whole and every document's tokens apart;
+/// 2 had no block checksums).
+pub const VERSION: u32 = 3;
+/// The oldest version still read.
+const OLDEST_READ: u32 = 2;
 const HEADER_LEN: u64 = 128;
 /// Split value of a single-text document.
 const SINGLE: u32 = u32::MAX;
-/// Bytes of one block-index entry.
-const INDEX_ENTRY: u64 = 24;
+/// Bytes of one block-index entry of format `version`: offset, documents, tokens and
+/// (from version 3) the block's CRC-32C, as u64s.
+fn index_entry(version: u32) -> u64 {
+    if version >= 3 {
+        32
+    } else {
+        24
+    }
+}
 
 /// The fixed header of a shard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,9 +153,9 @@ impl Header {
             num_blocks: u64_at(88),
             file_len: u64_at(96),
         };
-        if h.version != VERSION {
+        if !(OLDEST_READ..=VERSION).contains(&h.version) {
             return Err(bad(format!(
-                "shard format version {} but this dapt reads version {VERSION}; re-encode it with this dapt",
+                "shard format version {} but this dapt reads versions {OLDEST_READ} to {VERSION}; re-encode it with this dapt",
                 h.version
             )));
         }
@@ -161,7 +176,7 @@ impl Header {
         if h.index_at < HEADER_LEN
             || !h.index_at.is_multiple_of(8)
             || h.num_blocks
-                .checked_mul(INDEX_ENTRY)
+                .checked_mul(index_entry(h.version))
                 .and_then(|n| n.checked_add(h.index_at))
                 != Some(h.file_len)
         {

@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use memmap2::Mmap;
 
-use super::{block_layout, Header, DOC_ROW, HEADER_LEN, INDEX_ENTRY, SINGLE};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::{block_layout, index_entry, Header, DOC_ROW, HEADER_LEN, SINGLE};
 use crate::error::InputError;
 
 /// Token ids of one document, borrowed from the mapped file.
@@ -83,6 +85,10 @@ struct Block {
     tokens_at: u64,
     docs_at: u64,
     bits_at: u64,
+    /// Bytes of the block.
+    len: u64,
+    /// Its CRC-32C (format version 3 on).
+    checksum: Option<u32>,
 }
 
 /// Documents whose table rows are validated (and then released) at a time.
@@ -94,6 +100,8 @@ pub struct Shard {
     header: Header,
     path: PathBuf,
     blocks: Vec<Block>,
+    /// Per block: checked against its checksum already.
+    verified: Vec<AtomicBool>,
 }
 
 impl Shard {
@@ -116,8 +124,14 @@ impl Shard {
             header,
             path: path.to_path_buf(),
             blocks: Vec::new(),
+            verified: Vec::new(),
         };
         shard.blocks = shard.read_index()?;
+        shard.verified = shard
+            .blocks
+            .iter()
+            .map(|_| AtomicBool::new(false))
+            .collect();
         // Training reads documents in shuffled order: no read-ahead of neighbouring pages,
         // which would read (and map) most of a cold shard for nothing.
         #[cfg(unix)]
@@ -152,10 +166,12 @@ impl Shard {
             )
             .into()
         };
-        let index: &[[u64; 3]] = self.section(h.index_at, h.num_blocks);
-        debug_assert_eq!(INDEX_ENTRY, 24);
+        let words = (index_entry(h.version) / 8) as usize;
+        let index: &[u64] = self.section(h.index_at, h.num_blocks * words as u64);
         let (mut blocks, mut next_at, mut first_doc, mut tokens) = (Vec::new(), HEADER_LEN, 0, 0);
-        for (i, &[at, docs, n]) in index.iter().enumerate() {
+        for (i, entry) in index.chunks_exact(words).enumerate() {
+            let (at, docs, n) = (entry[0], entry[1], entry[2]);
+            let checksum = entry.get(3).map(|&c| c as u32);
             let outside = || corrupt(&format!("block {i} lies outside the data"));
             let (docs_at, bits_at, len) =
                 block_layout(h.token_width, docs, n).ok_or_else(outside)?;
@@ -169,6 +185,8 @@ impl Shard {
                 tokens_at: at,
                 docs_at: at + docs_at,
                 bits_at: at + bits_at,
+                len,
+                checksum,
             };
             let table: &[[u32; 3]] = self.section(block.docs_at, docs);
             // In chunks, each dropped from the RSS once checked: validating a large shard
@@ -231,10 +249,54 @@ impl Shard {
         bytemuck::cast_slice(bytes)
     }
 
+    /// The block holding document `i`.
+    fn block_of(&self, i: usize) -> usize {
+        self.blocks.partition_point(|b| b.first_doc <= i as u64) - 1
+    }
+
+    /// Check block `b` against its checksum, once; shards of format version 2 have none.
+    fn verify_block(&self, b: usize) -> Result<()> {
+        let block = &self.blocks[b];
+        let Some(expected) = block.checksum else {
+            return Ok(());
+        };
+        if self.verified[b].load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let bytes = &self.mmap[block.tokens_at as usize..(block.tokens_at + block.len) as usize];
+        let actual = crc32c::crc32c(bytes);
+        if actual != expected {
+            crate::bad_input!(
+                "{}: block {b} (documents {}..{}) fails its checksum (CRC-32C {actual:08x}, recorded {expected:08x}): the file is corrupt; re-run `dapt encode`",
+                self.path.display(),
+                block.first_doc,
+                block.first_doc + block.docs
+            );
+        }
+        self.verified[b].store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Check the block holding document `i` against its checksum, the first time any of
+    /// its documents is asked for (training calls this before reading a document).
+    pub fn verify_doc(&self, i: usize) -> Result<()> {
+        self.verify_block(self.block_of(i))
+    }
+
+    /// Check every block; returns how many carry a checksum (0 for format version 2).
+    pub fn verify_all(&self) -> Result<usize> {
+        for b in 0..self.blocks.len() {
+            self.verify_block(b)?;
+            let block = &self.blocks[b];
+            self.release_range(block.tokens_at as usize, block.len as usize);
+        }
+        Ok(self.blocks.iter().filter(|b| b.checksum.is_some()).count())
+    }
+
     /// Document `i`, borrowed from the map (panics if out of range).
     pub fn doc(&self, i: usize) -> Doc<'_> {
         assert!(i < self.num_docs(), "document {i} of {}", self.num_docs());
-        let b = self.blocks[self.blocks.partition_point(|b| b.first_doc <= i as u64) - 1];
+        let b = self.blocks[self.block_of(i)];
         let [s, len, split] = self.section::<[u32; 3]>(b.docs_at, b.docs)[i - b.first_doc as usize];
         let (s, e) = (s as usize, s as usize + len as usize);
         let tokens = if self.header.token_width == 2 {

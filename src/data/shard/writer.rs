@@ -171,14 +171,25 @@ impl ShardWriter {
             block_layout(block.token_width, block.docs.len() as u64, block.num_tokens)
                 .expect("an in-memory block's layout fits in 64 bits");
         let zeros = [0u8; 8];
-        let f = &mut self.file;
-        f.write_all(&block.tokens)?;
-        f.write_all(&zeros[..(docs_at - block.tokens.len() as u64) as usize])?;
         let docs: &[u8] = bytemuck::cast_slice(&block.docs);
-        f.write_all(docs)?;
-        f.write_all(&zeros[..(bits_at - docs_at - docs.len() as u64) as usize])?;
-        f.write_all(bytemuck::cast_slice(&block.bits))?;
-        for v in [self.at, block.docs.len() as u64, block.num_tokens] {
+        let parts: [&[u8]; 5] = [
+            &block.tokens,
+            &zeros[..(docs_at - block.tokens.len() as u64) as usize],
+            docs,
+            &zeros[..(bits_at - docs_at - docs.len() as u64) as usize],
+            bytemuck::cast_slice(&block.bits),
+        ];
+        let mut crc = 0;
+        for part in parts {
+            self.file.write_all(part)?;
+            crc = crc32c::crc32c_append(crc, part);
+        }
+        for v in [
+            self.at,
+            block.docs.len() as u64,
+            block.num_tokens,
+            crc as u64,
+        ] {
             self.index.extend_from_slice(&v.to_le_bytes());
         }
         self.at += len;

@@ -71,6 +71,9 @@ pub fn evaluate<S: DocStore + ?Sized>(
     let (mut disc_loss_sum, mut scores, mut replaced) = (0.0f64, Vec::new(), Vec::new());
     for (b, chunk) in seqs.chunks(batch_size.max(1)).enumerate() {
         let counter = EVAL_COUNTER + b as u64;
+        for &[d] in chunk {
+            store.verify(d)?;
+        }
         let batch = collator.collate(store, chunk, seed, counter);
         store.release_pages();
         if batch.masked_labels.is_empty() {

@@ -95,6 +95,11 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
                 plan = plan_of(s.state.epoch)?;
             }
             let seqs = plan.batch(s.state.batch_in_epoch);
+            // A corrupt block stops the run with its shard and block named, before its
+            // documents are read (each block is checked once per run).
+            for &d in seqs.iter().flatten() {
+                s.train.verify(d)?;
+            }
             let micro = s.state.micro_step;
             let batch = s.collator.collate(&s.train, &seqs, args.seed, micro);
             // The batch holds copies: its shard pages may leave the RSS (a page fault maps
