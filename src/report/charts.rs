@@ -98,6 +98,9 @@ fn tick(v: &f64) -> String {
     }
 }
 
+/// The largest coordinate drawn; larger ones (and NaN, infinities) are left out.
+const MAX_COORD: f64 = 1e12;
+
 /// Points a series has at most to get a dot at each (a sparse log's single points would
 /// draw no line at all).
 const DOTS_UP_TO: usize = 12;
@@ -110,7 +113,18 @@ pub fn line_chart(
     series: &[Series],
     bounds: Bounds,
 ) -> Result<String> {
-    let drawn: Vec<&Series> = series.iter().filter(|s| !s.points.is_empty()).collect();
+    // Points a chart can place: finite and of a sane size (a log edited by hand, or
+    // a diverged run, may hold 1e300, whose pixel position overflows plotters' i32s).
+    let plottable = |&(x, y): &(f64, f64)| x.abs() <= MAX_COORD && y.abs() <= MAX_COORD;
+    let kept: Vec<Series> = series
+        .iter()
+        .map(|s| Series {
+            name: s.name.clone(),
+            points: s.points.iter().copied().filter(plottable).collect(),
+            ..*s
+        })
+        .collect();
+    let drawn: Vec<&Series> = kept.iter().filter(|s| !s.points.is_empty()).collect();
     let ((x0, x1), (y0, y1)) = match bounds {
         Bounds::Unit => ((0.0, 1.0), (0.0, 1.0)),
         Bounds::Fit => (
@@ -118,6 +132,8 @@ pub fn line_chart(
             span(drawn.iter().flat_map(|s| s.points.iter().map(|p| p.1))),
         ),
     };
+    // Every point inside the axes (the unit square's charts get no others).
+    let inside = |(x, y): (f64, f64)| (x.clamp(x0, x1), y.clamp(y0, y1));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
@@ -142,7 +158,7 @@ pub fn line_chart(
             .map_err(plot_error)?;
         for s in &drawn {
             let style = PALETTE[s.color % PALETTE.len()].stroke_width(2);
-            let points = s.points.iter().copied();
+            let points = s.points.iter().copied().map(inside);
             // A dashed series' legend key is a short dash.
             let reach = if s.dashed { 7 } else { 18 };
             let legend =
@@ -161,7 +177,10 @@ pub fn line_chart(
                     .legend(legend);
             }
             if s.dots || s.points.len() <= DOTS_UP_TO {
-                let dots = s.points.iter().map(|&p| Circle::new(p, 3, style.filled()));
+                let dots = s
+                    .points
+                    .iter()
+                    .map(|&p| Circle::new(inside(p), 3, style.filled()));
                 chart.draw_series(dots).map_err(plot_error)?;
             }
         }

@@ -192,6 +192,9 @@ fn read_oof(path: &PathBuf) -> Result<Vec<(bool, f64)>> {
         let bad = || InputError::at_line(path, i as u64 + 1, "not a line of oof.tsv");
         let label: usize = cols[2].parse().map_err(|_| bad())?;
         let p1: f64 = cols[4].parse().map_err(|_| bad())?;
+        if !(0.0..=1.0).contains(&p1) {
+            return Err(bad().into());
+        }
         out.push((label == 1, p1));
     }
     Ok(out)
