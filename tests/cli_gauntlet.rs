@@ -163,15 +163,7 @@ fn hostile_vocabularies_shards_and_checkpoints_are_refused() {
     let dir = fresh_dir("cli_gauntlet_files");
     let (train, vocab) = common::lcqmc_sample(&dir, 300);
     let shard = dir.join("train.shard");
-    dapt_ok(&[
-        "encode",
-        "--vocab",
-        arg(&vocab),
-        "--input",
-        arg(&train),
-        "--out",
-        arg(&shard),
-    ]);
+    common::encode(&vocab, &train, &shard);
     let ft = dir.join("ft");
     common::finetune_tiny(&train, &vocab, "2", &ft, &[]);
     let out = dir.join("out");

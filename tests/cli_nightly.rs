@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use candle_core::Device;
-use common::{arg, dapt, dapt_ok, pretrain_tiny_args as pretrain, root, stderr};
+use common::{arg, dapt, dapt_ok, encode, pretrain_tiny_args as pretrain, root, stderr};
 
 /// The OPPO sample's first and second halves as `day1.tsv` and `day2.tsv` in `dir`.
 fn days(dir: &Path) -> (PathBuf, PathBuf) {
@@ -32,18 +32,6 @@ fn vocab(input: &Path, min_count: &str, out: &Path) -> PathBuf {
         arg(out),
     ]);
     out.to_path_buf()
-}
-
-fn encode(vocab: &Path, input: &Path, out: &Path) {
-    dapt_ok(&[
-        "encode",
-        "--vocab",
-        arg(vocab),
-        "--input",
-        arg(input),
-        "--out",
-        arg(out),
-    ]);
 }
 
 /// "N training / M held-out documents" as logged by pretrain.

@@ -20,15 +20,7 @@ fn runs() -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     let dir = fresh_dir("cli_report");
     let (train, vocab) = common::lcqmc_sample(&dir, 400);
     let shard = dir.join("train.shard");
-    dapt_ok(&[
-        "encode",
-        "--vocab",
-        arg(&vocab),
-        "--input",
-        arg(&train),
-        "--out",
-        arg(&shard),
-    ]);
+    common::encode(&vocab, &train, &shard);
     let mut pre = Vec::new();
     for mask in ["token", "ngram"] {
         let out = dir.join(format!("pretrain-{mask}"));

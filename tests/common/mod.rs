@@ -85,16 +85,21 @@ pub fn oppo_vocab_and_shard(dir: &Path) -> (PathBuf, PathBuf) {
         "--out",
         arg(&vocab),
     ]);
+    encode(&vocab, &sample, &shard);
+    (vocab, shard)
+}
+
+/// `dapt encode` of `input` over `vocab` into shard `out`; fails the test on error.
+pub fn encode(vocab: &Path, input: &Path, out: &Path) {
     dapt_ok(&[
         "encode",
         "--vocab",
-        arg(&vocab),
+        arg(vocab),
         "--input",
-        arg(&sample),
+        arg(input),
         "--out",
-        arg(&shard),
+        arg(out),
     ]);
-    (vocab, shard)
 }
 
 /// The rows of `t (batch*seq, ...)` at real positions of `mask (batch, seq)` (1 real, 0
