@@ -13,7 +13,7 @@ export RUSTC_BOOTSTRAP=1
 SECONDS_EACH=${FUZZ_SECONDS:-600}
 OUT=bench/out/fuzz
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(pairs vocab_dir shard config_json toml_config soft_labels run_files)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(pairs vocab_dir shard shard_fixed config_json toml_config soft_labels run_files)
 mkdir -p "$OUT"
 seed() { # target, files...
   local dir=$OUT/corpus/$1; shift
@@ -40,6 +40,11 @@ fi
 join_ff() { python3 -c 'import sys; sys.stdout.buffer.write(b"\xff".join(open(p,"rb").read()[:16384] for p in sys.argv[1:]))' "$@"; }
 seed pairs corpora/*.tsv
 seed shard "$SAMPLE/train.shard"
+# shard_fixed reads its own input layout (see its file): one block of two documents.
+mkdir -p "$OUT/corpus/shard_fixed"
+python3 -c 'import struct, sys; h = bytearray(128); h[8] = 1
+blk = struct.pack("<8H", *range(5, 13)) + struct.pack("<6I", 0, 5, 0xFFFFFFFF, 5, 3, 1) + struct.pack("<Q", 0b100101)
+sys.stdout.buffer.write(bytes(h) + bytes([2, 8, 0, 1]) + blk)' > "$OUT/corpus/shard_fixed/two_docs"
 seed config_json tests/fixtures/model/*/config.json "$SAMPLE/pt/latest"
 seed toml_config configs/*.toml
 seed soft_labels "$SAMPLE/pred.tsv" "$SAMPLE/ft/oof.tsv"

@@ -99,8 +99,9 @@ fn align8(x: u64) -> Option<u64> {
 
 /// Where the sections of a block of `docs` documents and `tokens` tokens start, relative
 /// to the block, and its total length: (docs table, bitmap, length); `None` when the
-/// counts (read from a file, so possibly hostile) overflow 64 bits.
-fn block_layout(token_width: u32, docs: u64, tokens: u64) -> Option<(u64, u64, u64)> {
+/// counts (read from a file, so possibly hostile) overflow 64 bits. Public for the
+/// structure-aware fuzz target, which lays out blocks as a writer would.
+pub fn block_layout(token_width: u32, docs: u64, tokens: u64) -> Option<(u64, u64, u64)> {
     let docs_at = align8(tokens.checked_mul(token_width as u64)?)?;
     let bits_at = align8(docs_at.checked_add(docs.checked_mul(DOC_ROW as u64)?)?)?;
     Some((
