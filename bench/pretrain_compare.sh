@@ -33,7 +33,7 @@ end = recs[-1]
 print((end["tokens_seen"] - first["tokens_seen"]) / (end["train_seconds"] - first["train_seconds"]))' "$out/run-$preset/metrics.jsonl")
   t=$(python3 bench/pretrain_ref.py --corpus "$corpus" --vocab "$out/vocab" --preset "$preset" \
       --batch-size 64 --max-len 32 --steps "$steps" --warmup 3 --threads "$threads" \
-      --objective "$objective" | awk '{print $4}')
+      --objective "$objective" | awk '{print $5}')
   awk -v p="$preset" -v o="$objective" -v d="$d" -v t="$t" 'BEGIN {
     printf "%-5s %s dapt %8.1f tokens/s   torch %8.1f tokens/s   ratio dapt/torch %.2f\n", p, o, d, t, d / t }'
 done

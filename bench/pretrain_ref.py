@@ -14,9 +14,15 @@ same depth) sharing its embeddings module and tied decoder; replacements sampled
 generator's softmax (torch.multinomial), loss = generator MLM + --disc-weight x
 discriminator BCE over real tokens (transformers' own losses).
 
+With --device cuda (bench/gpu/check.sh): --precision f32 (TF32 off), tf32 (TF32
+matmuls, PyTorch's eager default on Ampere+ when enabled) or bf16 (torch.autocast with
+bfloat16: f32 weights and optimizer, bf16 matmuls); also prints the peak GPU memory.
+
   python3 bench/pretrain_ref.py --corpus X.tsv --vocab DIR --preset small \
-      --batch-size 64 --max-len 32 --steps 30 --warmup 3 --threads 2 [--objective rtd]
+      --batch-size 64 --max-len 32 --steps 30 --warmup 3 --threads 2 [--objective rtd] \
+      [--device cuda --precision bf16]
 """
+import contextlib
 import argparse
 import random
 import time
@@ -43,7 +49,14 @@ def main():
     ap.add_argument("--objective", choices=["mlm", "rtd"], default="mlm")
     ap.add_argument("--generator-size", type=float, default=0.25)
     ap.add_argument("--disc-weight", type=float, default=50.0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--precision", choices=["f32", "tf32", "bf16"], default="f32")
     args = ap.parse_args()
+    device = torch.device(args.device)
+    torch.backends.cuda.matmul.allow_tf32 = args.precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = args.precision == "tf32"
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if args.precision == "bf16"
+                else contextlib.nullcontext())
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     random.seed(1)
@@ -61,6 +74,7 @@ def main():
         step_loss = lambda batch: (model(**batch).loss)
     else:
         model, step_loss = rtd(len(tok), layers, hidden, heads, ffn, args)
+    model.to(device)
     no_decay = ["bias", "LayerNorm.weight"]
     groups = [
         {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)],
@@ -76,18 +90,27 @@ def main():
     features = [dict(tok(a, b, truncation="longest_first", max_length=args.max_len))
                 for a, b in docs[:total * args.batch_size]]
     tokens, start = 0, None
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for step in range(total):
         if step == args.warmup:
+            sync()
             tokens, start = 0, time.perf_counter()
         batch = collator(features[step * args.batch_size:(step + 1) * args.batch_size])
-        step_loss(batch).backward()
+        batch = {k: v.to(device) for k, v in batch.items()}
+        with autocast:
+            loss = step_loss(batch)
+        loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
         opt.zero_grad(set_to_none=True)
         tokens += int(batch["attention_mask"].sum())
+    sync()
     secs = time.perf_counter() - start
-    print(f"torch_pretrain_{args.objective} {args.preset} tokens/s {tokens / secs:.1f} steps {args.steps} seconds {secs:.2f}")
+    memory = ""
+    if device.type == "cuda":
+        memory = f" peak_gpu_mib {torch.cuda.max_memory_allocated() / 2**20:.0f}"
+    print(f"torch_pretrain_{args.objective} {args.preset} {args.precision} tokens/s {tokens / secs:.1f} steps {args.steps} seconds {secs:.2f}{memory}")
 
 
 def rtd(vocab_size, layers, hidden, heads, ffn, args):

@@ -2,7 +2,7 @@
 
 mod common;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use common::{max_abs, real_rows};
 use dapt::model::dropout::Mode;
@@ -12,7 +12,7 @@ const FIX: &str = "tests/fixtures/model";
 
 #[test]
 fn mlm_logits_loss_and_gradients_match_transformers() {
-    let dev = Device::Cpu;
+    let dev = common::test_device();
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let mut vm = VarMap::new();
     let vb = VarBuilder::from_varmap(&vm, DType::F32, &dev);
@@ -74,7 +74,7 @@ fn mlm_logits_loss_and_gradients_match_transformers() {
 fn detached_model_gives_the_same_loss_without_a_graph() {
     use dapt::data::collate::IGNORE_LABEL;
     use dapt::model::bert::{BertForMaskedLM, Init};
-    let dev = Device::Cpu;
+    let dev = common::test_device();
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let dir = std::path::Path::new(FIX).join("mlm");
     let (model, _) = BertForMaskedLM::new(&config, &dev, Init::Checkpoint(&dir, 0)).unwrap();

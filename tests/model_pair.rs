@@ -2,7 +2,7 @@
 
 mod common;
 
-use candle_core::{DType, Device};
+use candle_core::DType;
 use common::max_abs;
 use dapt::model::bert::{Init, SequenceClassifier};
 use dapt::model::dropout::Mode;
@@ -12,7 +12,7 @@ const FIX: &str = "tests/fixtures/model";
 
 #[test]
 fn classifier_logits_and_gradients_match_transformers() {
-    let dev = Device::Cpu;
+    let dev = common::test_device();
     let config = BertConfig::read(format!("{FIX}/cls/config.json").as_ref()).unwrap();
     let dir = format!("{FIX}/cls");
     let (model, report) =

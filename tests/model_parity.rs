@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 mod common;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
 use common::{max_abs, real_rows};
 use dapt::model::dropout::Mode;
@@ -16,7 +16,7 @@ const FIX: &str = "tests/fixtures/model";
 /// The fixture's MLM encoder, its inputs (ids and token types as u32) and its reference
 /// tensors (the attention mask and transformers' outputs).
 fn fixture_encoder() -> (Encoder, Tensor, Tensor, HashMap<String, Tensor>) {
-    let dev = Device::Cpu;
+    let dev = common::test_device();
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let vb = unsafe {
         VarBuilder::from_mmaped_safetensors(

@@ -179,9 +179,9 @@ impl BertForMaskedLM {
         Ok(self.head.masked_logits(&self.encoder, batch, mode)?)
     }
 
-    /// Forward pass and masked-LM loss.
+    /// Forward pass and masked-LM loss. The logits are f32, also under bf16 products (see [`crate::model::Precision`]).
     pub fn loss(&self, batch: &BatchTensors, mode: &mut Mode) -> Result<MlmOutput> {
-        let logits = self.forward(batch, mode)?;
+        let logits = self.forward(batch, mode)?.to_dtype(DType::F32)?;
         let loss = mlm_loss(&logits, &batch.masked_labels)?;
         Ok(MlmOutput { loss, logits })
     }

@@ -2,7 +2,7 @@
 //! run draws exactly the masks of an uninterrupted one (candle's own RNG is not seedable
 //! per call on every device).
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
@@ -30,20 +30,43 @@ pub fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
 }
 
 /// Training or evaluation mode of one forward pass. Training applies dropout with masks
-/// from the pass's own random stream; evaluation is deterministic.
+/// from the pass's own random stream; evaluation is deterministic. The mode also carries
+/// the dtype the encoder's and MLM head's matrix products run in ([`Mode::compute`]).
 pub struct Mode {
     rng: Option<ChaCha8Rng>,
+    compute: DType,
 }
 
 impl Mode {
-    /// Evaluation: no dropout.
+    /// Evaluation: no dropout, f32 products.
     pub fn eval() -> Self {
-        Self { rng: None }
+        Self {
+            rng: None,
+            compute: DType::F32,
+        }
     }
 
-    /// Training: dropout masks drawn from `rng` (seed it per step for exact resume).
+    /// Training: dropout masks drawn from `rng` (seed it per step for exact resume), f32
+    /// products.
     pub fn train(rng: ChaCha8Rng) -> Self {
-        Self { rng: Some(rng) }
+        Self {
+            rng: Some(rng),
+            compute: DType::F32,
+        }
+    }
+
+    /// This mode with matrix products in `dtype` (bf16 for mixed precision; see
+    /// [`crate::model::Precision`]).
+    pub fn with_compute(self, dtype: DType) -> Self {
+        Self {
+            compute: dtype,
+            ..self
+        }
+    }
+
+    /// The dtype of the matrix products.
+    pub fn compute(&self) -> DType {
+        self.compute
     }
 
     /// Whether dropout is on.

@@ -27,9 +27,15 @@ impl LayerNorm {
         Ok(Self { weight, bias, eps })
     }
 
-    /// Normalises over the last dimension.
+    /// Normalises over the last dimension, in f32 (a bf16 input is cast up first, as
+    /// mixed precision keeps normalisation statistics in f32).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::layer_norm(x, &self.weight, &self.bias, self.eps)
+        ops::layer_norm(
+            &x.to_dtype(self.weight.dtype())?,
+            &self.weight,
+            &self.bias,
+            self.eps,
+        )
     }
 }
 
@@ -136,20 +142,25 @@ impl Layer {
         mode: &mut Mode,
     ) -> Result<Tensor> {
         let d = x.dim(1)? / self.heads;
-        let q = unpad.split_heads(&self.query.forward(x)?)?;
-        let k = unpad.split_heads(&self.key.forward(x)?)?;
-        let v = unpad.split_heads(&self.value.forward(x)?)?;
-        let scores = ops::batched_matmul(&q, &k, false, true)?;
+        // The residual stream `x` stays f32; products run in the mode's compute dtype
+        // (see `Precision`), the softmax in f32.
+        let compute = mode.compute();
+        let h = x.to_dtype(compute)?;
+        let q = unpad.split_heads(&self.query.forward(&h)?)?;
+        let k = unpad.split_heads(&self.key.forward(&h)?)?;
+        let v = unpad.split_heads(&self.value.forward(&h)?)?;
+        let scores = ops::batched_matmul(&q, &k, false, true)?.to_dtype(x.dtype())?;
         let probs = ops::masked_softmax(&scores, mask_bias, 1.0 / (d as f64).sqrt())?;
         let probs = mode.dropout(&probs, self.attention_dropout)?;
-        let ctx = unpad.merge_heads(&ops::batched_matmul(&probs, &v, false, false)?)?;
-        let attn = mode.dropout(&self.attn_out.forward(&ctx)?, self.hidden_dropout)?;
-        let a = self.attn_norm.forward(&(attn + x)?)?;
+        let ctx = ops::batched_matmul(&probs.to_dtype(compute)?, &v, false, false)?;
+        let attn = self.attn_out.forward(&unpad.merge_heads(&ctx)?)?;
+        let attn = mode.dropout(&attn, self.hidden_dropout)?;
+        let a = self.attn_norm.forward(&(attn.to_dtype(x.dtype())? + x)?)?;
         let f = self
             .out
-            .forward(&ops::gelu_erf(&self.inter.forward(&a)?)?)?;
+            .forward(&ops::gelu_erf(&self.inter.forward(&a.to_dtype(compute)?)?)?)?;
         let f = mode.dropout(&f, self.hidden_dropout)?;
-        self.out_norm.forward(&(f + a)?)
+        self.out_norm.forward(&(f.to_dtype(a.dtype())? + a)?)
     }
 }
 

@@ -35,7 +35,14 @@ pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
 }
 
 impl Module for Linear {
+    /// Computed in `x`'s dtype: under bf16 mixed precision the f32 weights are cast on
+    /// use, so their gradients reach the f32 master copies.
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        ops::dense(x, &self.weight, &self.bias)
+        let dtype = x.dtype();
+        ops::dense(
+            x,
+            &self.weight.to_dtype(dtype)?,
+            &self.bias.to_dtype(dtype)?,
+        )
     }
 }

@@ -71,17 +71,25 @@ impl MlmHead {
         let (b, s, hidden) = h.dims3()?;
         let rows = h
             .reshape((b * s, hidden))?
-            .index_select(&batch.masked_positions, 0)?;
+            .index_select(&batch.masked_positions, 0)?
+            .to_dtype(mode.compute())?;
         self.forward(&rows, encoder.embeddings.word.embeddings())
     }
 
-    /// Logits `(rows, vocab)` for hidden rows `(rows, hidden)`; `word_embeddings` is the
-    /// tied decoder matrix `(vocab, hidden)`. Pass only the masked rows to save work.
+    /// Logits `(rows, vocab)` for hidden rows `(rows, hidden)`, computed in the rows'
+    /// dtype (LayerNorm in f32); `word_embeddings` is the tied decoder matrix
+    /// `(vocab, hidden)`. Pass only the masked rows to save work.
     pub fn forward(&self, hidden: &Tensor, word_embeddings: &Tensor) -> Result<Tensor> {
+        let dtype = hidden.dtype();
         let t = self
             .norm
-            .forward(&ops::gelu_erf(&self.dense.forward(hidden)?)?)?;
-        ops::dense(&t, word_embeddings, &self.bias)
+            .forward(&ops::gelu_erf(&self.dense.forward(hidden)?)?)?
+            .to_dtype(dtype)?;
+        ops::dense(
+            &t,
+            &word_embeddings.to_dtype(dtype)?,
+            &self.bias.to_dtype(dtype)?,
+        )
     }
 }
 
@@ -98,6 +106,7 @@ pub fn masked_positions(labels: &[i64]) -> (Vec<u32>, Vec<u32>) {
 
 /// Mean cross-entropy of `logits (rows, vocab)` against `targets (rows,)`, as PyTorch's
 /// `CrossEntropyLoss` over the non-ignored positions (fused: [`ops::cross_entropy`]).
+/// Bf16 logits are cast up: the log-softmax and the mean run in f32.
 pub fn mlm_loss(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
-    ops::cross_entropy(logits, targets)
+    ops::cross_entropy(&logits.to_dtype(candle_core::DType::F32)?, targets)
 }

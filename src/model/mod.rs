@@ -2,7 +2,7 @@
 //!
 //! `bert` holds the two trainable models; `encoder`, `mlm_head` and `pair_head` (with
 //! `pooling`) their parts; `ops` the fused kernels they use (with their own backward); `unpad` the
-//! encoder's padding-free token layout; `dropout` the seeded train/eval mode;
+//! encoder's padding-free token layout; `dropout` the seeded train/eval mode; `precision` f32 or bf16 mixed precision;
 //! `checkpoint` save, verify and load; `align` embedding rows for a new vocabulary.
 
 pub mod align;
@@ -19,7 +19,9 @@ pub mod ops;
 pub mod pair_head;
 pub mod params;
 pub mod pooling;
+pub mod precision;
 pub mod rtd;
 pub mod unpad;
 
 pub use config::BertConfig;
+pub use precision::Precision;

@@ -162,7 +162,8 @@ impl Rtd {
         mode: &mut Mode,
     ) -> Result<RtdOutput> {
         let device = t.input_ids.device();
-        let gen_logits = self.generator.forward(t, mode)?;
+        // f32 for the sampler and the caller's metrics, also under bf16 products.
+        let gen_logits = self.generator.forward(t, mode)?.to_dtype(DType::F32)?;
         let gen_loss = mlm_loss(&gen_logits, &t.masked_labels)?;
         let samples = sample(&gen_logits)?;
         let corrupted = collator.replaced(batch, &samples);

@@ -4,6 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The device the model parity tests (`model_mlm`, `model_pair`, `model_parity`,
+/// `model_precision`) run on: `DAPT_TEST_DEVICE` (`cpu`, or `cuda:N` in a `--features
+/// cuda` build; bench/gpu/check.sh sets it), the CPU by default.
+pub fn test_device() -> candle_core::Device {
+    let name = std::env::var("DAPT_TEST_DEVICE").unwrap_or_else(|_| "cpu".into());
+    dapt::train::options::parse_device(&name).expect("DAPT_TEST_DEVICE")
+}
+
 /// The repository root (where `corpora/` and `tests/fixtures/` live).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -191,12 +199,13 @@ pub fn finetune_tiny(train: &Path, vocab: &Path, folds: &str, out: &Path, extra:
 }
 
 /// The MLM batch of a reference fixture's `input_ids`, `token_type_ids`,
-/// `attention_mask` and `labels` (-100 where not predicted), as tensors.
+/// `attention_mask` and `labels` (-100 where not predicted), as tensors on the device
+/// the fixture was loaded to.
 pub fn reference_batch(
     r: &std::collections::HashMap<String, candle_core::Tensor>,
 ) -> dapt::data::collate::BatchTensors {
     reference_batch_cpu(r)
-        .to_tensors(&candle_core::Device::Cpu)
+        .to_tensors(r["input_ids"].device())
         .unwrap()
 }
 

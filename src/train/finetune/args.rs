@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::data::folds::FoldBy;
+use crate::model::Precision;
 use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
 use crate::train::pseudo::PseudoArgs;
@@ -174,6 +175,11 @@ pub struct FinetuneArgs {
     /// cpu, or cuda:N (build with --features cuda)
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// f32, or bf16 mixed precision: bf16 matrix products over f32 master weights and
+    /// optimizer state, f32 LayerNorm, softmax and loss. For GPUs (--device cuda:N); on
+    /// the CPU it runs but is slower than f32
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
     /// Seed of the folds, initialisation of new weights, data order and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

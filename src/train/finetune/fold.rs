@@ -289,7 +289,8 @@ pub fn train_fold(
                     },
                 };
                 let mut mode =
-                    Mode::train(keyed_rng(args.seed, st.micro, k as u64, Purpose::Dropout));
+                    Mode::train(keyed_rng(args.seed, st.micro, k as u64, Purpose::Dropout))
+                        .with_compute(args.precision.compute_dtype());
                 let (value, grads) = micro_batch_grads(
                     &model,
                     &micro_batch,

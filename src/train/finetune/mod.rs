@@ -125,6 +125,9 @@ pub fn train_folds(
     folds: &[usize],
 ) -> Result<Vec<FoldResult>> {
     let device = parse_device(&args.device)?;
+    if let Some(w) = args.precision.warning(&device) {
+        info(format!("warning: {w}"));
+    }
     info(format!(
         "finetune: {} pairs, {} classes, {} folds by {:?}; {} tokens ({:.2}% unknown to the vocabulary, {} pairs truncated to --max-len {})",
         p.pairs.len(),

@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 
 use crate::data::mask::{default_ngram_probs, MaskConfig, MaskStrategy};
 use crate::model::align::AlignEmbeddings;
+use crate::model::Precision;
 use crate::text::corpus::Format;
 use crate::train::options::OptimArgs;
 
@@ -196,6 +197,11 @@ pub struct PretrainArgs {
     /// cpu, or cuda:N (build with --features cuda)
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// f32, or bf16 mixed precision: bf16 matrix products over f32 master weights and
+    /// optimizer state, f32 LayerNorm, softmax and loss. For GPUs (--device cuda:N); on
+    /// the CPU it runs but is slower than f32
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
     /// Seed of the initialisation, data order, masks and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -106,7 +106,8 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
             // 64 KB or a whole large folio, so a few batches would map most of a shard).
             s.train.release_pages();
             let t = batch.to_tensors(&s.device)?;
-            let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout));
+            let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout))
+                .with_compute(args.precision.compute_dtype());
             let out = s
                 .model
                 .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;

@@ -244,6 +244,9 @@ impl Setup {
             ..BatchingConfig::default()
         };
         let device = parse_device(&args.device)?;
+        if let Some(w) = args.precision.warning(&device) {
+            info(format!("warning: {w}"));
+        }
         // The architecture of the checkpoint a run starts from (its own when resuming).
         let from = resume_dir
             .as_deref()
