@@ -66,6 +66,8 @@ def main():
         a, b = line.rstrip("\n").split("\t")[:2]
         docs += [(a, None), (b, None), (a, b)]
     random.shuffle(docs)
+    while len(docs) < (args.warmup + args.steps) * args.batch_size:  # a small corpus: repeat it
+        docs += docs
     layers, hidden, heads, ffn = PRESETS[args.preset]
     if args.objective == "mlm":
         config = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=layers,
