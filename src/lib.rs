@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod data;
+pub mod dist;
 pub mod error;
 pub mod fsutil;
 pub mod lock;
