@@ -210,6 +210,40 @@ fn same_seed_and_step_give_the_same_batch_on_any_thread_count() {
     assert_ne!(one, c.collate(docs.as_slice(), &seqs, 43, 5));
 }
 
+/// Data parallelism: two ranks collating the halves of one batch (rows offset by the
+/// first half's size) draw the same swaps and masks, row for row, as one process
+/// collating the whole batch.
+#[test]
+fn halves_with_row_offsets_collate_like_the_whole_batch() {
+    let mut synth = Synth::new(7);
+    let docs: Vec<MemDoc> = (0..64).map(|_| synth.pair()).collect();
+    let seqs: Vec<Vec<usize>> = (0..64).map(|i| vec![i]).collect();
+    let c = collator(48, 0.5, MaskStrategy::Ngram, special());
+    let whole = c.collate(docs.as_slice(), &seqs, 42, 9);
+    let halves = [
+        c.collate_rows(docs.as_slice(), &seqs[..32], 42, 9, 0),
+        c.collate_rows(docs.as_slice(), &seqs[32..], 42, 9, 32),
+    ];
+    let row = |b: &Batch, r: usize| {
+        let at = r * b.seq_len;
+        let len = b.attention_mask[at..at + b.seq_len]
+            .iter()
+            .filter(|&&m| m == 1)
+            .count();
+        (
+            b.input_ids[at..at + len].to_vec(),
+            b.labels[at..at + len].to_vec(),
+            b.token_type_ids[at..at + len].to_vec(),
+        )
+    };
+    for r in 0..64 {
+        assert_eq!(row(&whole, r), row(&halves[r / 32], r % 32), "row {r}");
+    }
+    // Without the offset the second half would draw the first half's streams.
+    let unshifted = c.collate(docs.as_slice(), &seqs[32..], 42, 9);
+    assert!((0..32).any(|r| row(&unshifted, r) != row(&whole, 32 + r)));
+}
+
 /// The first 1,000 pairs of the shipped OPPO sample (corpora/oppo_sample.tsv): real
 /// desensitized query pairs (ids shifted past the specials;
 /// every id is a word). 20 steps over them give 250k maskable tokens; 100 steps 100k pair

@@ -106,6 +106,63 @@ mod mpi {
     }
 
     #[test]
+    fn two_ranks_reduce_gradients_in_buckets_and_broadcast_parameters() {
+        let out = run_self(
+            &[
+                "mpirun",
+                "-np",
+                "2",
+                "--oversubscribe",
+                "--allow-run-as-root",
+            ],
+            "mpi::grads_body",
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            stdout.contains("grads rank 0 ok") && stdout.contains("grads rank 1 ok"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
+    #[ignore = "one rank of two_ranks_reduce_gradients_in_buckets_and_broadcast_parameters"]
+    fn grads_body() {
+        use candle_core::{Device, Tensor, Var};
+        use dapt::dist::{all_reduce_grads, broadcast_params};
+        let c = connect(Backend::Mpi).unwrap();
+        let r = c.rank() as f32;
+        let dev = Device::Cpu;
+        let w = Var::new(&[r + 1.0; 3], &dev).unwrap();
+        let b = Var::new(&[10.0 * (r + 1.0); 2], &dev).unwrap();
+        let params = vec![("w".to_string(), w.clone()), ("b".to_string(), b.clone())];
+        // Rank 0: loss 2 sum(w), no gradient for b; rank 1: 3 sum(w) + sum(b^2), whose
+        // gradient for b is 2 b = 40.
+        let loss = if c.rank() == 0 {
+            (w.as_tensor() * 2.0).unwrap().sum_all().unwrap()
+        } else {
+            let wl = (w.as_tensor() * 3.0).unwrap().sum_all().unwrap();
+            (wl + b.as_tensor().sqr().unwrap().sum_all().unwrap()).unwrap()
+        };
+        let mut grads = loss.backward().unwrap();
+        let mut extra = [r + 1.0, 7.0];
+        // Buckets of 3 elements: w alone, then b with the extras.
+        all_reduce_grads(c.as_ref(), &params, &mut grads, &mut extra, 3).unwrap();
+        let got = |t: &Tensor| grads.get(t).unwrap().to_vec1::<f32>().unwrap();
+        assert_eq!(got(w.as_tensor()), [5.0; 3]);
+        assert_eq!(got(b.as_tensor()), [40.0; 2]);
+        assert_eq!(extra, [3.0, 14.0]);
+        broadcast_params(c.as_ref(), &params).unwrap();
+        assert_eq!(w.as_tensor().to_vec1::<f32>().unwrap(), [1.0; 3]);
+        assert_eq!(b.as_tensor().to_vec1::<f32>().unwrap(), [10.0; 2]);
+        println!("grads rank {} ok", c.rank());
+    }
+
+    #[test]
     fn without_a_launcher_mpi_is_one_process() {
         let out = run_self(&[], "mpi::singleton_body");
         let stdout = String::from_utf8_lossy(&out.stdout);

@@ -214,12 +214,32 @@ impl Collator {
         S: DocStore + ?Sized,
         I: AsRef<[usize]> + Sync,
     {
+        self.collate_rows(store, seqs, seed, step, 0)
+    }
+
+    /// [`Collator::collate`] of rows `first_row..` of a larger batch: row `i` here draws
+    /// from the stream of row `first_row + i`. The ranks of a data-parallel run, each
+    /// collating its slice of one global batch, so draw exactly the swaps and masks one
+    /// process collating the whole batch would.
+    pub fn collate_rows<S, I>(
+        &self,
+        store: &S,
+        seqs: &[I],
+        seed: u64,
+        step: u64,
+        first_row: usize,
+    ) -> Batch
+    where
+        S: DocStore + ?Sized,
+        I: AsRef<[usize]> + Sync,
+    {
         let rows: Vec<Row> = seqs
             .par_iter()
             .enumerate()
             .map(|(i, seq)| {
                 let docs: Vec<S::Doc<'_>> = seq.as_ref().iter().map(|&d| store.doc(d)).collect();
-                let mut rng = keyed_rng(seed, step, i as u64, Purpose::Sequence);
+                let row = (first_row + i) as u64;
+                let mut rng = keyed_rng(seed, step, row, Purpose::Sequence);
                 self.build_row(&docs, &mut rng)
             })
             .collect();

@@ -7,9 +7,11 @@
 //! - `Mpi` (cargo feature `mpi`): Open MPI or MPICH under `mpirun`/`srun`, over the
 //!   system's MPI library through the `mpi` crate.
 //!
+//! [`broadcast_params`] and [`all_reduce_grads`] are what a training loop calls on it.
 //! [`connect`] picks the backend for `--dist` and says clearly when the one asked for is
 //! not compiled in.
 
+mod grads;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod single;
@@ -18,6 +20,7 @@ use anyhow::Result;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::Mpi;
+pub use grads::{all_reduce_grads, broadcast_params, BUCKET};
 pub use single::Single;
 
 /// The collective operations of one process in a group of `world_size()` processes.
