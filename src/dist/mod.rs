@@ -42,6 +42,10 @@ pub trait Collective {
     /// Return on every rank once all ranks have called it.
     fn barrier(&self) -> Result<()>;
 
+    /// End every process of the group with exit code `code`: how a rank that failed
+    /// stops the others instead of leaving them waiting in a collective.
+    fn abort(&self, code: i32) -> !;
+
     /// Whether this is rank 0.
     fn is_root(&self) -> bool {
         self.rank() == 0

@@ -29,4 +29,8 @@ impl Collective for Single {
     fn barrier(&self) -> Result<()> {
         Ok(())
     }
+
+    fn abort(&self, code: i32) -> ! {
+        std::process::exit(code)
+    }
 }

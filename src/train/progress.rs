@@ -4,6 +4,7 @@
 //! few seconds, so logs stay readable.
 
 use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,19 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// How often a plain log line is written when stderr is not a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Whether this process prints nothing (see [`set_quiet`]).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Silence this process's progress and info lines: the ranks of a data-parallel run
+/// other than rank 0, which would print the same lines again.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 /// A progress reporter over a known total (bytes, steps, ...).
 pub struct Progress {
@@ -35,7 +49,7 @@ impl Progress {
     }
 
     fn new(label: &str, total: u64, bytes: bool) -> Progress {
-        let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = (std::io::stderr().is_terminal() && !quiet()).then(|| {
             let template = if bytes {
                 "{msg} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}"
             } else {
@@ -65,7 +79,7 @@ impl Progress {
         }
         let mut state = self.plain.lock().expect("progress lock");
         state.1 += n;
-        if state.0.elapsed() >= LOG_EVERY {
+        if state.0.elapsed() >= LOG_EVERY && !quiet() {
             state.0 = Instant::now();
             let pct = 100.0 * state.1 as f64 / self.total.max(1) as f64;
             let unit = if self.bytes { " bytes" } else { "" };
@@ -109,5 +123,7 @@ impl Progress {
 
 /// Print an informational line (summary, warnings) to stderr.
 pub fn info(msg: impl std::fmt::Display) {
-    eprintln!("{msg}");
+    if !quiet() {
+        eprintln!("{msg}");
+    }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::data::mask::{default_ngram_probs, MaskConfig, MaskStrategy};
+use crate::dist::Backend;
 use crate::model::align::AlignEmbeddings;
 use crate::model::Precision;
 use crate::text::corpus::Format;
@@ -202,6 +203,12 @@ pub struct PretrainArgs {
     /// the CPU it runs but is slower than f32
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
+    /// Data-parallel training: auto (MPI when this dapt was built with --features mpi and
+    /// started by mpirun or srun, else one process), none, or mpi. Under `mpirun -np N`
+    /// every step trains on N x --batch-size sequences, --batch-size per process, with
+    /// the loss curve and weights of one process at N x --batch-size; rank 0 writes
+    #[arg(long, value_enum, default_value = "auto")]
+    pub dist: Backend,
     /// Seed of the initialisation, data order, masks and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

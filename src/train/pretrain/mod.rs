@@ -21,6 +21,7 @@ use serde_json::json;
 
 use crate::data::doc::DocStore;
 use crate::data::rng::{keyed_rng, Purpose};
+use crate::dist::{all_reduce_grads, Collective, BUCKET};
 use crate::model::dropout::Mode;
 use crate::optim::{clip_grad_norm, save_state, GradAccumulator, Optimizer, Schedule, STATE_FILE};
 use crate::room;
@@ -44,12 +45,42 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Run `dapt pretrain`; `stop` is raised by a signal handler.
+/// Run `dapt pretrain`; `stop` is raised by a signal handler. In a data-parallel run
+/// (`--dist`), a rank that fails ends every rank (exit code as for one process) rather
+/// than leave them waiting for it.
 pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
-    let mut s = Setup::new(args)?;
-    let _lock = crate::lock::lock_dir(&args.out)?;
-    let mut log = MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?
-        .with_tensorboard(args.tensorboard.as_deref())?;
+    let group = crate::dist::connect(args.dist)?;
+    crate::train::progress::set_quiet(!group.is_root());
+    let result = train(args, stop, group.as_ref());
+    match result {
+        Err(err) if group.world_size() > 1 => {
+            eprintln!(
+                "error (rank {} of {}): {err:#}",
+                group.rank(),
+                group.world_size()
+            );
+            group.abort(crate::error::exit_code(&err))
+        }
+        result => result,
+    }
+}
+
+/// The training run of one rank of `group`.
+fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Result<Outcome> {
+    let mut s = Setup::new(args, group)?;
+    let (rank, world) = (group.rank(), group.world_size());
+    // Rank 0 alone writes: the lock, the log, the checkpoints.
+    let _lock = group
+        .is_root()
+        .then(|| crate::lock::lock_dir(&args.out))
+        .transpose()?;
+    let mut log = match group.is_root() {
+        true => Some(
+            MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?
+                .with_tensorboard(args.tensorboard.as_deref())?,
+        ),
+        false => None,
+    };
     if s.state.finished {
         info(format!(
             "pretrain: {} already finished at step {}; nothing to do",
@@ -78,14 +109,22 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
         if s.state.step >= s.schedule.total_steps {
             break Outcome::Finished;
         }
-        if stop.load(Ordering::SeqCst) {
+        let elapsed = seconds_before + segment_start.elapsed().as_secs_f64();
+        // All ranks stop together: at a signal to any, or when any ran out of time.
+        let mut halt = [
+            f32::from(u8::from(stop.load(Ordering::SeqCst))),
+            f32::from(u8::from(args.max_time.is_some_and(|t| elapsed >= t))),
+        ];
+        if world > 1 {
+            group.all_reduce_sum(&mut halt)?;
+        }
+        if halt[0] > 0.0 {
             break Outcome::Interrupted;
         }
-        let elapsed = seconds_before + segment_start.elapsed().as_secs_f64();
-        if args.max_time.is_some_and(|t| elapsed >= t) {
+        if halt[1] > 0.0 {
             break Outcome::TimeUp;
         }
-        let mut step_loss = 0.0;
+        let (mut step_loss, mut step_tokens) = (0.0, 0u64);
         for _ in 0..args.optim.grad_accum {
             if s.state.batch_in_epoch >= plan.num_batches() {
                 s.state.epoch += 1;
@@ -94,14 +133,20 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
                 drop(plan);
                 plan = plan_of(s.state.epoch)?;
             }
-            let seqs = plan.batch(s.state.batch_in_epoch);
+            // This rank's slice of the global batch, collated with the rows' global keys,
+            // so the ranks together draw what one process would.
+            let global = plan.batch(s.state.batch_in_epoch);
+            let per = global.len() / world;
+            let seqs = &global[rank * per..(rank + 1) * per];
             // A corrupt block stops the run with its shard and block named, before its
             // documents are read (each block is checked once per run).
             for &d in seqs.iter().flatten() {
                 s.train.verify(d)?;
             }
             let micro = s.state.micro_step;
-            let batch = s.collator.collate(&s.train, &seqs, args.seed, micro);
+            let batch = s
+                .collator
+                .collate_rows(&s.train, seqs, args.seed, micro, rank * per);
             // The batch holds copies: its shard pages may leave the RSS (a page fault maps
             // 64 KB or a whole large folio, so a few batches would map most of a shard).
             s.train.release_pages();
@@ -120,19 +165,34 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
                     s.state.step + 1
                 );
             }
-            accum.add(&out.loss.backward()?)?;
-            step_loss += loss / args.optim.grad_accum as f64;
+            // The loss is a mean over this rank's masked tokens: weighted by their share of
+            // all ranks' masked tokens, the sum over ranks is the mean over the global batch.
+            let share = if world > 1 {
+                let mine = batch.masked_labels.len() as f32;
+                let mut all = [mine];
+                group.all_reduce_sum(&mut all)?;
+                f64::from(mine) / f64::from(all[0]).max(1.0)
+            } else {
+                1.0
+            };
+            accum.add(&(&out.loss * share)?.backward()?)?;
+            step_loss += loss * share / args.optim.grad_accum as f64;
             if let Some((g, d)) = out.parts {
                 window_parts.0 += g / args.optim.grad_accum as f64;
                 window_parts.1 += d / args.optim.grad_accum as f64;
             }
-            let real: u64 = batch.attention_mask.iter().map(|&m| m as u64).sum();
-            s.state.tokens_seen += real;
-            window_tokens += real;
+            step_tokens += batch.attention_mask.iter().map(|&m| m as u64).sum::<u64>();
             s.state.micro_step += 1;
             s.state.batch_in_epoch += 1;
         }
         let mut grads = accum.take_mean()?;
+        if world > 1 {
+            let mut extra = [step_loss as f32, step_tokens as f32];
+            all_reduce_grads(group, s.opt.params(), &mut grads, &mut extra, BUCKET)?;
+            (step_loss, step_tokens) = (f64::from(extra[0]), extra[1] as u64);
+        }
+        s.state.tokens_seen += step_tokens;
+        window_tokens += step_tokens;
         let grad_norm = if args.optim.max_grad_norm > 0.0 {
             clip_grad_norm(&mut grads, s.opt.params(), args.optim.max_grad_norm)?
         } else {
@@ -162,7 +222,7 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
                 record["gen_loss"] = json!(window_parts.0 / window_n as f64);
                 record["disc_loss"] = json!(window_parts.1 / window_n as f64);
             }
-            log.write(&record)?;
+            write(&mut log, &record)?;
             (window_loss, window_n, window_tokens) = (0.0, 0, 0);
             window_parts = (0.0, 0.0);
             window_start = Instant::now();
@@ -175,7 +235,9 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
         }
         if every(args.save_every) {
             s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
-            save(&s, args, &s.state)?;
+            if group.is_root() {
+                save(&s, args, &s.state)?;
+            }
             saved_at = step;
         }
     };
@@ -183,13 +245,16 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
     s.state.finished = outcome == Outcome::Finished;
     let result = evaluate_and_log(&s, args, &mut log)?;
-    if saved_at != s.state.step || s.state.finished {
+    if group.is_root() && (saved_at != s.state.step || s.state.finished) {
         save(&s, args, &s.state)?;
     }
-    log.write(&json!({
-        "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
-        "train_seconds": s.state.train_seconds, "tokens_seen": s.state.tokens_seen,
-    }))?;
+    write(
+        &mut log,
+        &json!({
+            "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
+            "train_seconds": s.state.train_seconds, "tokens_seen": s.state.tokens_seen,
+        }),
+    )?;
     let detection = result.rtd.as_ref().map_or(String::new(), |d| {
         format!(
             "; discriminator accuracy {:.4} (all-original baseline {:.4}), AUC {:.4}",
@@ -213,8 +278,20 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
     Ok(outcome)
 }
 
+/// Append `record` to the log, on the rank that keeps one.
+fn write(log: &mut Option<MetricsLog>, record: &serde_json::Value) -> Result<()> {
+    match log {
+        Some(log) => log.write(record),
+        None => Ok(()),
+    }
+}
+
 /// Evaluate on the held-out documents and append the result to the log.
-fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Result<EvalResult> {
+fn evaluate_and_log(
+    s: &Setup,
+    args: &PretrainArgs,
+    log: &mut Option<MetricsLog>,
+) -> Result<EvalResult> {
     let r = eval::evaluate(
         &s.model,
         &s.heldout,
@@ -226,7 +303,7 @@ fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Res
     let mut record = serde_json::to_value(&r)?;
     record["step"] = json!(s.state.step);
     record["event"] = json!("eval");
-    log.write(&record)?;
+    write(log, &record)?;
     Ok(r)
 }
 

@@ -19,6 +19,7 @@ use crate::data::mask::Masker;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::data::shards::{default_cache_dir, resolve, ShardSet};
 use crate::data::special::SpecialTokens;
+use crate::dist::Collective;
 use crate::model::checkpoint;
 use crate::model::BertConfig;
 use crate::optim::{load_state, Optimizer, Schedule, STATE_FILE};
@@ -183,8 +184,17 @@ pub fn epoch_plan(
 }
 
 impl Setup {
-    /// Open the data, build or restore the model and optimizer.
-    pub fn new(args: &PretrainArgs) -> Result<Self> {
+    /// Open the data, build or restore the model and optimizer, as rank
+    /// `group.rank()` of a data-parallel run of `group.world_size()` processes (one for a
+    /// plain run): every rank builds the same model and plans the same global batches of
+    /// `group.world_size() x --batch-size` sequences.
+    pub fn new(args: &PretrainArgs, group: &dyn Collective) -> Result<Self> {
+        let world = group.world_size();
+        if world > 1 && args.objective == ObjectiveFlag::Rtd {
+            crate::bad_input!(
+                "--objective rtd over {world} processes: data-parallel pretraining covers the MLM objective so far; run rtd in one process (--dist none)"
+            );
+        }
         let resume_dir = match &args.resume {
             ResumeFrom::None => {
                 let own = args
@@ -223,7 +233,14 @@ impl Setup {
             .cache_dir
             .clone()
             .unwrap_or_else(|| default_cache_dir(&args.out));
+        // Rank 0 encodes text corpora into the cache first; the others then read it.
+        if !group.is_root() {
+            group.barrier()?;
+        }
         let shards = resolve(&args.corpus, &vocab, args.corpus_format, &cache)?;
+        if group.is_root() && world > 1 {
+            group.barrier()?;
+        }
         let store = Arc::new(ShardSet::open(&shards, &vocab)?);
         if store.num_docs() < 2 {
             crate::bad_input!(
@@ -236,7 +253,7 @@ impl Setup {
         let train = Excluding::new(store.clone(), &heldout);
         let heldout = Subset::new(store.clone(), heldout);
         let batching = BatchingConfig {
-            batch_size: args.batch_size,
+            batch_size: args.batch_size * world,
             max_len: args.max_len,
             pack: args.pack,
             group_by_length: args.group_by_length,
@@ -321,6 +338,16 @@ impl Setup {
             let rule = init_rule(args, &vocab);
             align_from(dir, &model, &vocab, rule, args, config.initializer_range)?;
         }
+        if resume_dir.is_some() && state.world_size != world {
+            info(format!(
+                "warning: the run was trained by {} process(es) and this one has {world}: each step still sees {} x --batch-size sequences, but the batches are sliced differently, so the data order from here on differs from an uninterrupted run's",
+                state.world_size, world
+            ));
+        }
+        state.world_size = world;
+        // Every rank starts from rank 0's weights (they are equal already when every rank
+        // initialised or loaded the same; the broadcast makes sure).
+        crate::dist::broadcast_params(group, &model.params())?;
         info(format!(
             "pretrain: {} training / {} held-out documents, {} steps ({} per epoch), {} parameters on {:?}",
             train.num_docs(),

@@ -28,6 +28,14 @@ pub struct TrainerState {
     pub seed: u64,
     /// Whether the run reached its planned end.
     pub finished: bool,
+    /// Processes of the data-parallel run (1 in state files from before it existed):
+    /// another world size slices the batches differently from there on.
+    #[serde(default = "one")]
+    pub world_size: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl TrainerState {
