@@ -6,12 +6,15 @@
 
 use dapt::dist::{connect, Backend};
 
+/// Collectives that hang longer end the process (the MPI watchdog).
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[test]
 fn auto_without_a_launcher_is_one_process() {
     if dapt::dist::under_launcher() {
         return;
     }
-    let c = connect(Backend::Auto).unwrap();
+    let c = connect(Backend::Auto, TIMEOUT).unwrap();
     assert_eq!((c.rank(), c.world_size()), (0, 1));
     let mut buf = [1.5f32, -2.0];
     c.all_reduce_sum(&mut buf).unwrap();
@@ -21,7 +24,9 @@ fn auto_without_a_launcher_is_one_process() {
 #[cfg(not(feature = "mpi"))]
 #[test]
 fn mpi_is_refused_with_how_to_rebuild_when_not_compiled_in() {
-    let e = connect(Backend::Mpi).err().expect("no MPI in this build");
+    let e = connect(Backend::Mpi, TIMEOUT)
+        .err()
+        .expect("no MPI in this build");
     let msg = format!("{e:#}");
     assert!(msg.contains("--features mpi"), "{msg}");
     assert!(
@@ -35,6 +40,8 @@ mod mpi {
     use std::process::Command;
 
     use dapt::dist::{connect, Backend};
+
+    use super::TIMEOUT;
 
     /// Run test `name` of this binary (an ignored one) under `launcher`, or alone.
     fn run_self(launcher: &[&str], name: &str) -> std::process::Output {
@@ -87,7 +94,7 @@ mod mpi {
     #[test]
     #[ignore = "one rank of two_ranks_all_reduce_broadcast_and_barrier, under mpirun"]
     fn rank_body() {
-        let c = connect(Backend::Mpi).unwrap();
+        let c = connect(Backend::Mpi, TIMEOUT).unwrap();
         assert_eq!(c.world_size(), 2);
         let r = c.rank() as f32;
         // Rank 0 holds [1, 10, 0, 0.25], rank 1 [2, 20, -1, 0.5].
@@ -134,7 +141,7 @@ mod mpi {
     fn grads_body() {
         use candle_core::{Device, Tensor, Var};
         use dapt::dist::{all_reduce_grads, broadcast_params};
-        let c = connect(Backend::Mpi).unwrap();
+        let c = connect(Backend::Mpi, TIMEOUT).unwrap();
         let r = c.rank() as f32;
         let dev = Device::Cpu;
         let w = Var::new(&[r + 1.0; 3], &dev).unwrap();
@@ -173,7 +180,7 @@ mod mpi {
     #[test]
     #[ignore = "run alone by without_a_launcher_mpi_is_one_process"]
     fn singleton_body() {
-        let c = connect(Backend::Mpi).unwrap();
+        let c = connect(Backend::Mpi, TIMEOUT).unwrap();
         let mut buf = [4.0f32];
         c.all_reduce_sum(&mut buf).unwrap();
         assert_eq!(buf, [4.0]);

@@ -10,8 +10,9 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::{arg, dapt_ok, fresh_dir, lcqmc_sample, pretrain_tiny_args};
 
@@ -38,10 +39,10 @@ fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
     out
 }
 
-#[test]
-fn two_processes_of_batch_4_train_what_one_process_of_batch_8_trains() {
-    let dir = fresh_dir("dist_pretrain");
-    let (train, vocab) = lcqmc_sample(&dir, 400);
+/// A tiny no-dropout model config and the LCQMC sample as a shard in `dir`:
+/// `(shard, vocab, config)`.
+fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (train, vocab) = lcqmc_sample(dir, 400);
     let mut config = dapt::model::BertConfig::preset("tiny", 10).unwrap();
     config.hidden_dropout_prob = 0.0;
     config.attention_probs_dropout_prob = 0.0;
@@ -49,52 +50,70 @@ fn two_processes_of_batch_4_train_what_one_process_of_batch_8_trains() {
     std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
     let shard = dir.join("train.shard");
     common::encode(&vocab, &train, &shard);
-    let run = |out: &Path, batch: &str, dist: &str| -> Vec<String> {
-        let mut args: Vec<String> = pretrain_tiny_args(&[arg(&shard)], &vocab, out, &[])
-            .into_iter()
-            .map(String::from)
-            .collect();
-        let at = args.iter().position(|a| a == "--batch-size").unwrap();
-        args[at + 1] = batch.into();
-        let at = args.iter().position(|a| a == "--model-config").unwrap();
-        args[at + 1] = arg(&config_path).into();
-        for a in [
-            "--max-steps",
-            "20",
-            "--log-every",
-            "1",
-            "--eval-every",
-            "0",
-            "--lr",
-            "1e-3",
-            "--seed",
-            "3",
-            "--dist",
-            dist,
-        ] {
-            args.push(a.into());
-        }
-        args
-    };
+    (shard, vocab, config_path)
+}
+
+/// `dapt pretrain` flags for a run into `out` with `--batch-size batch`, `--dist dist`,
+/// then `extra`.
+fn flags(
+    (shard, vocab, config): &(PathBuf, PathBuf, PathBuf),
+    out: &Path,
+    batch: &str,
+    dist: &str,
+    extra: &[&str],
+) -> Vec<String> {
+    let mut args: Vec<String> = pretrain_tiny_args(&[arg(shard)], vocab, out, &[])
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let at = args.iter().position(|a| a == "--batch-size").unwrap();
+    args[at + 1] = batch.into();
+    let at = args.iter().position(|a| a == "--model-config").unwrap();
+    args[at + 1] = arg(config).into();
+    for a in [
+        "--log-every",
+        "1",
+        "--eval-every",
+        "0",
+        "--lr",
+        "1e-3",
+        "--dist",
+        dist,
+    ] {
+        args.push(a.into());
+    }
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+/// `mpirun` with two ranks, one thread each, root allowed.
+fn mpirun() -> Command {
+    let mut cmd = Command::new("mpirun");
+    cmd.args([
+        "--oversubscribe",
+        "--allow-run-as-root",
+        "-x",
+        "RAYON_NUM_THREADS=1",
+    ]);
+    cmd
+}
+
+#[test]
+fn two_processes_of_batch_4_train_what_one_process_of_batch_8_trains() {
+    let dir = fresh_dir("dist_pretrain");
+    let data = setup(&dir);
     let one = dir.join("one");
+    let steps = ["--max-steps", "20", "--seed", "3"];
     dapt_ok(
-        &run(&one, "8", "none")
+        &flags(&data, &one, "8", "none", &steps)
             .iter()
             .map(String::as_str)
             .collect::<Vec<_>>(),
     );
     let two = dir.join("two");
-    let out = Command::new("mpirun")
-        .args([
-            "-np",
-            "2",
-            "--oversubscribe",
-            "--allow-run-as-root",
-            "-x",
-            "RAYON_NUM_THREADS=1",
-        ])
-        .arg(env!("CARGO_BIN_EXE_dapt"))
-        .args(run(&two, "4", "mpi"))
+    let out = mpirun()
+        .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
+        .args(flags(&data, &two, "4", "mpi", &steps))
         .output()
         .expect("mpirun on the PATH (apt-get install openmpi-bin)");
     assert!(
@@ -141,4 +160,135 @@ fn two_processes_of_batch_4_train_what_one_process_of_batch_8_trains() {
     assert!(global <= 1e-5);
     // Only rank 0 wrote: one metrics line per step, not two.
     assert_eq!(b.len(), 20);
+}
+
+#[test]
+fn ranks_given_different_flags_stop_with_exit_2_naming_the_mismatch() {
+    let dir = fresh_dir("dist_pretrain_mismatch");
+    let data = setup(&dir);
+    let out = dir.join("run");
+    let dapt = env!("CARGO_BIN_EXE_dapt");
+    let started = Instant::now();
+    let o = mpirun()
+        .args(["-np", "1", dapt])
+        .args(flags(
+            &data,
+            &out,
+            "4",
+            "mpi",
+            &["--max-steps", "5", "--seed", "3"],
+        ))
+        .args([":", "-np", "1", dapt])
+        .args(flags(
+            &data,
+            &out,
+            "4",
+            "mpi",
+            &["--max-steps", "5", "--seed", "4"],
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("rank 1 of 2: its flags differ from rank 0's"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(!out.join("metrics.jsonl").exists(), "nothing written");
+}
+
+/// The rank of a running dapt process started by mpirun, from its environment.
+fn rank_of(pid: u32) -> Option<u32> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|&b| b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok())
+        .find_map(|kv| kv.strip_prefix("OMPI_COMM_WORLD_RANK="))
+        .and_then(|r| r.parse().ok())
+}
+
+#[test]
+#[ignore = "open (#22): after rank 1 is killed mpirun exits in ~2 s, but rank 0 keeps running and the test's stderr read never ends; the watchdog path is not yet shown to fire"]
+fn a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes() {
+    let dir = fresh_dir("dist_pretrain_kill");
+    let data = setup(&dir);
+    let out = dir.join("run");
+    let mut job = mpirun()
+        .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
+        .args(flags(
+            &data,
+            &out,
+            "4",
+            "mpi",
+            &[
+                "--max-steps",
+                "100000",
+                "--save-every",
+                "10",
+                "--dist-timeout",
+                "10",
+            ],
+        ))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !out.join("latest").exists() {
+        assert!(Instant::now() < deadline, "no checkpoint within 2 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Kill rank 1 (not the writer) the hard way.
+    let victim = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains(arg(&out)) && rank_of(pid) == Some(1)
+        })
+        .expect("rank 1's process");
+    let killed_at = Instant::now();
+    Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = job.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(60),
+            "the job hangs after a rank died"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    eprintln!(
+        "job ended {:.1} s after the kill: {status}",
+        killed_at.elapsed().as_secs_f64()
+    );
+    assert!(!status.success());
+    assert!(
+        stderr.contains("signal 9") || stderr.contains("Killed"),
+        "{stderr}"
+    );
+    // The last checkpoint is whole: one process resumes it, told that the data order
+    // changes with the world size.
+    let step = common::latest_step(&out);
+    let resume = flags(
+        &data,
+        &out,
+        "8",
+        "none",
+        &["--max-steps", &(step + 2).to_string(), "--resume", "auto"],
+    );
+    let o = dapt_ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = common::stderr(&o);
+    assert!(err.contains(&format!("resuming from")), "{err}");
+    assert!(
+        err.contains("trained by 2 process(es) and this one has 1"),
+        "{err}"
+    );
+    assert_eq!(common::latest_step(&out), step + 2);
 }

@@ -8,6 +8,7 @@
 //!   system's MPI library through the `mpi` crate.
 //!
 //! [`broadcast_params`] and [`all_reduce_grads`] are what a training loop calls on it.
+//! [`check_same`] makes sure every rank was given the same flags.
 //! [`connect`] picks the backend for `--dist` and says clearly when the one asked for is
 //! not compiled in.
 
@@ -15,6 +16,8 @@ mod grads;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod single;
+
+use std::time::Duration;
 
 use anyhow::Result;
 
@@ -79,23 +82,46 @@ pub fn under_launcher() -> bool {
     LAUNCHER_VARS.iter().any(|v| std::env::var_os(v).is_some())
 }
 
-/// Connect to the process group `backend` names.
-pub fn connect(backend: Backend) -> Result<Box<dyn Collective>> {
+/// Connect to the process group `backend` names; a collective call that has not
+/// returned after `timeout` (a rank died or hangs) ends the process.
+pub fn connect(backend: Backend, timeout: Duration) -> Result<Box<dyn Collective>> {
     match backend {
         Backend::None => Ok(Box::new(Single)),
         Backend::Auto if !cfg!(feature = "mpi") || !under_launcher() => Ok(Box::new(Single)),
-        Backend::Auto | Backend::Mpi => mpi_backend(),
+        Backend::Auto | Backend::Mpi => mpi_backend(timeout),
     }
 }
 
 #[cfg(feature = "mpi")]
-fn mpi_backend() -> Result<Box<dyn Collective>> {
-    Ok(Box::new(Mpi::init()?))
+fn mpi_backend(timeout: Duration) -> Result<Box<dyn Collective>> {
+    Ok(Box::new(Mpi::init(timeout)?))
 }
 
 #[cfg(not(feature = "mpi"))]
-fn mpi_backend() -> Result<Box<dyn Collective>> {
+fn mpi_backend(_timeout: Duration) -> Result<Box<dyn Collective>> {
     crate::bad_input!(
         "--dist mpi: this dapt was built without MPI; rebuild with `cargo build --release --features mpi` (needs Open MPI or MPICH and libclang: apt-get install libopenmpi-dev openmpi-bin libclang-dev)"
     )
+}
+
+/// Refuse to go on unless every rank holds the same `what` (e.g. its flags): rank 0's
+/// sha256 of it is broadcast and compared. Ranks launched with different command lines
+/// or configs would otherwise train on different data or models, or wait forever in a
+/// collective the others never call.
+pub fn check_same(group: &dyn Collective, what: &str, name: &str) -> Result<()> {
+    if group.world_size() == 1 {
+        return Ok(());
+    }
+    let mine = crate::text::vocab::sha256_hex(what.as_bytes());
+    let mut root = mine.clone().into_bytes();
+    group.broadcast(&mut root, 0)?;
+    if root != mine.as_bytes() {
+        crate::bad_input!(
+            "rank {} of {}: its {name} differ from rank 0's (sha256 {mine} vs {}): every process must get the same command line and config files",
+            group.rank(),
+            group.world_size(),
+            String::from_utf8_lossy(&root)
+        );
+    }
+    Ok(())
 }

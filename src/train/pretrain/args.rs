@@ -209,6 +209,11 @@ pub struct PretrainArgs {
     /// the loss curve and weights of one process at N x --batch-size; rank 0 writes
     #[arg(long, value_enum, default_value = "auto")]
     pub dist: Backend,
+    /// Seconds a data-parallel process waits in one collective call (gradient all-reduce,
+    /// broadcast) before it concludes another rank died and exits: the job ends instead
+    /// of hanging. Cover the longest step, evaluation or checkpoint save
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub dist_timeout: f64,
     /// Seed of the initialisation, data order, masks and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

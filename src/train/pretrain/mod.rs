@@ -49,7 +49,14 @@ pub enum Outcome {
 /// (`--dist`), a rank that fails ends every rank (exit code as for one process) rather
 /// than leave them waiting for it.
 pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
-    let group = crate::dist::connect(args.dist)?;
+    if !(args.dist_timeout > 0.0 && args.dist_timeout.is_finite()) {
+        crate::bad_input!(
+            "--dist-timeout {} must be a positive number of seconds",
+            args.dist_timeout
+        );
+    }
+    let timeout = std::time::Duration::from_secs_f64(args.dist_timeout);
+    let group = crate::dist::connect(args.dist, timeout)?;
     crate::train::progress::set_quiet(!group.is_root());
     let result = train(args, stop, group.as_ref());
     match result {
@@ -67,6 +74,7 @@ pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
 
 /// The training run of one rank of `group`.
 fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Result<Outcome> {
+    crate::dist::check_same(group, &format!("{args:?}"), "flags")?;
     let mut s = Setup::new(args, group)?;
     let (rank, world) = (group.rank(), group.world_size());
     // Rank 0 alone writes: the lock, the log, the checkpoints.

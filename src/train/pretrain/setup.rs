@@ -277,10 +277,15 @@ impl Setup {
             / args.optim.grad_accum as u64;
         if per_epoch == 0 {
             crate::bad_input!(
-                "{} training documents make no full batch of {} x {} micro-batches; lower --batch-size",
+                "{} training documents make no full batch of {} x {} micro-batches{}; lower --batch-size",
                 train.num_docs(),
-                args.batch_size,
-                args.optim.grad_accum
+                args.batch_size * world,
+                args.optim.grad_accum,
+                if world > 1 {
+                    format!(" ({world} processes x --batch-size {})", args.batch_size)
+                } else {
+                    String::new()
+                }
             );
         }
         let total_steps = match (args.max_steps, args.epochs) {
@@ -340,8 +345,8 @@ impl Setup {
         }
         if resume_dir.is_some() && state.world_size != world {
             info(format!(
-                "warning: the run was trained by {} process(es) and this one has {world}: each step still sees {} x --batch-size sequences, but the batches are sliced differently, so the data order from here on differs from an uninterrupted run's",
-                state.world_size, world
+                "warning: the run was trained by {} process(es) and this one has {world}: a step now takes {world} x --batch-size sequences, sliced differently, so the data order from here on differs from an uninterrupted run's",
+                state.world_size
             ));
         }
         state.world_size = world;
