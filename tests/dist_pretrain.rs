@@ -285,7 +285,7 @@ fn a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes() {
     );
     let o = dapt_ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     let err = common::stderr(&o);
-    assert!(err.contains(&format!("resuming from")), "{err}");
+    assert!(err.contains("resuming from"), "{err}");
     assert!(
         err.contains("trained by 2 process(es) and this one has 1"),
         "{err}"
