@@ -1,7 +1,7 @@
 //! The collective backends. Without the `mpi` feature: `--dist mpi` is refused with
 //! how to rebuild, and `auto` is one process. With it (`cargo test --features mpi`,
 //! Open MPI's `mpirun` on the PATH): the test binary re-runs itself as two ranks under
-//! `mpirun -np 2`, and each rank checks all-reduce, broadcast and barrier against
+//! `mpirun -np 2`, and each rank checks all-reduce, broadcast, gather and barrier against
 //! hand-computed values; started without a launcher, MPI is one process.
 
 use dapt::dist::{connect, Backend};
@@ -108,6 +108,13 @@ mod mpi {
         };
         c.broadcast(&mut bytes, 1).unwrap();
         assert_eq!(&bytes, b"from one");
+        // Rank 0 holds 2 values, rank 1 holds 3: both end with all 5, in rank order.
+        let mine: Vec<f64> = match c.rank() {
+            0 => vec![0.1, 0.2],
+            _ => vec![1.1, 1.2, 1.3],
+        };
+        let all = dapt::dist::gather(c.as_ref(), &mine, &[2, 3]).unwrap();
+        assert_eq!(all, [0.1, 0.2, 1.1, 1.2, 1.3]);
         c.barrier().unwrap();
         println!("rank {} of {} ok", c.rank(), c.world_size());
     }

@@ -5,7 +5,8 @@
 //! tokens and the gradients are summed. The only difference left is the order of
 //! floating-point summation, so after 20 steps the logged losses and the weights must
 //! agree within 1e-5 relative. Dropout is off: its masks are drawn per batch tensor, so a
-//! half-batch draws other masks.
+//! half-batch draws other masks. A rank that dies or stalls ends the job (the launcher,
+//! or the collective timeout), and the last checkpoint resumes.
 #![cfg(feature = "mpi")]
 
 mod common;
@@ -14,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{arg, dapt_ok, fresh_dir, lcqmc_sample, pretrain_tiny_args};
+use common::{arg, dapt_ok, fresh_dir, lcqmc_sample, mpirun, pretrain_tiny_args};
 
 fn losses(dir: &Path) -> Vec<(u64, f64)> {
     common::lines(&dir.join("metrics.jsonl"))
@@ -43,14 +44,9 @@ fn weights(dir: &Path) -> Vec<(String, Vec<f32>)> {
 /// `(shard, vocab, config)`.
 fn setup(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     let (train, vocab) = lcqmc_sample(dir, 400);
-    let mut config = dapt::model::BertConfig::preset("tiny", 10).unwrap();
-    config.hidden_dropout_prob = 0.0;
-    config.attention_probs_dropout_prob = 0.0;
-    let config_path = dir.join("tiny_no_dropout.json");
-    std::fs::write(&config_path, serde_json::to_string(&config).unwrap()).unwrap();
     let shard = dir.join("train.shard");
     common::encode(&vocab, &train, &shard);
-    (shard, vocab, config_path)
+    (shard, vocab, common::tiny_no_dropout(dir))
 }
 
 /// `dapt pretrain` flags for a run into `out` with `--batch-size batch`, `--dist dist`,
@@ -84,18 +80,6 @@ fn flags(
     }
     args.extend(extra.iter().map(|a| a.to_string()));
     args
-}
-
-/// `mpirun` with two ranks, one thread each, root allowed.
-fn mpirun() -> Command {
-    let mut cmd = Command::new("mpirun");
-    cmd.args([
-        "--oversubscribe",
-        "--allow-run-as-root",
-        "-x",
-        "RAYON_NUM_THREADS=1",
-    ]);
-    cmd
 }
 
 #[test]
@@ -207,22 +191,24 @@ fn rank_of(pid: u32) -> Option<u32> {
         .and_then(|r| r.parse().ok())
 }
 
-#[test]
-#[ignore = "open (#22): after rank 1 is killed mpirun exits in ~2 s, but rank 0 keeps running and the test's stderr read never ends; the watchdog path is not yet shown to fire"]
-fn a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes() {
-    let dir = fresh_dir("dist_pretrain_kill");
-    let data = setup(&dir);
-    let out = dir.join("run");
+/// A 2-process job of `steps` steps into `out`, saving every 10, with a 10 s collective
+/// timeout, once its first checkpoint is there: the job, the receiver of its stderr
+/// (sent when every rank has exited: each holds the pipe) and rank 1's pid.
+fn job_at_first_checkpoint(
+    data: &(PathBuf, PathBuf, PathBuf),
+    out: &Path,
+    steps: &str,
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>, u32) {
     let mut job = mpirun()
         .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
         .args(flags(
-            &data,
-            &out,
+            data,
+            out,
             "4",
             "mpi",
             &[
                 "--max-steps",
-                "100000",
+                steps,
                 "--save-every",
                 "10",
                 "--dist-timeout",
@@ -233,55 +219,90 @@ fn a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let mut pipe = job.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
+        let _ = tx.send(text);
+    });
     let deadline = Instant::now() + Duration::from_secs(120);
     while !out.join("latest").exists() {
         assert!(Instant::now() < deadline, "no checkpoint within 2 minutes");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    // Kill rank 1 (not the writer) the hard way.
-    let victim = std::fs::read_dir("/proc")
+    let rank_1 = std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .find(|&pid| {
             let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains(arg(&out)) && rank_of(pid) == Some(1)
+            String::from_utf8_lossy(&cmd).contains(arg(out)) && rank_of(pid) == Some(1)
         })
         .expect("rank 1's process");
-    let killed_at = Instant::now();
-    Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
+    (job, rx, rank_1)
+}
+
+/// Wait for `job` to end after `signal` was sent at `since` (a minute at most), then for
+/// every rank's end (its stderr closed; another minute): the exit status, seconds to
+/// each, and the stderr text.
+fn ended(
+    mut job: std::process::Child,
+    stderr: std::sync::mpsc::Receiver<String>,
+    since: Instant,
+) -> (std::process::ExitStatus, f64, f64, String) {
     let status = loop {
         if let Some(s) = job.try_wait().unwrap() {
             break s;
         }
         assert!(
-            killed_at.elapsed() < Duration::from_secs(60),
-            "the job hangs after a rank died"
+            since.elapsed() < Duration::from_secs(60),
+            "the job hangs a minute after a rank died or stalled"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(job.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    let job_s = since.elapsed().as_secs_f64();
+    let text = stderr
+        .recv_timeout(Duration::from_secs(60))
+        .expect("a rank still runs a minute after the job ended (--dist-timeout 10)");
+    (status, job_s, since.elapsed().as_secs_f64(), text)
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[test]
+fn a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes() {
+    let dir = fresh_dir("dist_pretrain_kill");
+    let data = setup(&dir);
+    let out = dir.join("run");
+    let (job, stderr, rank_1) = job_at_first_checkpoint(&data, &out, "400");
+    // Kill rank 1 (not the writer) the hard way.
+    let at = Instant::now();
+    signal(rank_1, "-KILL");
+    let (status, job_s, all_s, text) = ended(job, stderr, at);
     eprintln!(
-        "job ended {:.1} s after the kill: {status}",
-        killed_at.elapsed().as_secs_f64()
+        "killed rank: job ended {job_s:.1} s after the kill ({status}), every rank by {all_s:.1} s"
     );
     assert!(!status.success());
     assert!(
-        stderr.contains("signal 9") || stderr.contains("Killed"),
-        "{stderr}"
+        text.contains("signal 9") || text.contains("Killed"),
+        "{text}"
     );
-    // The last checkpoint is whole: one process resumes it, told that the data order
-    // changes with the world size.
+    // The last checkpoint is whole: one process resumes it to the end (the checkpoint's
+    // 400-step schedule), told that the data order changes with the world size.
     let step = common::latest_step(&out);
+    assert!(step < 400, "the job finished before the kill");
     let resume = flags(
         &data,
         &out,
         "8",
         "none",
-        &["--max-steps", &(step + 2).to_string(), "--resume", "auto"],
+        &["--max-steps", "400", "--resume", "auto"],
     );
     let o = dapt_ok(&resume.iter().map(String::as_str).collect::<Vec<_>>());
     let err = common::stderr(&o);
@@ -290,5 +311,24 @@ fn a_killed_rank_ends_the_job_and_the_last_checkpoint_resumes() {
         err.contains("trained by 2 process(es) and this one has 1"),
         "{err}"
     );
-    assert_eq!(common::latest_step(&out), step + 2);
+    assert_eq!(common::latest_step(&out), 400);
+}
+
+#[test]
+fn a_stalled_rank_is_ended_by_the_collective_timeout() {
+    let dir = fresh_dir("dist_pretrain_stall");
+    let data = setup(&dir);
+    let out = dir.join("run");
+    let (job, stderr, rank_1) = job_at_first_checkpoint(&data, &out, "100000");
+    // Rank 1 stops answering but does not die: only the timeout can tell.
+    let at = Instant::now();
+    signal(rank_1, "-STOP");
+    let (status, job_s, all_s, text) = ended(job, stderr, at);
+    eprintln!("stalled rank: job ended {job_s:.1} s after the stop ({status}), every rank by {all_s:.1} s");
+    assert!(!status.success());
+    assert!(
+        text.contains("error (rank 0): MPI all-reduce did not complete in 10 s"),
+        "{text}"
+    );
+    assert!(job_s >= 10.0, "ended before the timeout: {job_s}");
 }

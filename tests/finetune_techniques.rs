@@ -83,6 +83,7 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
             attack.as_ref().map(|a| (a, &emb)),
             &params,
             &mut mode,
+            1.0,
         )
         .unwrap();
         clip_grad_norm(&mut grads, &params, 1.0).unwrap();
@@ -165,6 +166,7 @@ fn attack_restores_the_embeddings_exactly() {
         Some((&pgd, &emb)),
         &params,
         &mut mode,
+        1.0,
     )
     .unwrap();
     let after: Vec<f32> = emb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();

@@ -7,11 +7,13 @@
 //! - `Mpi` (cargo feature `mpi`): Open MPI or MPICH under `mpirun`/`srun`, over the
 //!   system's MPI library through the `mpi` crate.
 //!
-//! [`broadcast_params`] and [`all_reduce_grads`] are what a training loop calls on it.
+//! [`broadcast_params`] and [`all_reduce_grads`] are what a training loop calls on it,
+//! [`gather`] collects what the ranks computed on their slices (validation scores).
 //! [`check_same`] makes sure every rank was given the same flags.
-//! [`connect`] picks the backend for `--dist` and says clearly when the one asked for is
-//! not compiled in.
+//! [`DistArgs`] are the `--dist` flags of `pretrain` and `finetune`; [`DistArgs::run`]
+//! connects the process group and runs a command's work in it.
 
+mod gather;
 mod grads;
 #[cfg(feature = "mpi")]
 mod mpi;
@@ -20,9 +22,11 @@ mod single;
 use std::time::Duration;
 
 use anyhow::Result;
+use clap::Args;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::Mpi;
+pub use gather::{gather, slice_of};
 pub use grads::{all_reduce_grads, broadcast_params, BUCKET};
 pub use single::Single;
 
@@ -66,6 +70,62 @@ pub enum Backend {
     None,
     /// MPI (build with `--features mpi`).
     Mpi,
+}
+
+/// The data-parallel flags of `dapt pretrain` and `dapt finetune`.
+#[derive(Args, Debug, Clone, PartialEq)]
+pub struct DistArgs {
+    /// Data-parallel training: auto (MPI when this dapt was built with --features mpi and
+    /// started by mpirun or srun, else one process), none, or mpi. Under `mpirun -np N`
+    /// every optimizer step trains on N x --batch-size examples, --batch-size per
+    /// process, with the loss curve and weights of one process at N x --batch-size;
+    /// rank 0 writes the checkpoints and logs
+    #[arg(long, value_enum, default_value = "auto")]
+    pub dist: Backend,
+    /// Seconds a data-parallel process waits in one collective call (gradient all-reduce,
+    /// broadcast) before it concludes another rank died and exits: the job ends instead
+    /// of hanging. Cover the longest step, evaluation or checkpoint save
+    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
+    pub dist_timeout: f64,
+}
+
+impl DistArgs {
+    /// Connect to the process group and run `work` as one of its ranks: ranks other than
+    /// 0 print nothing, and a rank whose work fails ends every rank (exit code as for
+    /// one process) rather than leave them waiting for it in a collective.
+    pub fn run<T>(&self, work: impl FnOnce(&dyn Collective) -> Result<T>) -> Result<T> {
+        if !(self.dist_timeout > 0.0 && self.dist_timeout.is_finite()) {
+            crate::bad_input!(
+                "--dist-timeout {} must be a positive number of seconds",
+                self.dist_timeout
+            );
+        }
+        let group = connect(self.dist, Duration::from_secs_f64(self.dist_timeout))?;
+        crate::train::progress::set_quiet(!group.is_root());
+        match work(group.as_ref()) {
+            Err(err) if group.world_size() > 1 => {
+                eprintln!(
+                    "error (rank {} of {}): {err:#}",
+                    group.rank(),
+                    group.world_size()
+                );
+                group.abort(crate::error::exit_code(&err))
+            }
+            result => result,
+        }
+    }
+}
+
+/// Refuse `flag` in a group of more than one process: its semantics under data
+/// parallelism are not defined yet.
+pub fn refuse_in_group(group: &dyn Collective, flag: &str, why: &str) -> Result<()> {
+    if group.world_size() > 1 {
+        crate::bad_input!(
+            "{flag} is not supported with {} processes yet ({why}); run it in one process (--dist none)",
+            group.world_size()
+        );
+    }
+    Ok(())
 }
 
 /// Environment variables MPI launchers set in every process they start (Open MPI,

@@ -47,7 +47,10 @@ impl Mpi {
                         "error (rank {rank}): MPI {what} did not complete in {:.0} s: another rank died or hangs; stopping this one (raise --dist-timeout if a step or a checkpoint can take that long)",
                         timeout.as_secs_f64()
                     );
-                    std::process::exit(1);
+                    // Not `exit`: its atexit handlers include MPI's, which wait for the
+                    // very peers that are gone.
+                    // SAFETY: `_exit` ends the process at once and touches no Rust state.
+                    unsafe { libc::_exit(1) };
                 }
             }
         });
@@ -92,7 +95,9 @@ impl Collective for Mpi {
             "broadcast from rank {root} in a group of {}",
             self.world_size()
         );
-        self.world.process_at_rank(root as i32).broadcast_into(buf);
+        self.watched("broadcast", || {
+            self.world.process_at_rank(root as i32).broadcast_into(buf)
+        });
         Ok(())
     }
 

@@ -75,6 +75,11 @@ pub fn run(args: &DistillArgs) -> Result<FoldResult> {
             "dapt distill trains one student on soft labels; pseudo-labelling (--pseudo) is for `dapt finetune`"
         );
     }
+    if args.finetune.dist.dist == crate::dist::Backend::Mpi {
+        crate::bad_input!(
+            "dapt distill trains in one process; drop --dist mpi (data-parallel training is for `dapt finetune` and `dapt pretrain`)"
+        );
+    }
     if args.unlabelled.is_empty() {
         info("distill: no --unlabelled files; the student learns from the teacher's labels of --train only");
     }
@@ -95,7 +100,7 @@ pub fn run(args: &DistillArgs) -> Result<FoldResult> {
     let k = ft.fold.unwrap_or(0);
     ft.fold = Some(k);
     let prepared = finetune::data::prepare(&ft)?;
-    let result = finetune::train_folds(&prepared, &ft, &[k])?.remove(0);
+    let result = finetune::train_folds(&prepared, &ft, &[k], &crate::dist::Single)?.remove(0);
     info(format!(
         "distill: the student is {}; serve it with `dapt predict --model {}`",
         finetune::fold_dir(&ft.out, k).join("best").display(),

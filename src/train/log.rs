@@ -15,7 +15,8 @@ use super::tensorboard::EventWriter;
 /// interleave, and a rewrite ([`MetricsLog::retain`]) never loses their lines.
 pub struct MetricsLog {
     path: PathBuf,
-    file: File,
+    /// `None`: a log that keeps nothing ([`MetricsLog::discard`]).
+    file: Option<File>,
     /// Where the records' scalars also go (`--tensorboard DIR`).
     tensorboard: Option<EventWriter>,
 }
@@ -32,13 +33,23 @@ impl MetricsLog {
             .with_context(|| format!("opening {}", path.display()))?;
         let mut log = Self {
             path: path.to_path_buf(),
-            file,
+            file: Some(file),
             tensorboard: None,
         };
         if let Some(step) = keep_up_to {
             log.retain(|v| v["step"].as_u64().is_none_or(|s| s <= step))?;
         }
         Ok(log)
+    }
+
+    /// A log that keeps nothing: that of a data-parallel rank other than 0, whose records
+    /// rank 0 writes.
+    pub fn discard() -> Self {
+        Self {
+            path: PathBuf::new(),
+            file: None,
+            tensorboard: None,
+        }
     }
 
     /// Keep only the records `keep` accepts (a torn last line, from a crash mid-write,
@@ -60,12 +71,19 @@ impl MetricsLog {
             file.write_all(kept.as_bytes())?;
             file.unlock()
         };
-        rewrite(&mut self.file).with_context(|| format!("rewriting {}", self.path.display()))
+        match self.file.as_mut() {
+            Some(file) => {
+                rewrite(file).with_context(|| format!("rewriting {}", self.path.display()))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Also write every record's scalars to a TensorBoard event file in `dir`.
     pub fn with_tensorboard(mut self, dir: Option<&Path>) -> Result<Self> {
-        self.tensorboard = dir.map(EventWriter::create).transpose()?;
+        if self.file.is_some() {
+            self.tensorboard = dir.map(EventWriter::create).transpose()?;
+        }
         Ok(self)
     }
 
@@ -80,7 +98,10 @@ impl MetricsLog {
             file.write_all(line.as_bytes())?;
             file.unlock()
         };
-        append(&mut self.file).with_context(|| format!("writing {}", self.path.display()))
+        match self.file.as_mut() {
+            Some(file) => append(file).with_context(|| format!("writing {}", self.path.display())),
+            None => Ok(()),
+        }
     }
 }
 

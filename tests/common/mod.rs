@@ -323,3 +323,27 @@ pub fn lcqmc_sample(dir: &Path, n: usize) -> (PathBuf, PathBuf) {
     ]);
     (train, vocab)
 }
+
+/// The `tiny` preset with dropout off, as `dir/tiny_no_dropout.json`: data-parallel
+/// parity tests need it, as a half-batch draws other dropout masks than a whole one.
+pub fn tiny_no_dropout(dir: &Path) -> PathBuf {
+    let mut config = dapt::model::BertConfig::preset("tiny", 10).unwrap();
+    config.hidden_dropout_prob = 0.0;
+    config.attention_probs_dropout_prob = 0.0;
+    let path = dir.join("tiny_no_dropout.json");
+    std::fs::write(&path, serde_json::to_string(&config).unwrap()).unwrap();
+    path
+}
+
+/// `mpirun` for tests: oversubscribed (more ranks than cores), root allowed, one
+/// thread per rank.
+pub fn mpirun() -> Command {
+    let mut cmd = Command::new("mpirun");
+    cmd.args([
+        "--oversubscribe",
+        "--allow-run-as-root",
+        "-x",
+        "RAYON_NUM_THREADS=1",
+    ]);
+    cmd
+}

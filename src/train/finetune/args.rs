@@ -6,6 +6,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 
 use crate::data::folds::FoldBy;
+use crate::dist::DistArgs;
 use crate::model::Precision;
 use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
@@ -180,6 +181,9 @@ pub struct FinetuneArgs {
     /// the CPU it runs but is slower than f32
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
+    /// Data-parallel training of each fold (--dist, --dist-timeout)
+    #[command(flatten)]
+    pub dist: DistArgs,
     /// Seed of the folds, initialisation of new weights, data order and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -12,10 +12,12 @@ use serde_json::json;
 
 use super::args::{AugmentRule, FinetuneArgs, FoldResume};
 use super::data::Prepared;
+use super::parallel::{loss_weight, scores};
 use super::resume::{self, Best, FoldState, Trainer};
 use super::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::rng::{keyed_rng, Purpose};
+use crate::dist::{all_reduce_grads, broadcast_params, slice_of, Collective, BUCKET};
 use crate::model::bert::{Init, SequenceClassifier};
 use crate::model::checkpoint;
 use crate::model::dropout::Mode;
@@ -26,7 +28,6 @@ use crate::train::log::MetricsLog;
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder};
 use crate::train::pair_model::{vocab_files, FinetuneState};
-use crate::train::probs::class_probs;
 use crate::train::progress::{info, Progress};
 use crate::train::soft::tempered;
 use crate::train::techniques::{with_weights, WeightAverage};
@@ -180,6 +181,14 @@ fn new_model(p: &Prepared, args: &FinetuneArgs, device: &Device) -> Result<Seque
 
 /// Fine-tune fold `k` and save its best checkpoint to `OUT/fold-K/best`; with
 /// `--resume auto`, continue from the fold's newest checkpoint made with `fingerprint`.
+///
+/// As rank `r` of a data-parallel `group` of `n`, each batch is `n` x `--batch-size`
+/// pairs and this rank takes slice `r` of it; a rank's loss is weighted by its share of
+/// the batch's class weights, so the summed gradients are those of the whole batch's
+/// weighted mean (one process at `n` x `--batch-size`). Soft targets and R-Drop's
+/// consistency term are means over rows, which that share only approximates when class
+/// weights are uneven. The validation pairs are scored in slices and gathered; rank 0
+/// alone saves.
 pub fn train_fold(
     p: &Prepared,
     args: &FinetuneArgs,
@@ -187,7 +196,9 @@ pub fn train_fold(
     fingerprint: &str,
     device: &Device,
     log: &mut MetricsLog,
+    group: &dyn Collective,
 ) -> Result<FoldResult> {
+    let (rank, world, root) = (group.rank(), group.world_size(), group.is_root());
     let (train_idx, valid_idx) = p.folds.split(k);
     let (train, train_targets, augment) = training_set(p, args, &train_idx, k)?;
     let soft_only = train_targets.iter().filter(|t| t.label.is_none()).count();
@@ -204,6 +215,7 @@ pub fn train_fold(
     let t = &args.techniques;
     let model = new_model(p, args, device)?.with_dropout_samples(t.multi_sample_dropout);
     let params = named_vars(&model.vars);
+    broadcast_params(group, &params)?;
     let layers = model.config.num_hidden_layers;
     let mut opt = args.optim.optimizer(params.clone(), |name| {
         layer_lr_scale(name, layers, t.layer_lr_decay)
@@ -220,7 +232,8 @@ pub fn train_fold(
         uda: p.uda.as_ref().map(|_| &args.uda),
     };
     let accum_n = args.optim.grad_accum;
-    let batches_per_epoch = train.len().div_ceil(args.batch_size);
+    let global_batch = args.batch_size * world;
+    let batches_per_epoch = train.len().div_ceil(global_batch);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum_n) as u64;
     let schedule = args.optim.schedule(steps_per_epoch * args.epochs)?;
     let mut accum = GradAccumulator::new(opt.params());
@@ -228,7 +241,9 @@ pub fn train_fold(
     let valid_labels: Vec<usize> = valid_idx.iter().map(|&i| p.labels[i]).collect();
     let pad = p.vocab.special.pad;
     let dir = fold_dir(&args.out, k);
-    std::fs::create_dir_all(&dir)?;
+    if root {
+        std::fs::create_dir_all(&dir)?;
+    }
     // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
     // encoder loads its tokenizer).
     let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
@@ -237,20 +252,27 @@ pub fn train_fold(
         ..FoldState::default()
     };
     if args.resume == FoldResume::Auto {
-        let restored = resume::restore(
-            &dir,
-            fingerprint,
-            &model,
-            opt.as_mut(),
-            average
-                .as_mut()
-                .map(|a| a.as_mut() as &mut dyn WeightAverage),
-            &params,
-        )?;
-        if let Some(r) = restored {
-            st = r;
+        // Rank 0 first: restoring removes a checkpoint of other flags, which the other
+        // ranks must then not find.
+        for turn_of_root in [true, false] {
+            if root == turn_of_root {
+                let restored = resume::restore(
+                    &dir,
+                    fingerprint,
+                    &model,
+                    opt.as_mut(),
+                    average
+                        .as_mut()
+                        .map(|a| a.as_mut() as &mut dyn WeightAverage),
+                    &params,
+                )?;
+                if let Some(r) = restored {
+                    st = r;
+                }
+            }
+            group.barrier()?;
         }
-    } else {
+    } else if root {
         resume::clear(&dir)?;
     }
     // The fold's steps after its checkpoint (all, starting afresh) run again: the log
@@ -262,16 +284,31 @@ pub fn train_fold(
     'epochs: for epoch in st.epoch..args.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
-        let batches: Vec<&[usize]> = order.chunks(args.batch_size).collect();
+        let batches: Vec<&[usize]> = order.chunks(global_batch).collect();
         let done = if epoch == st.epoch { st.next_group } else { 0 };
-        for (s, group) in batches.chunks(accum_n).enumerate().skip(done) {
+        for (s, micro_batches) in batches.chunks(accum_n).enumerate().skip(done) {
             let step_start = Instant::now();
             spec.tsa = args
                 .uda
                 .tsa
                 .map(|t| t.threshold(st.step as f64 / schedule.total_steps as f64, p.num_classes));
             let mut step_loss = 0.0;
-            for rows in group {
+            for rows in micro_batches {
+                // This rank's slice of the batch and its share of the loss's divisor.
+                let weight = |rows: &[usize]| -> f64 {
+                    rows.iter()
+                        .map(|&i| loss_weight(&train_targets[i], p.class_weight.as_deref()))
+                        .sum()
+                };
+                let all = *rows;
+                let rows = &all[slice_of(all.len(), rank, world)];
+                let share = weight(rows) / weight(all);
+                if rows.is_empty() {
+                    // Fewer pairs than ranks in the epoch's last batch: nothing to add here.
+                    accum.add(&Default::default())?;
+                    st.micro += 1;
+                    continue;
+                }
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
                 let targets: Vec<&Target> = rows.iter().map(|&i| &train_targets[i]).collect();
                 let matches = model.config.dapt_match_embedding;
@@ -288,8 +325,10 @@ pub fn train_fold(
                         None => None,
                     },
                 };
+                // Keyed by rank too: ranks drawing one stream would share dropout masks.
+                let stream = k as u64 | (rank as u64) << 32;
                 let mut mode =
-                    Mode::train(keyed_rng(args.seed, st.micro, k as u64, Purpose::Dropout))
+                    Mode::train(keyed_rng(args.seed, st.micro, stream, Purpose::Dropout))
                         .with_compute(args.precision.compute_dtype());
                 let (value, grads) = micro_batch_grads(
                     &model,
@@ -298,6 +337,7 @@ pub fn train_fold(
                     attack.as_ref().map(|a| (a, &embeddings)),
                     &params,
                     &mut mode,
+                    share,
                 )?;
                 if !value.is_finite() {
                     anyhow::bail!(
@@ -306,10 +346,15 @@ pub fn train_fold(
                     );
                 }
                 accum.add(&grads)?;
-                step_loss += value / group.len() as f64;
+                step_loss += value * share / micro_batches.len() as f64;
                 st.micro += 1;
             }
             let mut grads = accum.take_mean()?;
+            if world > 1 {
+                let mut extra = [step_loss as f32];
+                all_reduce_grads(group, opt.params(), &mut grads, &mut extra, BUCKET)?;
+                step_loss = f64::from(extra[0]);
+            }
             if args.optim.max_grad_norm > 0.0 {
                 clip_grad_norm(&mut grads, opt.params(), args.optim.max_grad_norm)?;
             }
@@ -345,14 +390,22 @@ pub fn train_fold(
                 // Evaluate (and save, if best) the averaged weights in place of the
                 // trained ones, which training then continues from.
                 let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
-                    let probs = class_probs(&model, &valid, args.eval_batch_size, pad, device)?;
+                    let probs = scores(
+                        &model,
+                        &valid,
+                        args.eval_batch_size,
+                        pad,
+                        device,
+                        group,
+                        p.num_classes,
+                    )?;
                     let m = evaluate(&probs, &valid_labels);
                     let value = args.metric.of(&m).unwrap_or(f64::NAN);
                     let improved = st
                         .best
                         .as_ref()
                         .is_none_or(|b| args.metric.better(value, b.value(args.metric)));
-                    if improved {
+                    if improved && root {
                         save_best(&model, p, args, k, step, epoch_pos, value)?;
                     }
                     Ok((probs, m, improved))
@@ -389,7 +442,7 @@ pub fn train_fold(
                 None => end_of_epoch,
                 Some(n) => n > 0 && step.is_multiple_of(n),
             };
-            if save_now && step < schedule.total_steps {
+            if save_now && step < schedule.total_steps && root {
                 (st.epoch, st.next_group) = (epoch, s + 1);
                 let trainer = Trainer {
                     model: &model,

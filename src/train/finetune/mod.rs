@@ -8,6 +8,7 @@
 pub mod args;
 pub mod data;
 pub mod fold;
+mod parallel;
 pub mod report;
 pub mod resume;
 pub mod step;
@@ -15,6 +16,7 @@ pub mod step;
 use anyhow::Result;
 
 use crate::data::pairs::{read_pairs, PairRecord};
+use crate::dist::{Collective, DistArgs};
 use crate::fsutil::write_atomic;
 use crate::text::vocab::sha256_hex;
 use crate::train::log::MetricsLog;
@@ -31,11 +33,44 @@ pub const RESULT_FILE: &str = "result.json";
 
 /// Run `dapt finetune`: the requested folds, then the CV report if every fold is done;
 /// with `--pseudo`, the rounds of self-training ([`crate::train::pseudo`]). Returns the
-/// (last round's) report when it was written.
+/// (last round's) report when it was written (by rank 0 of a data-parallel run).
 pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
+    args.dist.run(|group| run_in(args, group))
+}
+
+/// [`run`] as one rank of `group`.
+fn run_in(args: &FinetuneArgs, group: &dyn Collective) -> Result<Option<CvReport>> {
+    crate::dist::check_same(group, &format!("{args:?}"), "flags")?;
+    let refused = [
+        (
+            args.pseudo.pseudo.is_some(),
+            "--pseudo",
+            "its relabelling rounds predict in one process",
+        ),
+        (
+            args.uda.uda.is_some(),
+            "--uda",
+            "every rank would draw the same unlabelled pairs",
+        ),
+        (
+            args.uda.tsa.is_some(),
+            "--tsa",
+            "its threshold drops rows from each rank's loss separately",
+        ),
+        (
+            args.techniques.adversarial.is_some(),
+            "--adversarial",
+            "each rank would perturb by its own gradient",
+        ),
+    ];
+    for (on, flag, why) in refused {
+        if on {
+            crate::dist::refuse_in_group(group, flag, why)?;
+        }
+    }
     let ps = &args.pseudo;
     let Some(file) = &ps.pseudo else {
-        return run_round(args, Vec::new());
+        return run_round(args, Vec::new(), group);
     };
     ps.validate()?;
     if args.fold.is_some() {
@@ -63,7 +98,7 @@ pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
                 "pseudo: round 0 (no pseudo-labels) into {}",
                 plain.out.display()
             ));
-            run_round(&plain, Vec::new())?;
+            run_round(&plain, Vec::new(), group)?;
             plain.out
         }
     };
@@ -75,20 +110,27 @@ pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
         }
         info(format!("pseudo: round {r} into {}", round.out.display()));
         let pairs = pseudo::label(&teacher, file, ps.pseudo_threshold, &opts, &round.out)?;
-        report = run_round(&round, pairs)?;
+        report = run_round(&round, pairs, group)?;
         teacher = round.out;
     }
     Ok(report)
 }
 
 /// One k-fold run with `pseudo` (labelled) pairs added to every training part.
-fn run_round(args: &FinetuneArgs, pseudo: Vec<PairRecord>) -> Result<Option<CvReport>> {
+fn run_round(
+    args: &FinetuneArgs,
+    pseudo: Vec<PairRecord>,
+    group: &dyn Collective,
+) -> Result<Option<CvReport>> {
     let p = data::prepare(args)?.with_pseudo(pseudo, args.max_len)?;
     let folds: Vec<usize> = match args.fold {
         Some(f) => vec![f],
         None => (0..args.folds).collect(),
     };
-    train_folds(&p, args, &folds)?;
+    train_folds(&p, args, &folds, group)?;
+    if !group.is_root() {
+        return Ok(None);
+    }
     let report = report::write_if_complete(&p, args)?;
     match &report {
         Some(r) => {
@@ -118,11 +160,13 @@ fn run_round(args: &FinetuneArgs, pseudo: Vec<PairRecord>) -> Result<Option<CvRe
 }
 
 /// Train `folds` of the prepared task into `args.out` (its `folds.json`, `metrics.jsonl`
-/// and each fold's `fold-K/best` and `result.json`), one after the other.
+/// and each fold's `fold-K/best` and `result.json`), one after the other, as one rank of
+/// `group`: every rank trains every fold on its slice of each batch; rank 0 writes.
 pub fn train_folds(
     p: &data::Prepared,
     args: &FinetuneArgs,
     folds: &[usize],
+    group: &dyn Collective,
 ) -> Result<Vec<FoldResult>> {
     let device = parse_device(&args.device)?;
     if let Some(w) = args.precision.warning(&device) {
@@ -139,27 +183,32 @@ pub fn train_folds(
         p.stats.truncated,
         args.max_len
     ));
-    let _locks = match args.fold {
+    let root = group.is_root();
+    let _locks = match (root, args.fold) {
+        (false, _) => vec![],
         // Parallel one-fold jobs share the run dir; each holds its fold's.
-        Some(k) => vec![
+        (true, Some(k)) => vec![
             crate::lock::share_dir(&args.out)?,
             crate::lock::lock_dir(&fold_dir(&args.out, k))?,
         ],
-        None => vec![crate::lock::lock_dir(&args.out)?],
+        (true, None) => vec![crate::lock::lock_dir(&args.out)?],
     };
-    write_atomic(
-        &args.out.join(data::FOLDS_FILE),
-        &(serde_json::to_string(&p.folds)? + "\n"),
-    )?;
     let log_path = args.out.join("metrics.jsonl");
-    if args.fold.is_none() && args.resume == FoldResume::None {
-        // A full run replaces the previous one's log; parallel --fold jobs and resumed
-        // runs append to it.
-        let _ = std::fs::remove_file(&log_path);
-    }
-    let mut log =
-        MetricsLog::open(&log_path, None)?.with_tensorboard(args.tensorboard.as_deref())?;
-    let fingerprint = fingerprint(p, args)?;
+    let mut log = if root {
+        write_atomic(
+            &args.out.join(data::FOLDS_FILE),
+            &(serde_json::to_string(&p.folds)? + "\n"),
+        )?;
+        if args.fold.is_none() && args.resume == FoldResume::None {
+            // A full run replaces the previous one's log; parallel --fold jobs and resumed
+            // runs append to it.
+            let _ = std::fs::remove_file(&log_path);
+        }
+        MetricsLog::open(&log_path, None)?.with_tensorboard(args.tensorboard.as_deref())?
+    } else {
+        MetricsLog::discard()
+    };
+    let fingerprint = fingerprint(p, args, group.world_size())?;
     let mut results = Vec::new();
     for &k in folds {
         if args.resume == FoldResume::Auto {
@@ -168,12 +217,14 @@ pub fn train_folds(
                     "finetune: fold {k}: finished by an earlier run with the same data and flags ({}); skipping",
                     fold_dir(&args.out, k).join(RESULT_FILE).display()
                 ));
-                resume::clear(&fold_dir(&args.out, k))?;
+                if root {
+                    resume::clear(&fold_dir(&args.out, k))?;
+                }
                 results.push(done);
                 continue;
             }
         }
-        let result = fold::train_fold(p, args, k, &fingerprint, &device, &mut log)?;
+        let result = fold::train_fold(p, args, k, &fingerprint, &device, &mut log, group)?;
         info(format!(
             "finetune: fold {k}: best {} {:.4} at step {} (epoch {:.2}): auc {} accuracy {:.4} f1 {:.4} log_loss {:.4}",
             args.metric.name(),
@@ -185,27 +236,34 @@ pub fn train_folds(
             result.metrics.f1,
             result.metrics.log_loss
         ));
-        write_atomic(
-            &fold_dir(&args.out, k).join(RESULT_FILE),
-            &(serde_json::to_string(&result)? + "\n"),
-        )?;
-        resume::clear(&fold_dir(&args.out, k))?;
+        if root {
+            write_atomic(
+                &fold_dir(&args.out, k).join(RESULT_FILE),
+                &(serde_json::to_string(&result)? + "\n"),
+            )?;
+            resume::clear(&fold_dir(&args.out, k))?;
+        }
         results.push(result);
     }
     Ok(results)
 }
 
 /// sha256 of what decides a fold's outcome: the flags (all but `--fold`, `--resume`,
-/// `--save-every`, `--keep-last`, `--tensorboard` and `--out`, and the paths of the files
-/// read), the checkpoint `--init` resolved to and the
+/// `--save-every`, `--keep-last`, `--tensorboard`, `--dist`, `--dist-timeout` and
+/// `--out`, and the paths of the files read), the number of processes (the global batch
+/// is `world` x `--batch-size`), the checkpoint `--init` resolved to and the
 /// identity of its weights (a re-trained checkpoint in the same dir is another init),
 /// the pseudo-labelled pairs and the bytes of the files read (`--train`,
 /// `--soft-labels`, `--uda`).
-fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> Result<String> {
+fn fingerprint(p: &data::Prepared, args: &FinetuneArgs, world: usize) -> Result<String> {
     let mut flags = args.clone();
     flags.fold = None;
     flags.resume = FoldResume::None;
     (flags.save_every, flags.keep_last, flags.tensorboard) = (None, 0, None);
+    flags.dist = DistArgs {
+        dist: Default::default(),
+        dist_timeout: 0.0,
+    };
     flags.out = Default::default();
     // The files read count by their bytes (below), not their paths: `dapt distill`
     // writes its training pairs inside OUT, and a moved file is the same data.
@@ -216,7 +274,11 @@ fn fingerprint(p: &data::Prepared, args: &FinetuneArgs) -> Result<String> {
         Some(dir) => crate::model::checkpoint::identity(dir)?,
         None => String::new(),
     };
-    let mut bytes = format!("{flags:?}\n{:?} {init}\n{:?}", p.init, p.pseudo).into_bytes();
+    let mut bytes = format!(
+        "{flags:?}\n{:?} {init}\n{:?}\nworld {world}",
+        p.init, p.pseudo
+    )
+    .into_bytes();
     let files = [
         Some(&args.train),
         args.soft_labels.as_ref(),

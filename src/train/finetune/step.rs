@@ -181,9 +181,10 @@ pub struct MicroBatch {
     pub unlabelled: Option<(PairTensors, PairTensors)>,
 }
 
-/// The loss value and parameter gradients of one micro-batch. With an attack, the
-/// gradients of the loss at the adversarial point of `embeddings` are added and the
-/// embeddings restored; every pass draws its own dropout masks from `mode`.
+/// The loss value and parameter gradients of one micro-batch, the gradients scaled by
+/// `share` (this rank's part of a data-parallel batch; 1 in one process). With an
+/// attack, the gradients of the loss at the adversarial point of `embeddings` are added
+/// and the embeddings restored; every pass draws its own dropout masks from `mode`.
 pub fn micro_batch_grads(
     model: &SequenceClassifier,
     micro: &MicroBatch,
@@ -191,10 +192,11 @@ pub fn micro_batch_grads(
     attack: Option<(&Adversarial, &Var)>,
     params: &[NamedParam],
     mode: &mut Mode,
+    share: f64,
 ) -> Result<(f64, GradStore)> {
     let loss = spec.loss(model, micro, mode)?;
     let value = loss.to_scalar::<f32>()? as f64;
-    let mut grads = loss.backward()?;
+    let mut grads = (loss * share)?.backward()?;
     if let Some((adv, embeddings)) = attack {
         if value.is_finite() {
             adv.apply(embeddings, params, &mut grads, || {

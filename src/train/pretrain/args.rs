@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::data::mask::{default_ngram_probs, MaskConfig, MaskStrategy};
-use crate::dist::Backend;
+use crate::dist::DistArgs;
 use crate::model::align::AlignEmbeddings;
 use crate::model::Precision;
 use crate::text::corpus::Format;
@@ -203,17 +203,9 @@ pub struct PretrainArgs {
     /// the CPU it runs but is slower than f32
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
-    /// Data-parallel training: auto (MPI when this dapt was built with --features mpi and
-    /// started by mpirun or srun, else one process), none, or mpi. Under `mpirun -np N`
-    /// every step trains on N x --batch-size sequences, --batch-size per process, with
-    /// the loss curve and weights of one process at N x --batch-size; rank 0 writes
-    #[arg(long, value_enum, default_value = "auto")]
-    pub dist: Backend,
-    /// Seconds a data-parallel process waits in one collective call (gradient all-reduce,
-    /// broadcast) before it concludes another rank died and exits: the job ends instead
-    /// of hanging. Cover the longest step, evaluation or checkpoint save
-    #[arg(long, default_value_t = 600.0, value_name = "SECS")]
-    pub dist_timeout: f64,
+    /// Data-parallel training (--dist, --dist-timeout)
+    #[command(flatten)]
+    pub dist: DistArgs,
     /// Seed of the initialisation, data order, masks and dropout
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -49,27 +49,7 @@ pub enum Outcome {
 /// (`--dist`), a rank that fails ends every rank (exit code as for one process) rather
 /// than leave them waiting for it.
 pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
-    if !(args.dist_timeout > 0.0 && args.dist_timeout.is_finite()) {
-        crate::bad_input!(
-            "--dist-timeout {} must be a positive number of seconds",
-            args.dist_timeout
-        );
-    }
-    let timeout = std::time::Duration::from_secs_f64(args.dist_timeout);
-    let group = crate::dist::connect(args.dist, timeout)?;
-    crate::train::progress::set_quiet(!group.is_root());
-    let result = train(args, stop, group.as_ref());
-    match result {
-        Err(err) if group.world_size() > 1 => {
-            eprintln!(
-                "error (rank {} of {}): {err:#}",
-                group.rank(),
-                group.world_size()
-            );
-            group.abort(crate::error::exit_code(&err))
-        }
-        result => result,
-    }
+    args.dist.run(|group| train(args, stop, group))
 }
 
 /// The training run of one rank of `group`.
@@ -83,11 +63,9 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         .then(|| crate::lock::lock_dir(&args.out))
         .transpose()?;
     let mut log = match group.is_root() {
-        true => Some(
-            MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?
-                .with_tensorboard(args.tensorboard.as_deref())?,
-        ),
-        false => None,
+        true => MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?
+            .with_tensorboard(args.tensorboard.as_deref())?,
+        false => MetricsLog::discard(),
     };
     if s.state.finished {
         info(format!(
@@ -107,6 +85,8 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);
     let mut window_parts = (0.0, 0.0);
     let mut window_start = Instant::now();
+    // Seconds of the window spent in the gradient all-reduce (data-parallel runs).
+    let mut window_reduce = 0.0;
     let mut saved_at = s.state.step;
     // A run from a pretrained checkpoint logs where it starts: the held-out MLM curve of
     // an adaptation begins at the checkpoint, not after the first --eval-every steps.
@@ -159,7 +139,8 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
             // 64 KB or a whole large folio, so a few batches would map most of a shard).
             s.train.release_pages();
             let t = batch.to_tensors(&s.device)?;
-            let mut mode = Mode::train(keyed_rng(args.seed, micro, 0, Purpose::Dropout))
+            // Keyed by rank too: ranks drawing one stream would share their dropout masks.
+            let mut mode = Mode::train(keyed_rng(args.seed, micro, rank as u64, Purpose::Dropout))
                 .with_compute(args.precision.compute_dtype());
             let out = s
                 .model
@@ -195,9 +176,11 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         }
         let mut grads = accum.take_mean()?;
         if world > 1 {
+            let reduce_start = Instant::now();
             let mut extra = [step_loss as f32, step_tokens as f32];
             all_reduce_grads(group, s.opt.params(), &mut grads, &mut extra, BUCKET)?;
             (step_loss, step_tokens) = (f64::from(extra[0]), extra[1] as u64);
+            window_reduce += reduce_start.elapsed().as_secs_f64();
         }
         s.state.tokens_seen += step_tokens;
         window_tokens += step_tokens;
@@ -226,14 +209,18 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
                 "grad_norm": grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
                 "train_seconds": seconds_before + segment_start.elapsed().as_secs_f64(),
             });
+            if world > 1 {
+                record["allreduce_seconds"] = json!(window_reduce);
+            }
             if matches!(s.model, PretrainModel::Rtd(_)) {
                 record["gen_loss"] = json!(window_parts.0 / window_n as f64);
                 record["disc_loss"] = json!(window_parts.1 / window_n as f64);
             }
-            write(&mut log, &record)?;
+            log.write(&record)?;
             (window_loss, window_n, window_tokens) = (0.0, 0, 0);
             window_parts = (0.0, 0.0);
             window_start = Instant::now();
+            window_reduce = 0.0;
         }
         let step = s.state.step;
         // An interval of 0 means only at the end.
@@ -256,13 +243,10 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     if group.is_root() && (saved_at != s.state.step || s.state.finished) {
         save(&s, args, &s.state)?;
     }
-    write(
-        &mut log,
-        &json!({
-            "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
-            "train_seconds": s.state.train_seconds, "tokens_seen": s.state.tokens_seen,
-        }),
-    )?;
+    log.write(&json!({
+        "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
+        "train_seconds": s.state.train_seconds, "tokens_seen": s.state.tokens_seen,
+    }))?;
     let detection = result.rtd.as_ref().map_or(String::new(), |d| {
         format!(
             "; discriminator accuracy {:.4} (all-original baseline {:.4}), AUC {:.4}",
@@ -286,20 +270,8 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     Ok(outcome)
 }
 
-/// Append `record` to the log, on the rank that keeps one.
-fn write(log: &mut Option<MetricsLog>, record: &serde_json::Value) -> Result<()> {
-    match log {
-        Some(log) => log.write(record),
-        None => Ok(()),
-    }
-}
-
 /// Evaluate on the held-out documents and append the result to the log.
-fn evaluate_and_log(
-    s: &Setup,
-    args: &PretrainArgs,
-    log: &mut Option<MetricsLog>,
-) -> Result<EvalResult> {
+fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Result<EvalResult> {
     let r = eval::evaluate(
         &s.model,
         &s.heldout,
@@ -311,7 +283,7 @@ fn evaluate_and_log(
     let mut record = serde_json::to_value(&r)?;
     record["step"] = json!(s.state.step);
     record["event"] = json!("eval");
-    write(log, &record)?;
+    log.write(&record)?;
     Ok(r)
 }
 

@@ -190,10 +190,12 @@ impl Setup {
     /// `group.world_size() x --batch-size` sequences.
     pub fn new(args: &PretrainArgs, group: &dyn Collective) -> Result<Self> {
         let world = group.world_size();
-        if world > 1 && args.objective == ObjectiveFlag::Rtd {
-            crate::bad_input!(
-                "--objective rtd over {world} processes: data-parallel pretraining covers the MLM objective so far; run rtd in one process (--dist none)"
-            );
+        if args.objective == ObjectiveFlag::Rtd {
+            crate::dist::refuse_in_group(
+                group,
+                "--objective rtd",
+                "data-parallel pretraining covers the MLM objective so far",
+            )?;
         }
         let resume_dir = match &args.resume {
             ResumeFrom::None => {
