@@ -94,6 +94,19 @@ fn bad_pipeline_configs_are_refused() {
         assert_eq!(out.status.code(), Some(2), "{text}");
         assert!(stderr(&out).contains(needle), "{}", stderr(&out));
     }
+    // Under an MPI launcher (its variables set by hand) every stage would join the job.
+    std::fs::write(&cfg, "[vocab]\nout = \"v\"\n").unwrap();
+    let out = common::dapt_command()
+        .args(["pipeline", "--config", cfg.to_str().unwrap()])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("launch `dapt pretrain` and `dapt finetune` themselves"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

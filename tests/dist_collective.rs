@@ -1,5 +1,5 @@
-//! The collective backends. Without the `mpi` feature: `--dist mpi` is refused with
-//! how to rebuild, and `auto` is one process. With it (`cargo test --features mpi`,
+//! The collective backends. Without the `mpi` (`nccl`) feature: `--dist mpi` (`nccl`) is
+//! refused with how to rebuild, and `auto` is one process. With it (`cargo test --features mpi`,
 //! Open MPI's `mpirun` on the PATH): the test binary re-runs itself as two ranks under
 //! `mpirun -np 2`, and each rank checks all-reduce, broadcast, gather and barrier against
 //! hand-computed values; started without a launcher, MPI is one process.
@@ -29,6 +29,20 @@ fn mpi_is_refused_with_how_to_rebuild_when_not_compiled_in() {
         .expect("no MPI in this build");
     let msg = format!("{e:#}");
     assert!(msg.contains("--features mpi"), "{msg}");
+    assert!(
+        e.downcast_ref::<dapt::error::InputError>().is_some(),
+        "exit code 2: {msg}"
+    );
+}
+
+#[cfg(not(feature = "nccl"))]
+#[test]
+fn nccl_is_refused_with_how_to_rebuild_when_not_compiled_in() {
+    let e = connect(Backend::Nccl, TIMEOUT)
+        .err()
+        .expect("no NCCL in this build");
+    let msg = format!("{e:#}");
+    assert!(msg.contains("--features nccl"), "{msg}");
     assert!(
         e.downcast_ref::<dapt::error::InputError>().is_some(),
         "exit code 2: {msg}"

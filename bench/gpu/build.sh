@@ -8,7 +8,8 @@
 #     install (a CUDA 13 build of PyTorch) and reports missing otherwise.
 #   - a libcuda.so link stub (the driver library exists only on GPU machines): every
 #     cu* function cudarc declares, empty; the real libcuda.so.1 is loaded at run time.
-#   - `cargo build --release --features cuda` with CUDA_COMPUTE_CAP=90 (H100/H200) and
+#   - `cargo build --release --features nccl` (CUDA and the NCCL backend of issue #22;
+#     libnccl.so.2 is loaded at run time) with CUDA_COMPUTE_CAP=90 (H100/H200) and
 #     the model parity test binaries, stripped, with a vocabulary and a corpus, into
 #     bench/gpu/carry/ (ignored), xz-compressed to fit the device tool's 64 MiB.
 # First build ~25 min on 2 cores (candle's kernels); then incremental.
@@ -41,10 +42,10 @@ fi
 export CUDA_HOME=$CUDA CUDA_PATH=$CUDA CUDA_COMPUTE_CAP=90
 export PATH=$CUDA/bin:$PATH LIBRARY_PATH=$CUDA/lib LD_LIBRARY_PATH=$CUDA/lib
 export CARGO_TARGET_DIR=${CUDA_TARGET_DIR:-target/cuda}
-cargo build --release --features cuda --bin dapt
+cargo build --release --features nccl --bin dapt
 # The model parity tests, run on the GPU through DAPT_TEST_DEVICE.
-TESTS=(model_mlm model_pair model_parity model_precision)
-cargo test --release --features cuda --no-run "${TESTS[@]/#/--test=}" 2>&1 | tee "$TK/tests.log" | tail -n 5
+TESTS=(model_mlm model_pair model_parity model_precision dist_nccl)
+cargo test --release --features nccl --no-run "${TESTS[@]/#/--test=}" 2>&1 | tee "$TK/tests.log" | tail -n 5
 OUT=bench/gpu/carry
 rm -rf "$OUT" && mkdir -p "$OUT/tests" "$OUT/vocab"
 strip -o "$OUT/dapt" "$CARGO_TARGET_DIR/release/dapt"

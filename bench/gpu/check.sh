@@ -17,6 +17,9 @@
 #   5. speed: `small` and `base`, seq 128, batch 64, n-gram masking, Lookahead(AdamW),
 #      dapt f32 / bf16 against transformers eager f32 / TF32 / bf16 autocast on the same
 #      corpus and vocabulary (token masking there); peak GPU memory of each
+#   6. issue #22: the NCCL backend with world size 1 (torchrun's variables set by hand):
+#      its collectives (tests/dist_nccl.rs), and 20 steps with --dist nccl against the
+#      same 20 with --dist none
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DEVICE=${DEVICE:-cuda:0}
@@ -143,5 +146,17 @@ if [ "$DEVICE" != cpu ]; then
         --device cuda --precision "$p"
     done
   done
+fi
+# 6. NCCL, world size 1: the collectives through NCCL, then a training run that joins
+# its communicator.
+if [ "$DEVICE" != cpu ]; then
+  step "NCCL collectives on one GPU" 90 env RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 \
+    DAPT_RENDEZVOUS=127.0.0.1:29532 "$TESTS/dist_nccl" --ignored --nocapture
+  step "pretrain 20 steps small --dist none on $DEVICE" 90 pretrain "$W/nccl-none" "$DEVICE" small 20 \
+    --batch-size 32 --max-len 128 --log-every 1 --dist none
+  step "pretrain 20 steps small --dist nccl (world size 1) on $DEVICE" 90 env RANK=0 WORLD_SIZE=1 \
+    LOCAL_RANK=0 DAPT_RENDEZVOUS=127.0.0.1:29533 bash -c 'pretrain "$@"' nccl "$W/nccl-one" "$DEVICE" small 20 \
+    --batch-size 32 --max-len 128 --log-every 1 --dist nccl
+  step "20-step curves, --dist none (A) against --dist nccl (B)" 30 python3 bench/gpu/curves.py "$W/nccl-none" "$W/nccl-one" "none vs nccl"
 fi
 log "check done in $((SECONDS - T0)) s"

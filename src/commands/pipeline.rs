@@ -125,6 +125,12 @@ fn stamp_text(flags: &[OsString]) -> String {
 
 /// Run `dapt pipeline`.
 pub fn run(args: Args) -> Result<()> {
+    if crate::dist::under_launcher() {
+        // Each stage is a child dapt; under a launcher they would all join its job.
+        crate::bad_input!(
+            "dapt pipeline runs its stages in one process; under mpirun or srun, launch `dapt pretrain` and `dapt finetune` themselves (their flags as in the config's tables)"
+        );
+    }
     let text = std::fs::read_to_string(&args.config)
         .map_err(|e| InputError::at_path(&args.config, format!("cannot read config: {e}")))?;
     let doc: toml::Table = text

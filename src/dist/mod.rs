@@ -5,7 +5,9 @@
 //! - [`Single`]: one process, world size 1, every operation the identity (the default
 //!   build, and any run not started by a launcher);
 //! - `Mpi` (cargo feature `mpi`): Open MPI or MPICH under `mpirun`/`srun`, over the
-//!   system's MPI library through the `mpi` crate.
+//!   system's MPI library through the `mpi` crate;
+//! - `Nccl` (cargo feature `nccl`, with `cuda`): one process per GPU under torchrun,
+//!   `mpirun` or `srun`, through cudarc's NCCL bindings.
 //!
 //! [`broadcast_params`] and [`all_reduce_grads`] are what a training loop calls on it,
 //! [`gather`] collects what the ranks computed on their slices (validation scores).
@@ -15,9 +17,14 @@
 
 mod gather;
 mod grads;
+pub mod launch;
 #[cfg(feature = "mpi")]
 mod mpi;
+#[cfg(feature = "nccl")]
+mod nccl;
 mod single;
+#[cfg(any(feature = "mpi", feature = "nccl"))]
+mod watchdog;
 
 use std::time::Duration;
 
@@ -26,6 +33,8 @@ use clap::Args;
 
 #[cfg(feature = "mpi")]
 pub use self::mpi::Mpi;
+#[cfg(feature = "nccl")]
+pub use self::nccl::Nccl;
 pub use gather::{gather, slice_of};
 pub use grads::{all_reduce_grads, broadcast_params, BUCKET};
 pub use single::Single;
@@ -62,22 +71,24 @@ pub trait Collective {
 /// Which engine connects the processes (`--dist`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// MPI when this dapt was built with it and started by a launcher (`mpirun`, `srun`),
-    /// else one process.
+    /// MPI when this dapt was built with it and started by an MPI launcher (`mpirun`,
+    /// `srun`), else NCCL when built with it and started by torchrun, else one process.
     #[default]
     Auto,
     /// One process.
     None,
     /// MPI (build with `--features mpi`).
     Mpi,
+    /// NCCL, one process per GPU (build with `--features nccl`).
+    Nccl,
 }
 
 /// The data-parallel flags of `dapt pretrain` and `dapt finetune`.
 #[derive(Args, Debug, Clone, PartialEq)]
 pub struct DistArgs {
     /// Data-parallel training: auto (MPI when this dapt was built with --features mpi and
-    /// started by mpirun or srun, else one process), none, or mpi. Under `mpirun -np N`
-    /// every optimizer step trains on N x --batch-size examples, --batch-size per
+    /// started by mpirun or srun; NCCL when built with --features nccl and started by
+    /// torchrun; else one process), none, mpi or nccl. Over N processes every optimizer step trains on N x --batch-size examples, --batch-size per
     /// process, with the loss curve and weights of one process at N x --batch-size;
     /// rank 0 writes the checkpoints and logs
     #[arg(long, value_enum, default_value = "auto")]
@@ -145,11 +156,27 @@ pub fn under_launcher() -> bool {
 /// Connect to the process group `backend` names; a collective call that has not
 /// returned after `timeout` (a rank died or hangs) ends the process.
 pub fn connect(backend: Backend, timeout: Duration) -> Result<Box<dyn Collective>> {
+    let torchrun = std::env::var_os("TORCHELASTIC_RUN_ID").is_some();
     match backend {
         Backend::None => Ok(Box::new(Single)),
-        Backend::Auto if !cfg!(feature = "mpi") || !under_launcher() => Ok(Box::new(Single)),
-        Backend::Auto | Backend::Mpi => mpi_backend(timeout),
+        Backend::Auto if cfg!(feature = "mpi") && under_launcher() => mpi_backend(timeout),
+        Backend::Auto if cfg!(feature = "nccl") && torchrun => nccl_backend(timeout),
+        Backend::Auto => Ok(Box::new(Single)),
+        Backend::Mpi => mpi_backend(timeout),
+        Backend::Nccl => nccl_backend(timeout),
     }
+}
+
+#[cfg(feature = "nccl")]
+fn nccl_backend(timeout: Duration) -> Result<Box<dyn Collective>> {
+    Ok(Box::new(Nccl::init(timeout)?))
+}
+
+#[cfg(not(feature = "nccl"))]
+fn nccl_backend(_timeout: Duration) -> Result<Box<dyn Collective>> {
+    crate::bad_input!(
+        "--dist nccl: this dapt was built without NCCL; rebuild with `cargo build --release --features nccl` (CUDA; NCCL's libnccl.so.2 is loaded at run time)"
+    )
 }
 
 #[cfg(feature = "mpi")]

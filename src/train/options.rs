@@ -142,13 +142,15 @@ impl OptimArgs {
     }
 }
 
-/// The device named by `--device`: `cpu`, `cuda` or `cuda:N` (needs the `cuda` feature).
+/// The device named by `--device`: `cpu`, `cuda` (GPU 0, or under a launcher the GPU of
+/// the local rank) or `cuda:N` (needs the `cuda` feature).
 pub fn parse_device(name: &str) -> Result<Device> {
     if name == "cpu" {
         return Ok(Device::Cpu);
     }
     let ordinal = match name.strip_prefix("cuda") {
-        Some("") => 0,
+        // Under a launcher, each process takes the GPU of its local rank.
+        Some("") => crate::dist::launch::local_rank(),
         Some(rest) => match rest.strip_prefix(':').and_then(|n| n.parse().ok()) {
             Some(n) => n,
             None => bad_input!("--device {name}: expected cpu, cuda or cuda:N"),

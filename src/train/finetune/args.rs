@@ -173,7 +173,8 @@ pub struct FinetuneArgs {
     /// checkpoint vocabularies that do not belong together; 1 disables the check)
     #[arg(long, default_value_t = 0.5)]
     pub max_unk_rate: f64,
-    /// cpu, or cuda:N (build with --features cuda)
+    /// cpu, cuda (GPU 0; under a launcher, the GPU of the local rank) or cuda:N (build
+    /// with --features cuda)
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// f32, or bf16 mixed precision: bf16 matrix products over f32 master weights and
