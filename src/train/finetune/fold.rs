@@ -1,5 +1,6 @@
-//! Training one fold: augment its training part, fine-tune, evaluate on its validation
-//! part every `--eval-every` steps and at each epoch's end, keep the best checkpoint.
+//! Training one fold: fine-tune on its training part ([`super::training_set`]), evaluate
+//! on its validation part every `--eval-every` steps and at each epoch's end, keep the
+//! best checkpoint.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -10,12 +11,13 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::args::{AugmentRule, FinetuneArgs, FoldResume};
+use super::args::{FinetuneArgs, FoldResume};
 use super::data::Prepared;
 use super::parallel::{loss_weight, scores};
 use super::resume::{self, Best, FoldState, Trainer};
 use super::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
-use crate::data::augment::{closure, swap, AugmentReport, Pair};
+use super::training_set::training_set;
+use crate::data::augment::AugmentReport;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::dist::{all_reduce_grads, broadcast_params, slice_of, Collective, BUCKET};
 use crate::model::bert::{Init, SequenceClassifier};
@@ -26,10 +28,9 @@ use crate::optim::{clip_grad_norm, layer_lr_scale, GradAccumulator};
 use crate::train::checkpoints::TRAINER_STATE;
 use crate::train::log::MetricsLog;
 use crate::train::metrics::{evaluate, Metrics};
-use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder};
+use crate::train::pair_batch::{pad_batch, EncodedPair, PairEncoder};
 use crate::train::pair_model::{vocab_files, FinetuneState};
 use crate::train::progress::{info, Progress};
-use crate::train::soft::tempered;
 use crate::train::techniques::{with_weights, WeightAverage};
 
 /// What a fold produced (`OUT/fold-K/result.json`).
@@ -61,100 +62,6 @@ pub struct FoldResult {
 /// The dir of fold `k` under `out`.
 pub fn fold_dir(out: &Path, k: usize) -> PathBuf {
     out.join(format!("fold-{k}"))
-}
-
-/// The training part of fold `k` with its augmentations, the pseudo-labelled pairs and,
-/// with `--soft-labels`, the unlabelled pairs (the last two in both orders under
-/// `--augment swap`), encoded with their targets.
-/// Teacher distributions are tempered here; a swapped pair keeps its original's, pairs
-/// implied by closure have none.
-fn training_set(
-    p: &Prepared,
-    args: &FinetuneArgs,
-    train_idx: &[usize],
-    k: usize,
-) -> Result<(Vec<EncodedPair>, Vec<Target>, AugmentReport)> {
-    let temperature = args.soft_loss.temperature;
-    let soft_of = |i: usize| {
-        p.soft
-            .as_ref()
-            .map(|s| tempered(&s.labelled[i], temperature))
-    };
-    let mut encoded: Vec<EncodedPair> = train_idx.iter().map(|&i| p.encoded[i].clone()).collect();
-    let mut targets: Vec<Target> = train_idx
-        .iter()
-        .map(|&i| Target {
-            label: Some(p.labels[i]),
-            soft: soft_of(i),
-        })
-        .collect();
-    let originals: Vec<Pair> = train_idx
-        .iter()
-        .map(|&i| (p.pairs[i].a.clone(), p.pairs[i].b.clone(), p.labels[i]))
-        .collect();
-    let mut report = AugmentReport::default();
-    let mut added: Vec<(Pair, Option<Vec<f64>>)> = Vec::new();
-    if args.augment.contains(&AugmentRule::Closure) {
-        // Seeded per fold: each fold's training part implies different pairs.
-        let (implied, r) = closure(
-            &originals,
-            args.closure_max,
-            args.seed.wrapping_add(k as u64),
-        );
-        report.closure_positive = r.closure_positive;
-        report.closure_negative = r.closure_negative;
-        added.extend(implied.into_iter().map(|x| (x, None)));
-    }
-    let swapping = args.augment.contains(&AugmentRule::Swap);
-    if swapping {
-        // Swap the implied pairs too, so every training pair appears in both orders.
-        let mut base: Vec<(Pair, Option<Vec<f64>>)> = originals
-            .into_iter()
-            .zip(train_idx.iter().map(|&i| soft_of(i)))
-            .collect();
-        base.extend(added.iter().cloned());
-        let swapped: Vec<Pair> = swap(&base.iter().map(|(x, _)| x.clone()).collect::<Vec<_>>());
-        report.swapped = swapped.len();
-        added.extend(swapped.into_iter().zip(base.into_iter().map(|(_, t)| t)));
-    }
-    let encoder = PairEncoder::new(&p.vocab, args.max_len)?;
-    let mut stats = EncodeStats::default();
-    for ((a, b, y), soft) in added {
-        encoded.push(encoder.encode(&a, &b, &mut stats)?);
-        targets.push(Target {
-            label: Some(y),
-            soft,
-        });
-    }
-    for (rec, enc) in p.pseudo.iter().zip(&p.pseudo_encoded) {
-        let label = rec.label.expect("pseudo-labelled");
-        encoded.push(enc.clone());
-        targets.push(Target::hard(label));
-        if swapping {
-            encoded.push(encoder.encode(&rec.b, &rec.a, &mut stats)?);
-            targets.push(Target::hard(label));
-        }
-    }
-    if let Some(s) = &p.soft {
-        for ((rec, enc), probs) in s
-            .unlabelled
-            .iter()
-            .zip(&s.unlabelled_encoded)
-            .zip(&s.unlabelled_probs)
-        {
-            let soft = Some(tempered(probs, temperature));
-            encoded.push(enc.clone());
-            targets.push(Target {
-                label: None,
-                soft: soft.clone(),
-            });
-            if swapping {
-                encoded.push(encoder.encode(&rec.b, &rec.a, &mut stats)?);
-                targets.push(Target { label: None, soft });
-            }
-        }
-    }
-    Ok((encoded, targets, report))
 }
 
 /// The model for a fold: the `--init` checkpoint with new heads, or fresh weights.

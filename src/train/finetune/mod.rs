@@ -12,6 +12,7 @@ mod parallel;
 pub mod report;
 pub mod resume;
 pub mod step;
+mod training_set;
 
 use anyhow::Result;
 
