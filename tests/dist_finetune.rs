@@ -5,7 +5,9 @@
 //! a half), the gradients are summed, and the validation pairs are scored in halves and
 //! gathered. Only the order of floating-point summation differs, so after two epochs
 //! (26 steps) the logged losses, the validation scores and the best checkpoint must
-//! agree within 1e-5 relative (each tensor within 1e-4). Dropout is off: a half-batch draws other dropout masks than a whole one.
+//! agree within 1e-5 relative (each tensor within 1e-4). Dropout is off: a half-batch
+//! draws other dropout masks than a whole one. A fold killed mid-way (SIGKILL of rank 1)
+//! and resumed by two processes ends bit for bit where the uninterrupted one does.
 #![cfg(feature = "mpi")]
 
 mod common;
@@ -188,4 +190,63 @@ fn options_without_data_parallel_semantics_are_refused_in_a_group() {
         "{err}"
     );
     assert!(!dir.join("run/fold-0").exists());
+}
+
+#[test]
+fn two_processes_resume_a_killed_fold_exactly() {
+    let dir = fresh_dir("dist_finetune_resume");
+    let (train, vocab) = lcqmc_sample(&dir, 400);
+    let config = common::tiny_no_dropout(&dir);
+    // Fold 0 of 2 for 8 epochs (104 steps), a checkpoint every 4 steps.
+    let job = |out: &Path, resume: bool| {
+        let mut args = flags(&train, &vocab, &config, out, "8");
+        let at = args.iter().position(|a| a == "--epochs").unwrap();
+        args[at + 1] = "8".into();
+        let mut cmd = mpirun();
+        cmd.args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
+            .args(args)
+            .args(["--dist", "mpi", "--save-every", "4"]);
+        if resume {
+            cmd.args(["--resume", "auto"]);
+        }
+        cmd
+    };
+    let straight = dir.join("straight");
+    let o = job(&straight, false).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let cut = dir.join("cut");
+    let mut running = job(&cut, false)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !cut.join("fold-0/latest").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint in 2 minutes"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let victim = common::mpi_rank_pid(&cut, 1);
+    std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .unwrap();
+    assert!(!running.wait().unwrap().success());
+    assert!(
+        !cut.join("fold-0/result.json").exists(),
+        "the fold finished before the kill"
+    );
+    let o = job(&cut, true).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("resum"), "{err}");
+    // Same ranks, same slices, same reduction order: bit for bit.
+    assert_eq!(
+        common::tensor_bytes(&straight.join("fold-0/best/model.safetensors")),
+        common::tensor_bytes(&cut.join("fold-0/best/model.safetensors"))
+    );
+    let oof = |d: &Path| result(d)["oof"].clone();
+    assert_eq!(oof(&straight), oof(&cut));
 }

@@ -6,7 +6,8 @@
 //! floating-point summation, so after 20 steps the logged losses and the weights must
 //! agree within 1e-5 relative. Dropout is off: its masks are drawn per batch tensor, so a
 //! half-batch draws other masks. A rank that dies or stalls ends the job (the launcher,
-//! or the collective timeout), and the last checkpoint resumes.
+//! or the collective timeout), and the last checkpoint resumes: with one process, told
+//! that the data order changes; with two, bit for bit.
 #![cfg(feature = "mpi")]
 
 mod common;
@@ -182,15 +183,6 @@ fn ranks_given_different_flags_stop_with_exit_2_naming_the_mismatch() {
     assert!(!out.join("metrics.jsonl").exists(), "nothing written");
 }
 
-/// The rank of a running dapt process started by mpirun, from its environment.
-fn rank_of(pid: u32) -> Option<u32> {
-    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    env.split(|&b| b == 0)
-        .filter_map(|kv| std::str::from_utf8(kv).ok())
-        .find_map(|kv| kv.strip_prefix("OMPI_COMM_WORLD_RANK="))
-        .and_then(|r| r.parse().ok())
-}
-
 /// A 2-process job of `steps` steps into `out`, saving every 10, with a 10 s collective
 /// timeout, once its first checkpoint is there: the job, the receiver of its stderr
 /// (sent when every rank has exited: each holds the pipe) and rank 1's pid.
@@ -231,15 +223,7 @@ fn job_at_first_checkpoint(
         assert!(Instant::now() < deadline, "no checkpoint within 2 minutes");
         std::thread::sleep(Duration::from_millis(50));
     }
-    let rank_1 = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|&pid| {
-            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            String::from_utf8_lossy(&cmd).contains(arg(out)) && rank_of(pid) == Some(1)
-        })
-        .expect("rank 1's process");
-    (job, rx, rank_1)
+    (job, rx, common::mpi_rank_pid(out, 1))
 }
 
 /// Wait for `job` to end after `signal` was sent at `since` (a minute at most), then for
@@ -331,4 +315,38 @@ fn a_stalled_rank_is_ended_by_the_collective_timeout() {
         "{text}"
     );
     assert!(job_s >= 10.0, "ended before the timeout: {job_s}");
+}
+
+#[test]
+fn two_processes_resume_exactly_with_the_same_world_size() {
+    let dir = fresh_dir("dist_pretrain_resume");
+    let data = setup(&dir);
+    let run = |out: &Path, extra: &[&str]| {
+        let mut more = vec!["--max-steps", "300", "--save-every", "10"];
+        more.extend_from_slice(extra);
+        let o = mpirun()
+            .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
+            .args(flags(&data, out, "4", "mpi", &more))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        err
+    };
+    let straight = dir.join("straight");
+    run(&straight, &[]);
+    let cut = dir.join("cut");
+    let (job, stderr, rank_1) = job_at_first_checkpoint(&data, &cut, "300");
+    signal(rank_1, "-KILL");
+    ended(job, stderr, Instant::now());
+    let step = common::latest_step(&cut);
+    assert!(step < 300, "the job finished before the kill");
+    let err = run(&cut, &["--resume", "auto"]);
+    assert!(err.contains("resuming from"), "{err}");
+    assert!(!err.contains("process(es)"), "no world-size warning: {err}");
+    // Same ranks, same slices, same reduction order: bit for bit.
+    assert!(
+        weights(&straight) == weights(&cut),
+        "resumed at step {step}: the weights differ"
+    );
 }

@@ -347,3 +347,23 @@ pub fn mpirun() -> Command {
     ]);
     cmd
 }
+
+/// The pid of rank `rank` of a running `mpirun` job of dapt whose command line names
+/// `out`, found through /proc (Open MPI puts the rank in each process's environment).
+pub fn mpi_rank_pid(out: &Path, rank: u32) -> u32 {
+    let rank_of = |pid: u32| -> Option<u32> {
+        let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        env.split(|&b| b == 0)
+            .filter_map(|kv| std::str::from_utf8(kv).ok())
+            .find_map(|kv| kv.strip_prefix("OMPI_COMM_WORLD_RANK="))
+            .and_then(|r| r.parse().ok())
+    };
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|&pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmd).contains(arg(out)) && rank_of(pid) == Some(rank)
+        })
+        .unwrap_or_else(|| panic!("rank {rank}'s process"))
+}
