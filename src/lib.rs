@@ -16,4 +16,5 @@ pub mod optim;
 pub mod report;
 pub mod room;
 pub mod text;
+pub mod threads;
 pub mod train;

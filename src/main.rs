@@ -51,6 +51,7 @@ enum Command {
 
 fn main() {
     dapt::malloc::tune();
+    dapt::threads::tune_candle();
     // `--config FILE.toml` turns into flags before clap sees them (flags given win).
     let args = match dapt::commands::config::expand(std::env::args_os().collect()) {
         Ok(a) => a,
@@ -60,7 +61,7 @@ fn main() {
         }
     };
     let cli = Cli::parse_from(args);
-    let result = match cli.command {
+    let result = dapt::threads::run(|| match cli.command {
         Command::Vocab(a) => vocab::run(a),
         Command::Encode(a) => encode::run(a),
         Command::Pretrain(a) => pretrain::run(*a),
@@ -73,7 +74,7 @@ fn main() {
         Command::Average(a) => average::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Report(a) => report::run(a),
-    };
+    });
     if let Err(err) = result {
         eprintln!("error: {err:#}");
         std::process::exit(dapt::error::exit_code(&err));

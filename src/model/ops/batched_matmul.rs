@@ -26,6 +26,12 @@ pub fn batched_matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tens
         .apply_op2(&b.contiguous()?, BatchedMatMul { ta, tb })
 }
 
+/// `op(x) · op(y)` as [`batched_matmul`] without recording a backward: the products
+/// inside backward passes (contiguous CPU f32 operands).
+pub(super) fn product(x: &Tensor, y: &Tensor, tx: bool, ty: bool) -> Result<Tensor> {
+    x.apply_op2_no_bwd(y, &BatchedMatMul { ta: tx, tb: ty })
+}
+
 struct BatchedMatMul {
     ta: bool,
     tb: bool,
@@ -71,9 +77,19 @@ impl CustomOp2 for BatchedMatMul {
         // (row stride, column stride) of op(a) (m x k) and op(b) (k x n) in storage.
         let (a_rs, a_cs) = if self.ta { (1, m) } else { (k, 1) };
         let (b_rs, b_cs) = if self.tb { (1, k) } else { (n, 1) };
-        let mut c = vec![0f32; batch * m * n];
+        // One item: it gets every thread (the dense layers' backward); several: one
+        // thread each.
+        let threads = rayon::current_num_threads();
+        let parallelism = if batch == 1 && threads > 1 {
+            Parallelism::Rayon(threads)
+        } else {
+            Parallelism::None
+        };
+        // Not zeroed first: gemm writes every element (read_dst false, k = 0 included).
+        let mut c = Vec::<f32>::with_capacity(batch * m * n);
         if m * n > 0 {
-            c.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
+            let spare = &mut c.spare_capacity_mut()[..batch * m * n];
+            spare.par_chunks_mut(m * n).enumerate().for_each(|(i, c)| {
                 let (a, b) = (&a[i * m * k..], &b[i * k * n..]);
                 // SAFETY: item i of a and b spans m*k and k*n elements from these
                 // offsets, read with the strides of its stored layout; c is m x n.
@@ -82,7 +98,7 @@ impl CustomOp2 for BatchedMatMul {
                         m,
                         n,
                         k,
-                        c.as_mut_ptr(),
+                        c.as_mut_ptr().cast::<f32>(),
                         1,
                         n as isize,
                         false,
@@ -97,11 +113,13 @@ impl CustomOp2 for BatchedMatMul {
                         false,
                         false,
                         false,
-                        Parallelism::None,
+                        parallelism,
                     );
                 }
             });
         }
+        // SAFETY: every item's m x n block was written above (none when m * n == 0).
+        unsafe { c.set_len(batch * m * n) };
         let mut shape = l1.dims().to_vec();
         let r = shape.len();
         (shape[r - 2], shape[r - 1]) = (m, n);
@@ -117,9 +135,7 @@ impl CustomOp2 for BatchedMatMul {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let g = grad.contiguous()?;
         let (a, b) = (a.detach(), b.detach());
-        let mm = |x: &Tensor, y: &Tensor, tx, ty| {
-            x.apply_op2_no_bwd(y, &BatchedMatMul { ta: tx, tb: ty })
-        };
+        let mm = product;
         // C = op(A) op(B): d op(A) = G op(B)ᵀ, d op(B) = op(A)ᵀ G; a transposed operand
         // gets the transpose of its op's gradient.
         let da = if self.ta {

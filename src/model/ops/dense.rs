@@ -11,6 +11,7 @@ use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape,
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
+use super::batched_matmul::product;
 use super::{composed, f32s, fused, rows_per_task};
 
 /// `x · weightᵀ + bias` for `x (..., in)`, `weight (out, in)`, `bias (out,)`.
@@ -105,8 +106,9 @@ impl CustomOp3 for Dense {
         let (out, inp) = weight.dims2()?;
         let rows = x.elem_count() / inp.max(1);
         let g = grad.contiguous()?.reshape((rows, out))?;
-        let dx = g.matmul(&weight.detach())?.reshape(x.shape())?;
-        let dw = g.t()?.matmul(&x.detach().reshape((rows, inp))?)?;
+        // Write-only products (candle's matmul zero-fills its output first).
+        let dx = product(&g, &weight.detach(), false, false)?.reshape(x.shape())?;
+        let dw = product(&g, &x.detach().reshape((rows, inp))?, true, false)?;
         let db = g.apply_op1_no_bwd(&ColumnSum)?;
         Ok((Some(dx), Some(dw), Some(db)))
     }
