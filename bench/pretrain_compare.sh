@@ -19,12 +19,12 @@ corpus=corpora/oppo_sample.tsv
 "$dapt" encode --vocab "$out/vocab" --input "$corpus" --pairs-as both --out "$out/c.shard" 2>/dev/null
 echo "machine: $(nproc) cores, $threads threads each; $(uptime | sed 's/.*load/load/')"
 for preset in tiny small; do
-  # Both sides time the steps after 3 warmup steps: dapt from its first metrics record
-  # at step >= 3 (records come every ~2 s) to the end, the reference after its warmup.
+  # Both sides time the steps after 3 warmup steps: dapt from its metrics record of step
+  # 3 (one record per step) to the end, the reference after its warmup.
   RAYON_NUM_THREADS=$threads "$dapt" pretrain --corpus "$out/c.shard" --vocab "$out/vocab" \
     --model-config "$preset" --objective "$objective" --batch-size 64 --max-len 32 --mask token --optimizer adamw \
     --lr 5e-4 --max-steps $((steps + 3)) --eval-every 100000 --save-every 100000 \
-    --eval-fraction 0.01 --out "$out/run-$preset" 2>/dev/null
+    --eval-fraction 0.01 --log-every 1 --out "$out/run-$preset" 2>/dev/null
   d=$(python3 -c '
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]

@@ -2,8 +2,11 @@
 //! forward values and the gradients autograd gets through each op's own backward.
 
 use candle_core::{DType, Device, Tensor, Var};
+use std::sync::Arc;
+
 use dapt::model::ops::{self, composed};
-use rand::SeedableRng;
+use dapt::model::unpad::Unpad;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
@@ -110,6 +113,57 @@ fn masked_softmax_accepts_non_contiguous_scores() {
     let got = ops::masked_softmax(&scores, &bias, 0.5).unwrap();
     let want = composed::masked_softmax(&scores, &bias, 0.5).unwrap();
     assert_close("masked_softmax transposed", &got, &want, 1e-6);
+}
+
+#[test]
+fn self_attention_matches_composed() {
+    // Sequence 0 is full, 1 has padding at the end, 2 a hole inside; dropout p = 0.2.
+    let (b, s, heads, hidden) = (3, 7, 2, 8);
+    let mask: Vec<f32> = [
+        [1.0; 7],
+        [1., 1., 1., 1., 0., 0., 0.],
+        [1., 1., 0., 1., 1., 0., 0.],
+    ]
+    .concat();
+    let mask = Tensor::from_vec(mask, (b, s), &Device::Cpu).unwrap();
+    let unpad = Unpad::new(&mask, heads).unwrap();
+    let bias = ((&mask - 1.0).unwrap() * -(f32::MIN as f64)).unwrap();
+    let tokens = 7 + 4 + 4;
+    let mut rng = ChaCha8Rng::seed_from_u64(10);
+    let keep: Vec<f32> = (0..b * heads * s * s)
+        .map(|_| if rng.random_bool(0.2) { 0.0 } else { 1.25 })
+        .collect();
+    let keep_t = Tensor::from_vec(keep.clone(), (b, heads, s, s), &Device::Cpu).unwrap();
+    let keep = Arc::new(keep);
+    let scale = 0.5;
+    let qkv: Vec<Tensor> = (0..3)
+        .map(|i| randn(&[tokens, hidden], 1.0, 11 + i))
+        .collect();
+    check(
+        "self_attention",
+        &qkv,
+        1e-5,
+        |t| {
+            ops::self_attention(
+                &t[0],
+                &t[1],
+                &t[2],
+                unpad.spans(),
+                heads,
+                scale,
+                Some(keep.clone()),
+            )
+            .unwrap()
+        },
+        |t| {
+            let split = |x: &Tensor| unpad.split_heads(x).unwrap();
+            let (q, k, v) = (split(&t[0]), split(&t[1]), split(&t[2]));
+            let scores = q.matmul(&k.t().unwrap()).unwrap();
+            let probs = composed::masked_softmax(&scores, &bias, scale).unwrap();
+            let ctx = (probs * &keep_t).unwrap().matmul(&v).unwrap();
+            unpad.merge_heads(&ctx).unwrap()
+        },
+    );
 }
 
 #[test]

@@ -12,11 +12,18 @@ pub fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
     if p == 0.0 {
         return Ok(x.clone());
     }
+    let mask = keep_mask(x.elem_count(), p, rng);
+    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
+    super::ops::scale_by_mask(x, &mask)
+}
+
+/// `n` dropout multipliers: 0 with probability `p`, else `1 / (1 - p)`.
+fn keep_mask(n: usize, p: f64, rng: &mut ChaCha8Rng) -> Vec<f32> {
     let keep = (1.0 / (1.0 - p)) as f32;
     // One u32 per element against a fixed threshold: exact rate p up to 2^-32, and
     // several times faster than drawing an f64 per element.
     let threshold = (p * 4_294_967_296.0) as u64;
-    let mask: Vec<f32> = (0..x.elem_count())
+    (0..n)
         .map(|_| {
             if (rng.next_u32() as u64) < threshold {
                 0.0
@@ -24,9 +31,7 @@ pub fn dropout(x: &Tensor, p: f64, rng: &mut ChaCha8Rng) -> Result<Tensor> {
                 keep
             }
         })
-        .collect();
-    let mask = Tensor::from_vec(mask, x.shape(), x.device())?.to_dtype(x.dtype())?;
-    super::ops::scale_by_mask(x, &mask)
+        .collect()
 }
 
 /// Training or evaluation mode of one forward pass. Training applies dropout with masks
@@ -79,6 +84,15 @@ impl Mode {
         match &mut self.rng {
             Some(rng) => dropout(x, p, rng),
             None => Ok(x.clone()),
+        }
+    }
+
+    /// The multipliers [`Mode::dropout`] would apply to `n` elements (the same draws),
+    /// for an op that applies them itself; `None` in evaluation mode or when `p` is 0.
+    pub fn dropout_mask(&mut self, n: usize, p: f64) -> Option<Vec<f32>> {
+        match &mut self.rng {
+            Some(rng) if p != 0.0 => Some(keep_mask(n, p, rng)),
+            _ => None,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! ops and the fused kernels of [`super::ops`] (which have their own backward), so every
 //! parameter gets a gradient; dropout where transformers puts it.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Module, Result, Tensor};
 use candle_nn::{embedding, Embedding, VarBuilder};
 
@@ -146,14 +148,36 @@ impl Layer {
         // (see `Precision`), the softmax in f32.
         let compute = mode.compute();
         let h = x.to_dtype(compute)?;
-        let q = unpad.split_heads(&self.query.forward(&h)?)?;
-        let k = unpad.split_heads(&self.key.forward(&h)?)?;
-        let v = unpad.split_heads(&self.value.forward(&h)?)?;
-        let scores = ops::batched_matmul(&q, &k, false, true)?.to_dtype(x.dtype())?;
-        let probs = ops::masked_softmax(&scores, mask_bias, 1.0 / (d as f64).sqrt())?;
-        let probs = mode.dropout(&probs, self.attention_dropout)?;
-        let ctx = ops::batched_matmul(&probs.to_dtype(compute)?, &v, false, false)?;
-        let attn = self.attn_out.forward(&unpad.merge_heads(&ctx)?)?;
+        let (q, k, v) = (
+            self.query.forward(&h)?,
+            self.key.forward(&h)?,
+            self.value.forward(&h)?,
+        );
+        let scale = 1.0 / (d as f64).sqrt();
+        let ctx = if ops::fused(&[&q]) {
+            let keep = mode.dropout_mask(unpad.attention_len(), self.attention_dropout);
+            ops::self_attention(
+                &q,
+                &k,
+                &v,
+                unpad.spans(),
+                self.heads,
+                scale,
+                keep.map(Arc::new),
+            )?
+        } else {
+            let (q, k, v) = (
+                unpad.split_heads(&q)?,
+                unpad.split_heads(&k)?,
+                unpad.split_heads(&v)?,
+            );
+            let scores = ops::batched_matmul(&q, &k, false, true)?.to_dtype(x.dtype())?;
+            let probs = ops::masked_softmax(&scores, mask_bias, scale)?;
+            let probs = mode.dropout(&probs, self.attention_dropout)?;
+            let ctx = ops::batched_matmul(&probs.to_dtype(compute)?, &v, false, false)?;
+            unpad.merge_heads(&ctx)?
+        };
+        let attn = self.attn_out.forward(&ctx)?;
         let attn = mode.dropout(&attn, self.hidden_dropout)?;
         let a = self.attn_norm.forward(&(attn.to_dtype(x.dtype())? + x)?)?;
         let f = self

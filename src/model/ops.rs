@@ -1,6 +1,6 @@
 //! Fused CPU kernels with their own backward, for the element-wise and row-wise parts of
 //! BERT that candle composes from many single-threaded passes: dense layers, attention's
-//! batched products, masked attention softmax, LayerNorm, GELU (erf form), dropout masks and cross-entropy.
+//! batched products, self-attention as a whole, masked attention softmax, LayerNorm, GELU (erf form), dropout masks and cross-entropy.
 //!
 //! Each op is a candle `CustomOp` whose forward is one pass over the rows (parallel with
 //! rayon) and whose `bwd` is another single-pass kernel, so autograd works through them.
@@ -8,6 +8,7 @@
 //! device-generic version in [`composed`], which is also what the kernels are tested
 //! against.
 
+mod attention;
 mod batched_matmul;
 pub mod composed;
 mod cross_entropy;
@@ -19,6 +20,7 @@ mod softmax;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
 
+pub use attention::{self_attention, Spans};
 pub use batched_matmul::batched_matmul;
 pub use cross_entropy::cross_entropy;
 pub use dense::dense;
@@ -28,7 +30,7 @@ pub use scale_by_mask::scale_by_mask;
 pub use softmax::masked_softmax;
 
 /// Whether the fused kernels apply: every tensor on the CPU, the float ones f32.
-fn fused(floats: &[&Tensor]) -> bool {
+pub(crate) fn fused(floats: &[&Tensor]) -> bool {
     floats
         .iter()
         .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)

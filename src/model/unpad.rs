@@ -12,7 +12,11 @@
 //! on the host once per batch from the attention mask; a batch without padding only
 //! reshapes.
 
+use std::sync::Arc;
+
 use candle_core::{DType, Result, Tensor};
+
+use super::ops::Spans;
 
 /// How one batch moves between the padded `(batch, seq)` layout and the rows of its real
 /// tokens.
@@ -23,6 +27,8 @@ pub struct Unpad {
     tokens: usize,
     /// Position within its sequence of each real token (for the position embeddings).
     offsets: Tensor,
+    /// The same on the host, with each sequence's rows: what fused attention reads.
+    spans: Arc<Spans>,
     /// The index maps; `None` when the batch has no padding, where every move is a
     /// reshape (or the transpose attention needs) and building maps would be wasted.
     maps: Option<Maps>,
@@ -60,6 +66,13 @@ impl Unpad {
         let tokens = positions.len();
         let seq_u = seq as u32;
         let offsets: Vec<u32> = positions.iter().map(|&p| p % seq_u).collect();
+        let mut spans = Vec::with_capacity(batch);
+        let mut row = 0;
+        for b in 0..batch {
+            let n = row_of[b * seq..(b + 1) * seq].iter().flatten().count();
+            spans.push((row, n));
+            row += n;
+        }
         let on_device = |v: &[u32]| Tensor::new(v, &device);
         let maps = if tokens == batch * seq {
             None
@@ -93,6 +106,11 @@ impl Unpad {
             heads,
             tokens,
             offsets: on_device(&offsets)?,
+            spans: Arc::new(Spans {
+                seq,
+                spans,
+                offsets,
+            }),
             maps,
         })
     }
@@ -109,6 +127,16 @@ impl Unpad {
     /// Each real token's position within its sequence, `(tokens,)` u32.
     pub fn offsets(&self) -> &Tensor {
         &self.offsets
+    }
+
+    /// Each sequence's rows and each row's position, for [`crate::model::ops::self_attention`].
+    pub fn spans(&self) -> Arc<Spans> {
+        self.spans.clone()
+    }
+
+    /// Elements of the padded `(batch, heads, seq, seq)` attention probabilities.
+    pub fn attention_len(&self) -> usize {
+        self.batch * self.heads * self.seq * self.seq
     }
 
     /// `(tokens, hidden)` to the attention layout `(batch, heads, seq, hidden/heads)`.

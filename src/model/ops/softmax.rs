@@ -57,18 +57,10 @@ impl CustomOp2 for MaskedSoftmax {
             .with_min_len(rows_per_task(keys))
             .for_each(|(row, (o, x))| {
                 let bias = &bias[row / per_batch * keys..][..keys];
-                let mut max = f32::NEG_INFINITY;
                 for ((o, &x), &b) in o.iter_mut().zip(x).zip(bias) {
                     *o = x * self.scale + b;
-                    max = max.max(*o);
                 }
-                let mut sum = 0f32;
-                for o in o.iter_mut() {
-                    *o = (*o - max).exp();
-                    sum += *o;
-                }
-                let inv = 1.0 / sum;
-                o.iter_mut().for_each(|o| *o *= inv);
+                softmax_in_place(o);
             });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -102,16 +94,32 @@ impl CustomOp2 for MaskedSoftmaxGrad {
     ) -> Result<(CpuStorage, Shape)> {
         let (p, g) = (f32s(s1, l1)?, f32s(s2, l2)?);
         let keys = l1.dims().last().copied().unwrap_or(1);
-        let mut out = vec![0f32; p.len()];
+        let mut out = g.to_vec();
         out.par_chunks_mut(keys)
-            .zip(p.par_chunks(keys).zip(g.par_chunks(keys)))
+            .zip(p.par_chunks(keys))
             .with_min_len(rows_per_task(keys))
-            .for_each(|(o, (p, g))| {
-                let dot: f32 = p.iter().zip(g).map(|(p, g)| p * g).sum();
-                for ((o, &p), &g) in o.iter_mut().zip(p).zip(g) {
-                    *o = self.0 * p * (g - dot);
-                }
-            });
+            .for_each(|(o, p)| softmax_grad_in_place(p, o, self.0));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+/// Softmax of `row`, in place.
+pub(super) fn softmax_in_place(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0f32;
+    for x in row.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    let inv = 1.0 / sum;
+    row.iter_mut().for_each(|x| *x *= inv);
+}
+
+/// The gradient of a softmax's (scaled) input from the gradient `g` of its output `p`,
+/// in place of `g`: `scale * p * (g - sum(g * p))`.
+pub(super) fn softmax_grad_in_place(p: &[f32], g: &mut [f32], scale: f32) {
+    let dot: f32 = p.iter().zip(g.iter()).map(|(p, g)| p * g).sum();
+    for (g, &p) in g.iter_mut().zip(p) {
+        *g = scale * p * (*g - dot);
     }
 }
