@@ -17,6 +17,7 @@ mod gelu;
 mod layer_norm;
 mod scale_by_mask;
 mod softmax;
+mod vector;
 
 use candle_core::{bail, CpuStorage, DType, Layout, Result, Tensor};
 

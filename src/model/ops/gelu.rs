@@ -1,12 +1,8 @@
 //! GELU in the erf form (transformers' `gelu`), element-wise in parallel.
 
-use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
-use rayon::prelude::*;
-
+use super::vector::{exp, map, map2};
 use super::{f32s, fused};
-
-/// Elements per rayon task.
-const CHUNK: usize = 16 * 1024;
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 
 /// `x * (1 + erf(x / sqrt 2)) / 2` (candle's `gelu_erf` off the CPU).
 pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
@@ -19,6 +15,7 @@ pub fn gelu_erf(x: &Tensor) -> Result<Tensor> {
 /// `erf(z)` given `e = exp(-z²)`, by Abramowitz & Stegun 7.1.26 (|error| <= 1.5e-7, the
 /// approximation PyTorch's vectorised CPU erf uses): cheaper than libm's `erff`, and the
 /// gradient reuses the same exponential.
+#[inline(always)]
 fn erf_given_exp(z: f32, e: f32) -> f32 {
     const P: f32 = 0.327_591_1;
     const A: [f32; 5] = [
@@ -34,15 +31,18 @@ fn erf_given_exp(z: f32, e: f32) -> f32 {
 }
 
 /// `exp(-x² / 2)`, which is `exp(-z²)` for `z = x / sqrt 2`.
+#[inline(always)]
 fn gauss(x: f32) -> f32 {
-    (-0.5 * x * x).exp()
+    exp(-0.5 * x * x)
 }
 
+#[inline(always)]
 fn gelu(x: f32) -> f32 {
     (erf_given_exp(x * std::f32::consts::FRAC_1_SQRT_2, gauss(x)) + 1.) * 0.5 * x
 }
 
 /// `d gelu / dx = (1 + erf(x / sqrt 2)) / 2 + x * exp(-x^2 / 2) / sqrt(2 pi)`.
+#[inline(always)]
 fn gelu_grad(x: f32) -> f32 {
     const INV_SQRT_2PI: f32 = 0.398_942_3;
     let e = gauss(x);
@@ -58,11 +58,7 @@ impl CustomOp1 for Gelu {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = f32s(storage, layout)?;
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK))
-            .for_each(|(o, x)| o.iter_mut().zip(x).for_each(|(o, &x)| *o = gelu(x)));
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        Ok((CpuStorage::F32(map(x, gelu)), layout.shape().clone()))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -86,14 +82,7 @@ impl CustomOp2 for GeluGrad {
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
         let (x, g) = (f32s(s1, l1)?, f32s(s2, l2)?);
-        let mut out = vec![0f32; x.len()];
-        out.par_chunks_mut(CHUNK)
-            .zip(x.par_chunks(CHUNK).zip(g.par_chunks(CHUNK)))
-            .for_each(|(o, (x, g))| {
-                for ((o, &x), &g) in o.iter_mut().zip(x).zip(g) {
-                    *o = g * gelu_grad(x);
-                }
-            });
+        let out = map2(x, g, |x, g| g * gelu_grad(x));
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
