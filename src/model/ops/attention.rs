@@ -85,7 +85,6 @@ impl Out {
 /// row stride and column stride; dst is written, not read.
 ///
 /// SAFETY: the three strided matrices lie inside their buffers.
-#[allow(clippy::too_many_arguments)]
 unsafe fn mul(
     (m, n, k): (usize, usize, usize),
     dst: (*mut f32, usize, usize),
@@ -119,15 +118,27 @@ unsafe fn mul(
 impl Attention {
     fn check(&self, l: &Layout) -> Result<(usize, usize)> {
         let (tokens, hidden) = l.shape().dims2()?;
-        if tokens != self.spans.offsets.len() || hidden % self.heads != 0 {
+        if self.heads == 0 || tokens != self.spans.offsets.len() || hidden % self.heads != 0 {
             bail!(
                 "self_attention: rows ({tokens}, {hidden}) do not fit {} tokens in {} heads",
                 self.spans.offsets.len(),
                 self.heads
             )
         }
+        // The kernels write every row exactly once through raw pointers: the spans must
+        // tile the rows in order, and positions must lie inside the padded length.
+        let mut next = 0;
+        for &(row, n) in &self.spans.spans {
+            if row != next {
+                bail!("self_attention: a sequence starts at row {row}, expected {next}")
+            }
+            next += n;
+        }
+        let s = self.spans.seq;
+        if next != tokens || self.spans.offsets.iter().any(|&o| o as usize >= s) {
+            bail!("self_attention: spans of {next} rows for {tokens}, or a position past {s}")
+        }
         if let Some(keep) = &self.keep {
-            let s = self.spans.seq;
             if keep.len() != self.spans.spans.len() * self.heads * s * s {
                 bail!("self_attention: dropout mask of {} elements", keep.len())
             }
