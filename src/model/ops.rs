@@ -45,6 +45,41 @@ fn f32s<'a>(storage: &'a CpuStorage, layout: &Layout) -> Result<&'a [f32]> {
     }
 }
 
+/// `dst (m x n) = beta * lhs (m x k) · rhs (k x n)`, every operand given by its pointer,
+/// row stride and column stride; dst is written, not read (so it need not be zeroed).
+///
+/// SAFETY: the three strided matrices lie inside their buffers.
+unsafe fn mul(
+    (m, n, k): (usize, usize, usize),
+    dst: (*mut f32, usize, usize),
+    lhs: (*const f32, usize, usize),
+    rhs: (*const f32, usize, usize),
+    beta: f32,
+    parallelism: gemm::Parallelism,
+) {
+    gemm::gemm(
+        m,
+        n,
+        k,
+        dst.0,
+        dst.2 as isize,
+        dst.1 as isize,
+        false,
+        lhs.0,
+        lhs.2 as isize,
+        lhs.1 as isize,
+        rhs.0,
+        rhs.2 as isize,
+        rhs.1 as isize,
+        0.0,
+        beta,
+        false,
+        false,
+        false,
+        parallelism,
+    )
+}
+
 /// Rows per rayon task for rows of `len` elements: tasks of at least ~8k elements, so
 /// short rows (attention's 32 keys) do not drown in scheduling overhead.
 fn rows_per_task(len: usize) -> usize {

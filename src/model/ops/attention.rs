@@ -16,11 +16,11 @@
 use std::sync::Arc;
 
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
-use gemm::{gemm, Parallelism};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::f32s;
 use super::softmax::{softmax_grad_in_place, softmax_in_place};
+use super::{f32s, mul};
 
 /// Where each sequence's real tokens sit among the `(tokens, hidden)` rows.
 #[derive(Debug)]
@@ -81,40 +81,6 @@ impl Out {
     }
 }
 
-/// `dst (m x n) = lhs (m x k) · rhs (k x n)`, every operand given by its pointer,
-/// row stride and column stride; dst is written, not read.
-///
-/// SAFETY: the three strided matrices lie inside their buffers.
-unsafe fn mul(
-    (m, n, k): (usize, usize, usize),
-    dst: (*mut f32, usize, usize),
-    lhs: (*const f32, usize, usize),
-    rhs: (*const f32, usize, usize),
-    beta: f32,
-) {
-    gemm(
-        m,
-        n,
-        k,
-        dst.0,
-        dst.2 as isize,
-        dst.1 as isize,
-        false,
-        lhs.0,
-        lhs.2 as isize,
-        lhs.1 as isize,
-        rhs.0,
-        rhs.2 as isize,
-        rhs.1 as isize,
-        0.0,
-        beta,
-        false,
-        false,
-        false,
-        Parallelism::None,
-    )
-}
-
 impl Attention {
     fn check(&self, l: &Layout) -> Result<(usize, usize)> {
         let (tokens, hidden) = l.shape().dims2()?;
@@ -167,6 +133,7 @@ impl Attention {
                 (q, hidden, 1),
                 (k, 1, hidden),
                 self.scale,
+                Parallelism::None,
             )
         };
         p.chunks_mut(n).for_each(softmax_in_place);
@@ -231,6 +198,7 @@ impl CustomOp3 for Attention {
                     (p.as_ptr(), n, 1),
                     (v[at..].as_ptr(), hidden, 1),
                     1.0,
+                    Parallelism::None,
                 )
             };
         });
@@ -305,6 +273,7 @@ impl CustomOp2 for AttentionGrad {
                     (kept.as_ptr(), 1, n),
                     (g, hidden, 1),
                     1.0,
+                    Parallelism::None,
                 );
                 mul(
                     (n, n, d),
@@ -312,6 +281,7 @@ impl CustomOp2 for AttentionGrad {
                     (g, hidden, 1),
                     (v, 1, hidden),
                     1.0,
+                    Parallelism::None,
                 );
             }
             // Through the dropout mask (d p = d kept * mask), then the softmax:
@@ -332,6 +302,7 @@ impl CustomOp2 for AttentionGrad {
                     (dp.as_ptr(), n, 1),
                     (k, hidden, 1),
                     1.0,
+                    Parallelism::None,
                 );
                 mul(
                     (n, d, n),
@@ -339,6 +310,7 @@ impl CustomOp2 for AttentionGrad {
                     (dp.as_ptr(), 1, n),
                     (q, hidden, 1),
                     1.0,
+                    Parallelism::None,
                 );
             }
         });

@@ -9,10 +9,10 @@
 //! products of the same op.
 
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
-use gemm::{gemm, Parallelism};
+use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::{f32s, fused};
+use super::{f32s, fused, mul};
 
 /// `op(a) · op(b)` for `a (..., m, k)` (`(..., k, m)` when `ta`) and `b (..., k, n)`
 /// (`(..., n, k)` when `tb`) with the same leading dims.
@@ -94,28 +94,15 @@ impl CustomOp2 for BatchedMatMul {
                 // SAFETY: item i of a and b spans m*k and k*n elements from these
                 // offsets, read with the strides of its stored layout; c is m x n.
                 unsafe {
-                    gemm(
-                        m,
-                        n,
-                        k,
-                        c.as_mut_ptr().cast::<f32>(),
-                        1,
-                        n as isize,
-                        false,
-                        a.as_ptr(),
-                        a_cs as isize,
-                        a_rs as isize,
-                        b.as_ptr(),
-                        b_cs as isize,
-                        b_rs as isize,
-                        0.0,
+                    mul(
+                        (m, n, k),
+                        (c.as_mut_ptr().cast::<f32>(), n, 1),
+                        (a.as_ptr(), a_rs, a_cs),
+                        (b.as_ptr(), b_rs, b_cs),
                         1.0,
-                        false,
-                        false,
-                        false,
                         parallelism,
-                    );
-                }
+                    )
+                };
             });
         }
         // SAFETY: every item's m x n block was written above (none when m * n == 0).
