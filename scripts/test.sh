@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo test
 if command -v mpirun > /dev/null && ldconfig -p | grep -q libclang; then
-  cargo test --features mpi --test dist_collective --test dist_pretrain --test dist_finetune
+  cargo test --features mpi --test dist_collective --test dist_pretrain --test dist_finetune --test dist_golden
 elif [ -n "${CI:-}" ]; then
   echo "CI: the MPI tests need Open MPI and libclang (apt-get install libopenmpi-dev openmpi-bin libclang-dev)" >&2
   exit 1

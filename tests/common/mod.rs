@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: run the `dapt` binary, read outputs.
 #![allow(dead_code)] // each test file uses a different subset
 
+pub mod golden;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
