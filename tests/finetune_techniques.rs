@@ -17,7 +17,7 @@ use dapt::optim::{clip_grad_norm, AdamW, AdamWConfig, NamedParam, Optimizer};
 use dapt::train::finetune::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use dapt::train::loss::cross_entropy;
 use dapt::train::pair_batch::PairTensors;
-use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, WeightAverage};
+use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, Technique};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -302,7 +302,7 @@ fn ema_is_the_closed_form_average() {
                 + (1.0 - d) * steps[2][i]
         })
         .collect();
-    let got = values(&ema.weights().unwrap().unwrap()[0]);
+    let got = values(&ema.eval_weights().unwrap().unwrap()[0]);
     for (g, w) in got.iter().zip(&want) {
         assert!((g - w).abs() < 1e-6, "{got:?} vs {want:?}");
     }
@@ -311,12 +311,12 @@ fn ema_is_the_closed_form_average() {
     let mut restored = Ema::new(d as f64, &[var(&[0.0, 0.0])]).unwrap();
     restored.load_state(&p, &mut saved).unwrap();
     assert!(saved.is_empty());
-    for e in [&mut ema as &mut dyn WeightAverage, &mut restored] {
+    for e in [&mut ema as &mut dyn Technique, &mut restored] {
         e.after_step(&p).unwrap();
     }
     assert_eq!(
-        values(&ema.weights().unwrap().unwrap()[0]),
-        values(&restored.weights().unwrap().unwrap()[0])
+        values(&ema.eval_weights().unwrap().unwrap()[0]),
+        values(&restored.eval_weights().unwrap().unwrap()[0])
     );
 }
 
@@ -324,19 +324,22 @@ fn ema_is_the_closed_form_average() {
 fn swa_averages_the_last_n_evaluation_points() {
     let p = vec![var(&[0.0, 0.0])];
     let mut swa = Swa::new(2);
-    assert!(swa.weights().unwrap().is_none());
+    assert!(swa.eval_weights().unwrap().is_none());
     for s in [[1.0f32, 10.0], [3.0, 20.0], [8.0, -4.0]] {
         p[0].1.set(&Tensor::new(&s, &Device::Cpu).unwrap()).unwrap();
         swa.at_eval(&p).unwrap();
         // Steps between evaluations do not count.
         swa.after_step(&p).unwrap();
     }
-    assert_eq!(values(&swa.weights().unwrap().unwrap()[0]), vec![5.5, 8.0]);
+    assert_eq!(
+        values(&swa.eval_weights().unwrap().unwrap()[0]),
+        vec![5.5, 8.0]
+    );
     let mut saved: HashMap<String, Tensor> = swa.state_tensors(&p).unwrap().into_iter().collect();
     let mut restored = Swa::new(2);
     restored.load_state(&p, &mut saved).unwrap();
     assert_eq!(
-        values(&restored.weights().unwrap().unwrap()[0]),
+        values(&restored.eval_weights().unwrap().unwrap()[0]),
         vec![5.5, 8.0]
     );
     let mut too_small = Swa::new(1);

@@ -69,7 +69,7 @@ impl Default for BatchingConfig {
 /// indices of its documents. Stored flat (4 bytes per document, plus 4 per sequence when
 /// packed, rather than a vector per sequence), so that the plan of a large corpus stays
 /// small.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EpochPlan {
     /// Document indices of every sequence, one sequence after another.
     docs: Vec<u32>,

@@ -35,6 +35,24 @@ pub enum TokenizerKind {
     Wordpiece,
 }
 
+/// The files of a vocabulary dir that every checkpoint carries, so that it reads text
+/// on its own and a later `dapt vocab --extend` sees the counts.
+pub const CHECKPOINT_FILES: [&str; 4] = [
+    "vocab.txt",
+    "tokenizer.json",
+    "dapt_vocab.json",
+    "counts.tsv",
+];
+
+/// The [`CHECKPOINT_FILES`] of vocabulary dir `dir` that exist, as `(name, path)`.
+pub fn checkpoint_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
+    CHECKPOINT_FILES
+        .iter()
+        .map(|n| (*n, dir.join(n)))
+        .filter(|(_, p)| p.exists())
+        .collect()
+}
+
 /// How a vocabulary was built (`dapt_vocab.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VocabMeta {

@@ -11,9 +11,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use crate::bad_input;
 use crate::error::InputError;
 use crate::model::{checkpoint, BertConfig};
+use crate::text::vocab::checkpoint_files;
 use crate::train::checkpoints::TRAINER_STATE;
 use crate::train::ensemble::find_checkpoints;
-use crate::train::pair_model::vocab_files;
 
 /// The checkpoint dirs `inputs` name: each is a checkpoint, or a `dapt finetune` output
 /// whose `fold-K/best` dirs all count.
@@ -100,7 +100,7 @@ pub fn average(dirs: &[PathBuf], out: &Path) -> Result<usize> {
         .collect::<Result<_>>()?;
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     let count = vars.len();
-    let mut extra = vocab_files(first);
+    let mut extra = checkpoint_files(first);
     if first.join(TRAINER_STATE).exists() {
         extra.push((TRAINER_STATE, first.join(TRAINER_STATE)));
     }

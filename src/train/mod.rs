@@ -21,4 +21,5 @@ pub mod soft;
 pub mod stack;
 pub mod techniques;
 pub mod tensorboard;
+pub mod trainer;
 pub mod uda;

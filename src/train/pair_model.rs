@@ -31,19 +31,6 @@ pub struct FinetuneState {
     pub max_len: usize,
 }
 
-/// The vocabulary files a checkpoint carries so it can be used on its own.
-pub const VOCAB_FILES: [&str; 3] = ["vocab.txt", "tokenizer.json", "dapt_vocab.json"];
-
-/// The vocabulary files of vocab dir `dir` that exist, as `(name, path)` for
-/// [`SequenceClassifier::save`].
-pub fn vocab_files(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    VOCAB_FILES
-        .iter()
-        .map(|n| (*n, dir.join(n)))
-        .filter(|(_, p)| p.exists())
-        .collect()
-}
-
 /// Refuse a vocabulary with more tokens than the model has embedding rows: its ids
 /// would index past the embedding matrix.
 pub fn check_vocab_fits(vocab: &Vocab, config: &BertConfig, model_dir: &Path) -> Result<()> {

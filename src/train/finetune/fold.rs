@@ -14,24 +14,25 @@ use serde_json::json;
 use super::args::{FinetuneArgs, FoldResume};
 use super::data::Prepared;
 use super::parallel::{loss_weight, scores};
-use super::resume::{self, Best, FoldState, Trainer};
+use super::resume::{self, Best, FoldState};
 use super::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use super::training_set::training_set;
 use crate::data::augment::AugmentReport;
 use crate::data::rng::{keyed_rng, Purpose};
-use crate::dist::{all_reduce_grads, broadcast_params, slice_of, Collective, BUCKET};
+use crate::dist::{broadcast_params, slice_of, Collective};
 use crate::model::bert::{Init, SequenceClassifier};
 use crate::model::checkpoint;
-use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
-use crate::optim::{clip_grad_norm, layer_lr_scale, GradAccumulator};
+use crate::optim::layer_lr_scale;
+use crate::text::vocab::checkpoint_files;
 use crate::train::checkpoints::TRAINER_STATE;
 use crate::train::log::MetricsLog;
 use crate::train::metrics::{evaluate, Metrics};
 use crate::train::pair_batch::{pad_batch, EncodedPair, PairEncoder};
-use crate::train::pair_model::{vocab_files, FinetuneState};
+use crate::train::pair_model::FinetuneState;
 use crate::train::progress::{info, Progress};
-use crate::train::techniques::{with_weights, WeightAverage};
+use crate::train::techniques::with_weights;
+use crate::train::trainer::{dropout, MicroStep, Trainer};
 
 /// What a fold produced (`OUT/fold-K/result.json`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -124,10 +125,9 @@ pub fn train_fold(
     let params = named_vars(&model.vars);
     broadcast_params(group, &params)?;
     let layers = model.config.num_hidden_layers;
-    let mut opt = args.optim.optimizer(params.clone(), |name| {
+    let opt = args.optim.optimizer(params.clone(), |name| {
         layer_lr_scale(name, layers, t.layer_lr_decay)
     })?;
-    let mut average = t.weight_average(&params)?;
     let attack = t.attack();
     let embeddings = model.word_embeddings()?;
     let mut spec = LossSpec {
@@ -143,11 +143,21 @@ pub fn train_fold(
     let batches_per_epoch = train.len().div_ceil(global_batch);
     let steps_per_epoch = batches_per_epoch.div_ceil(accum_n) as u64;
     let schedule = args.optim.schedule(steps_per_epoch * args.epochs)?;
-    let mut accum = GradAccumulator::new(opt.params());
+    let total_steps = schedule.total_steps;
+    let dir = fold_dir(&args.out, k);
+    let label = format!("fold {k}: ");
+    let mut trainer = Trainer::new(
+        opt,
+        schedule,
+        group,
+        args.optim.max_grad_norm,
+        dir.clone(),
+        label,
+    )
+    .with_techniques(t.techniques(&params)?);
     let valid: Vec<&EncodedPair> = valid_idx.iter().map(|&i| &p.encoded[i]).collect();
     let valid_labels: Vec<usize> = valid_idx.iter().map(|&i| p.labels[i]).collect();
     let pad = p.vocab.special.pad;
-    let dir = fold_dir(&args.out, k);
     if root {
         std::fs::create_dir_all(&dir)?;
     }
@@ -163,17 +173,7 @@ pub fn train_fold(
         // ranks must then not find.
         for turn_of_root in [true, false] {
             if root == turn_of_root {
-                let restored = resume::restore(
-                    &dir,
-                    fingerprint,
-                    &model,
-                    opt.as_mut(),
-                    average
-                        .as_mut()
-                        .map(|a| a.as_mut() as &mut dyn WeightAverage),
-                    &params,
-                )?;
-                if let Some(r) = restored {
+                if let Some(r) = resume::restore(&dir, fingerprint, &model, &mut trainer)? {
                     st = r;
                 }
             }
@@ -186,8 +186,15 @@ pub fn train_fold(
     // lines an earlier run wrote for them go.
     let resumed_at = st.step;
     log.retain(|v| v["fold"].as_u64() != Some(k as u64) || v["step"].as_u64() <= Some(resumed_at))?;
-    let progress = Progress::items(&format!("fold {k}"), schedule.total_steps);
+    let progress = Progress::items(&format!("fold {k}"), total_steps);
     progress.inc(st.step);
+    let matches = model.config.dapt_match_embedding;
+    // This rank's part of a batch's loss: its rows' share of the batch's class weights.
+    let weight = |rows: &[usize]| -> f64 {
+        rows.iter()
+            .map(|&i| loss_weight(&train_targets[i], p.class_weight.as_deref()))
+            .sum()
+    };
     'epochs: for epoch in st.epoch..args.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
@@ -198,34 +205,25 @@ pub fn train_fold(
             spec.tsa = args
                 .uda
                 .tsa
-                .map(|t| t.threshold(st.step as f64 / schedule.total_steps as f64, p.num_classes));
-            let mut step_loss = 0.0;
-            for rows in micro_batches {
-                // This rank's slice of the batch and its share of the loss's divisor.
-                let weight = |rows: &[usize]| -> f64 {
-                    rows.iter()
-                        .map(|&i| loss_weight(&train_targets[i], p.class_weight.as_deref()))
-                        .sum()
-                };
-                let all = *rows;
+                .map(|t| t.threshold(st.step as f64 / total_steps as f64, p.num_classes));
+            let outcome = trainer.step(st.step, micro_batches.iter(), |all| {
                 let rows = &all[slice_of(all.len(), rank, world)];
                 let share = weight(rows) / weight(all);
+                let micro = st.micro;
+                st.micro += 1;
                 if rows.is_empty() {
                     // Fewer pairs than ranks in the epoch's last batch: nothing to add here.
-                    accum.add(&Default::default())?;
-                    st.micro += 1;
-                    continue;
+                    return Ok(None);
                 }
                 let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
                 let targets: Vec<&Target> = rows.iter().map(|&i| &train_targets[i]).collect();
-                let matches = model.config.dapt_match_embedding;
                 let micro_batch = MicroBatch {
                     inputs: pad_batch(&batch, pad, matches, device)?,
                     targets: Targets::of(&targets, device)?,
                     unlabelled: match &p.uda {
                         Some(u) => Some(u.batch(
                             &uda_encoder,
-                            (args.seed, st.micro, k as u64),
+                            (args.seed, micro, k as u64),
                             matches,
                             device,
                         )?),
@@ -234,10 +232,8 @@ pub fn train_fold(
                 };
                 // Keyed by rank too: ranks drawing one stream would share dropout masks.
                 let stream = k as u64 | (rank as u64) << 32;
-                let mut mode =
-                    Mode::train(keyed_rng(args.seed, st.micro, stream, Purpose::Dropout))
-                        .with_compute(args.precision.compute_dtype());
-                let (value, grads) = micro_batch_grads(
+                let mut mode = dropout(args.seed, micro, stream, args.precision);
+                let (loss, grads) = micro_batch_grads(
                     &model,
                     &micro_batch,
                     &spec,
@@ -246,39 +242,23 @@ pub fn train_fold(
                     &mut mode,
                     share,
                 )?;
-                if !value.is_finite() {
-                    anyhow::bail!(
-                        "fold {k}: loss is {value} at step {}: training diverged; lower --lr or raise --warmup-ratio",
-                        st.step + 1
-                    );
-                }
-                accum.add(&grads)?;
-                step_loss += value * share / micro_batches.len() as f64;
-                st.micro += 1;
-            }
-            let mut grads = accum.take_mean()?;
-            if world > 1 {
-                let mut extra = [step_loss as f32];
-                all_reduce_grads(group, opt.params(), &mut grads, &mut extra, BUCKET)?;
-                step_loss = f64::from(extra[0]);
-            }
-            if args.optim.max_grad_norm > 0.0 {
-                clip_grad_norm(&mut grads, opt.params(), args.optim.max_grad_norm)?;
-            }
-            let lr = schedule.lr(st.step);
-            opt.step(&grads, lr)?;
-            if let Some(a) = average.as_mut() {
-                a.after_step(&params)?;
-            }
+                Ok(Some(MicroStep {
+                    loss,
+                    share,
+                    grads,
+                    tokens: 0,
+                }))
+            })?;
             st.step += 1;
             let step = st.step;
             st.train_seconds += step_start.elapsed().as_secs_f64();
             progress.inc(1);
-            st.window = (st.window.0 + step_loss, st.window.1 + 1);
+            st.window = (st.window.0 + outcome.loss, st.window.1 + 1);
             let epoch_pos = epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64;
             let end_of_epoch = s + 1 == steps_per_epoch as usize;
             if st.window.1 == 10 || end_of_epoch {
                 let loss = st.window.0 / st.window.1 as f64;
+                let lr = outcome.lr;
                 progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
                 log.write(
                     &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr,
@@ -287,13 +267,7 @@ pub fn train_fold(
                 st.window = (0.0, 0);
             }
             if end_of_epoch || (args.eval_every > 0 && step.is_multiple_of(args.eval_every)) {
-                if let Some(a) = average.as_mut() {
-                    a.at_eval(&params)?;
-                }
-                let averaged = match &average {
-                    Some(a) => a.weights()?,
-                    None => None,
-                };
+                let averaged = trainer.eval_weights()?;
                 // Evaluate (and save, if best) the averaged weights in place of the
                 // trained ones, which training then continues from.
                 let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
@@ -349,16 +323,9 @@ pub fn train_fold(
                 None => end_of_epoch,
                 Some(n) => n > 0 && step.is_multiple_of(n),
             };
-            if save_now && step < schedule.total_steps && root {
+            if save_now && step < total_steps && root {
                 (st.epoch, st.next_group) = (epoch, s + 1);
-                let trainer = Trainer {
-                    model: &model,
-                    opt: opt.as_ref(),
-                    schedule: &schedule,
-                    average: average.as_deref(),
-                    params: &params,
-                };
-                resume::save(&dir, args.keep_last, &trainer, &st)?;
+                trainer.save(&model, step, args.keep_last, &[], &st)?;
             }
         }
     }
@@ -397,7 +364,7 @@ fn save_best(
         best_metric: value,
         max_len: args.max_len,
     };
-    let extra = vocab_files(&p.vocab.dir);
+    let extra = checkpoint_files(&p.vocab.dir);
     let extra: Vec<(&str, &Path)> = extra.iter().map(|(n, p)| (*n, p.as_path())).collect();
     let state = serde_json::to_string_pretty(&state)? + "\n";
     checkpoint::save_with(

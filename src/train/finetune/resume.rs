@@ -1,31 +1,21 @@
-//! Mid-fold checkpoints: `OUT/fold-K/step-NNNNNNNN/` holds the weights, the optimizer
-//! state (moments, Lookahead slow weights, schedule), the weight average's state and a
-//! [`FoldState`] with the fold's counters and best evaluation so far. Every random draw
+//! Mid-fold checkpoints ([`crate::train::trainer`]'s, in `OUT/fold-K/step-NNNNNNNN/`)
+//! with a [`FoldState`]: the fold's counters and best evaluation so far. Every random draw
 //! of the fold loop is keyed by (seed, counters), so a fold resumed from one ends
 //! bit-identical to an uninterrupted run. The dirs rotate like pretraining's
 //! ([`crate::train::checkpoints`]) and are removed once the fold's `result.json` exists.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use super::args::MetricKind;
 use crate::error::InputError;
 use crate::model::bert::SequenceClassifier;
-use crate::model::checkpoint;
-use crate::model::params::named_vars;
-use crate::optim::{load_state, save_state, NamedParam, Optimizer, Schedule, STATE_FILE};
-use crate::room;
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::metrics::Metrics;
 use crate::train::progress::info;
-use crate::train::techniques::WeightAverage;
-
-/// The weight average's state inside a fold checkpoint (EMA shadow or SWA snapshots).
-pub const AVERAGE_FILE: &str = "average.safetensors";
+use crate::train::trainer::Trainer;
 
 /// The best evaluation of a fold so far: all metrics, when, and the validation
 /// probabilities (the fold's out-of-fold predictions).
@@ -72,61 +62,15 @@ pub struct FoldState {
     pub since_best: usize,
 }
 
-/// What a fold checkpoint saves besides [`FoldState`].
-pub struct Trainer<'a> {
-    /// The model being fine-tuned.
-    pub model: &'a SequenceClassifier,
-    /// Its optimizer.
-    pub opt: &'a dyn Optimizer,
-    /// The learning-rate schedule.
-    pub schedule: &'a Schedule,
-    /// EMA or SWA, if on.
-    pub average: Option<&'a dyn WeightAverage>,
-    /// The model's parameters, in optimizer order.
-    pub params: &'a [NamedParam],
-}
-
-/// Save a checkpoint of the fold into `fold_dir`, point its `latest` at it and keep the
-/// newest `keep_last` (0: all).
-pub fn save(fold_dir: &Path, keep_last: usize, t: &Trainer, state: &FoldState) -> Result<()> {
-    let name = checkpoints::step_dir_name(state.step);
-    let average = match t.average {
-        Some(a) => a.state_tensors(t.params)?,
-        None => Vec::new(),
-    };
-    let weights = room::tensors_bytes(t.params.iter().map(|(_, v)| v.as_tensor()));
-    let opt_state = room::tensors_bytes(t.opt.state_tensors()?.iter().map(|(_, t)| t));
-    let avg_state = room::tensors_bytes(average.iter().map(|(_, t)| t));
-    room::ensure_room(&fold_dir.join(&name), weights + opt_state + avg_state)?;
-    let json = serde_json::to_string_pretty(state)? + "\n";
-    checkpoint::save_with(
-        &fold_dir.join(&name),
-        &t.model.config,
-        &named_vars(&t.model.vars),
-        &[],
-        |tmp| {
-            save_state(&tmp.join(STATE_FILE), t.opt, t.schedule, state.step)?;
-            if t.average.is_some() {
-                let tensors: HashMap<String, Tensor> = average.into_iter().collect();
-                candle_core::safetensors::save(&tensors, tmp.join(AVERAGE_FILE))?;
-            }
-            Ok(std::fs::write(tmp.join(TRAINER_STATE), json)?)
-        },
-    )?;
-    checkpoints::set_latest(fold_dir, &name)?;
-    checkpoints::rotate(fold_dir, keep_last)
-}
-
 /// Restore the newest valid checkpoint of `fold_dir` into the model, optimizer and
-/// weight average and return its state; `None` (and the fold starts over) when there is
-/// none, or when it was made by a run with another `fingerprint` (then it is removed).
+/// techniques of `trainer` and return its state; `None` (and the fold starts over) when
+/// there is none, or when it was made by a run with another `fingerprint` (then it is
+/// removed).
 pub fn restore(
     fold_dir: &Path,
     fingerprint: &str,
     model: &SequenceClassifier,
-    opt: &mut dyn Optimizer,
-    average: Option<&mut dyn WeightAverage>,
-    params: &[NamedParam],
+    trainer: &mut Trainer,
 ) -> Result<Option<FoldState>> {
     let Some(dir) = checkpoints::newest_valid(fold_dir)? else {
         return Ok(None);
@@ -144,8 +88,7 @@ pub fn restore(
         clear(fold_dir)?;
         return Ok(None);
     }
-    checkpoint::load_all(&dir, &model.vars)?;
-    let restored = load_state(&dir.join(STATE_FILE), opt)?;
+    let restored = trainer.restore(model, &dir)?;
     if restored.step != state.step {
         crate::bad_input!(
             "{}: optimizer state of step {} but trainer state of step {}; delete the dir to resume from an older checkpoint",
@@ -153,12 +96,6 @@ pub fn restore(
             restored.step,
             state.step
         );
-    }
-    if let Some(a) = average {
-        let file = dir.join(AVERAGE_FILE);
-        let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu)
-            .with_context(|| format!("reading {}", file.display()))?;
-        a.load_state(params, &mut tensors)?;
     }
     info(format!(
         "finetune: resuming from {} (step {})",

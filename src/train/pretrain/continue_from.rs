@@ -23,6 +23,7 @@ use crate::optim::{apply_state, read_state, Optimizer, STATE_FILE};
 use crate::text::vocab::{TokenizerKind, Vocab};
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::progress::info;
+use crate::train::trainer::TrainedModel;
 
 /// The checkpoint `--continue-from RUN` starts from: RUN itself if it is one, else the
 /// newest valid checkpoint of run dir RUN.

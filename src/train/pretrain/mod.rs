@@ -19,15 +19,13 @@ use std::time::Instant;
 use anyhow::Result;
 use serde_json::json;
 
+use crate::data::batching::EpochPlan;
 use crate::data::doc::DocStore;
-use crate::data::rng::{keyed_rng, Purpose};
-use crate::dist::{all_reduce_grads, Collective, BUCKET};
-use crate::model::dropout::Mode;
-use crate::optim::{clip_grad_norm, save_state, GradAccumulator, Optimizer, Schedule, STATE_FILE};
-use crate::room;
-use crate::train::checkpoints::{self, TRAINER_STATE};
+use crate::dist::Collective;
+use crate::train::checkpoints;
 use crate::train::log::MetricsLog;
 use crate::train::progress::{info, Progress};
+use crate::train::trainer::{dropout, MicroStep, StepOutcome};
 pub use args::PretrainArgs;
 pub use eval::{EvalResult, RtdEval};
 use objective::PretrainModel;
@@ -75,18 +73,14 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         ));
         return Ok(Outcome::Finished);
     }
-    let progress = Progress::items("pretrain", s.schedule.total_steps);
+    let total_steps = s.trainer.schedule.total_steps;
+    let progress = Progress::items("pretrain", total_steps);
     progress.set_position(s.state.step);
     let segment_start = Instant::now();
     let seconds_before = s.state.train_seconds;
     let plan_of = |epoch| epoch_plan(&s.train, &s.batching, args.seed, epoch);
     let mut plan = plan_of(s.state.epoch)?;
-    let mut accum = GradAccumulator::new(s.opt.params());
-    let (mut window_loss, mut window_n, mut window_tokens) = (0.0, 0u64, 0u64);
-    let mut window_parts = (0.0, 0.0);
-    let mut window_start = Instant::now();
-    // Seconds of the window spent in the gradient all-reduce (data-parallel runs).
-    let mut window_reduce = 0.0;
+    let mut window = Window::default();
     let mut saved_at = s.state.step;
     // A run from a pretrained checkpoint logs where it starts: the held-out MLM curve of
     // an adaptation begins at the checkpoint, not after the first --eval-every steps.
@@ -94,7 +88,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         evaluate_and_log(&s, args, &mut log)?;
     }
     let outcome = loop {
-        if s.state.step >= s.schedule.total_steps {
+        if s.state.step >= total_steps {
             break Outcome::Finished;
         }
         let elapsed = seconds_before + segment_start.elapsed().as_secs_f64();
@@ -112,126 +106,103 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         if halt[1] > 0.0 {
             break Outcome::TimeUp;
         }
-        let (mut step_loss, mut step_tokens) = (0.0, 0u64);
-        for _ in 0..args.optim.grad_accum {
-            if s.state.batch_in_epoch >= plan.num_batches() {
-                s.state.epoch += 1;
-                s.state.batch_in_epoch = 0;
-                // The old plan goes before the next is built: one plan in memory at a time.
-                drop(plan);
-                plan = plan_of(s.state.epoch)?;
-            }
-            // This rank's slice of the global batch, collated with the rows' global keys,
-            // so the ranks together draw what one process would.
-            let global = plan.batch(s.state.batch_in_epoch);
-            let per = global.len() / world;
-            let seqs = &global[rank * per..(rank + 1) * per];
-            // A corrupt block stops the run with its shard and block named, before its
-            // documents are read (each block is checked once per run).
-            for &d in seqs.iter().flatten() {
-                s.train.verify(d)?;
-            }
-            let micro = s.state.micro_step;
-            let batch = s
-                .collator
-                .collate_rows(&s.train, seqs, args.seed, micro, rank * per);
-            // The batch holds copies: its shard pages may leave the RSS (a page fault maps
-            // 64 KB or a whole large folio, so a few batches would map most of a shard).
-            s.train.release_pages();
-            let t = batch.to_tensors(&s.device)?;
-            // Keyed by rank too: ranks drawing one stream would share their dropout masks.
-            let mut mode = Mode::train(keyed_rng(args.seed, micro, rank as u64, Purpose::Dropout))
-                .with_compute(args.precision.compute_dtype());
-            let out = s
-                .model
-                .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;
-            let loss = out.loss.to_scalar::<f32>()? as f64;
-            if !loss.is_finite() {
-                let last = checkpoints::latest(&args.out)
-                    .map_or("none".into(), |p| p.display().to_string());
-                anyhow::bail!(
-                    "loss is {loss} at step {} (micro-batch {micro}): training diverged; the last good checkpoint is {last} (`latest` still points at it). Lower --lr or raise --warmup-ratio, then --resume auto",
-                    s.state.step + 1
-                );
-            }
-            // The loss is a mean over this rank's masked tokens: weighted by their share of
-            // all ranks' masked tokens, the sum over ranks is the mean over the global batch.
-            let share = if world > 1 {
-                let mine = batch.masked_labels.len() as f32;
-                let mut all = [mine];
-                group.all_reduce_sum(&mut all)?;
-                f64::from(mine) / f64::from(all[0]).max(1.0)
-            } else {
-                1.0
-            };
-            accum.add(&(&out.loss * share)?.backward()?)?;
-            step_loss += loss * share / args.optim.grad_accum as f64;
-            if let Some((g, d)) = out.parts {
-                window_parts.0 += g / args.optim.grad_accum as f64;
-                window_parts.1 += d / args.optim.grad_accum as f64;
-            }
-            step_tokens += batch.attention_mask.iter().map(|&m| m as u64).sum::<u64>();
-            s.state.micro_step += 1;
-            s.state.batch_in_epoch += 1;
-        }
-        let mut grads = accum.take_mean()?;
-        if world > 1 {
-            let reduce_start = Instant::now();
-            let mut extra = [step_loss as f32, step_tokens as f32];
-            all_reduce_grads(group, s.opt.params(), &mut grads, &mut extra, BUCKET)?;
-            (step_loss, step_tokens) = (f64::from(extra[0]), extra[1] as u64);
-            window_reduce += reduce_start.elapsed().as_secs_f64();
-        }
-        s.state.tokens_seen += step_tokens;
-        window_tokens += step_tokens;
-        let grad_norm = if args.optim.max_grad_norm > 0.0 {
-            clip_grad_norm(&mut grads, s.opt.params(), args.optim.max_grad_norm)?
-        } else {
-            f64::NAN
-        };
-        let lr = s.schedule.lr(s.state.step);
-        s.opt.step(&grads, lr)?;
+        let step = s
+            .trainer
+            .step(s.state.step, 0..args.optim.grad_accum, |_| {
+                if s.state.batch_in_epoch >= plan.num_batches() {
+                    s.state.epoch += 1;
+                    s.state.batch_in_epoch = 0;
+                    // The old plan goes before the next is built: one plan in memory at a time.
+                    plan = EpochPlan::default();
+                    plan = plan_of(s.state.epoch)?;
+                }
+                // This rank's slice of the global batch, collated with the rows' global keys,
+                // so the ranks together draw what one process would.
+                let global = plan.batch(s.state.batch_in_epoch);
+                let per = global.len() / world;
+                let seqs = &global[rank * per..(rank + 1) * per];
+                // A corrupt block stops the run with its shard and block named, before its
+                // documents are read (each block is checked once per run).
+                for &d in seqs.iter().flatten() {
+                    s.train.verify(d)?;
+                }
+                let micro = s.state.micro_step;
+                let batch = s
+                    .collator
+                    .collate_rows(&s.train, seqs, args.seed, micro, rank * per);
+                // The batch holds copies: its shard pages may leave the RSS (a page fault maps
+                // 64 KB or a whole large folio, so a few batches would map most of a shard).
+                s.train.release_pages();
+                let t = batch.to_tensors(&s.device)?;
+                // Keyed by rank too: ranks drawing one stream would share their dropout masks.
+                let mut mode = dropout(args.seed, micro, rank as u64, args.precision);
+                let out = s
+                    .model
+                    .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;
+                let loss = out.loss.to_scalar::<f32>()? as f64;
+                // The loss is a mean over this rank's masked tokens: weighted by their share of
+                // all ranks' masked tokens, the sum over ranks is the mean over the global batch.
+                let share = if world > 1 {
+                    let mine = batch.masked_labels.len() as f32;
+                    let mut all = [mine];
+                    group.all_reduce_sum(&mut all)?;
+                    f64::from(mine) / f64::from(all[0]).max(1.0)
+                } else {
+                    1.0
+                };
+                let grads = (&out.loss * share)?.backward()?;
+                if let Some((g, d)) = out.parts {
+                    window.parts.0 += g / args.optim.grad_accum as f64;
+                    window.parts.1 += d / args.optim.grad_accum as f64;
+                }
+                s.state.micro_step += 1;
+                s.state.batch_in_epoch += 1;
+                Ok(Some(MicroStep {
+                    loss,
+                    share,
+                    grads,
+                    tokens: batch.attention_mask.iter().map(|&m| m as u64).sum(),
+                }))
+            })?;
+        s.state.tokens_seen += step.tokens;
         s.state.step += 1;
-        window_loss += step_loss;
-        window_n += 1;
+        window.add(&step);
         progress.inc(1);
-        let secs = window_start.elapsed().as_secs_f64();
+        let secs = window.start.elapsed().as_secs_f64();
         let due = match args.log_every {
             0 => secs >= 2.0,
             n => s.state.step.is_multiple_of(n),
         };
-        if due || s.state.step == s.schedule.total_steps {
-            let tok_s = window_tokens as f64 / secs.max(1e-9);
-            let loss = window_loss / window_n as f64;
+        if due || s.state.step == total_steps {
+            let tok_s = window.tokens as f64 / secs.max(1e-9);
+            let loss = window.loss / window.n as f64;
+            let lr = step.lr;
             progress.set_message(format!("loss {loss:.4} lr {lr:.2e} {tok_s:.0} tok/s"));
             let mut record = json!({
                 "step": s.state.step, "epoch": s.state.epoch, "loss": loss, "lr": lr,
-                "grad_norm": grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
+                "grad_norm": step.grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
                 "train_seconds": seconds_before + segment_start.elapsed().as_secs_f64(),
             });
             if world > 1 {
-                record["allreduce_seconds"] = json!(window_reduce);
+                record["allreduce_seconds"] = json!(window.reduce_seconds);
             }
             if matches!(s.model, PretrainModel::Rtd(_)) {
-                record["gen_loss"] = json!(window_parts.0 / window_n as f64);
-                record["disc_loss"] = json!(window_parts.1 / window_n as f64);
+                record["gen_loss"] = json!(window.parts.0 / window.n as f64);
+                record["disc_loss"] = json!(window.parts.1 / window.n as f64);
             }
             log.write(&record)?;
-            (window_loss, window_n, window_tokens) = (0.0, 0, 0);
-            window_parts = (0.0, 0.0);
-            window_start = Instant::now();
-            window_reduce = 0.0;
+            window = Window::default();
         }
         let step = s.state.step;
         // An interval of 0 means only at the end.
-        let every = |n: u64| n > 0 && step.is_multiple_of(n) && step < s.schedule.total_steps;
+        let every = |n: u64| n > 0 && step.is_multiple_of(n) && step < total_steps;
         if every(args.eval_every) {
             evaluate_and_log(&s, args, &mut log)?;
         }
         if every(args.save_every) {
             s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
             if group.is_root() {
-                save(&s, args, &s.state)?;
+                save(&s, args)?;
             }
             saved_at = step;
         }
@@ -241,7 +212,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     s.state.finished = outcome == Outcome::Finished;
     let result = evaluate_and_log(&s, args, &mut log)?;
     if group.is_root() && (saved_at != s.state.step || s.state.finished) {
-        save(&s, args, &s.state)?;
+        save(&s, args)?;
     }
     log.write(&json!({
         "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
@@ -257,7 +228,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         "pretrain: {:?} at step {}/{} after {:.0}s, {} tokens ({:.0} tok/s); held-out masked-token accuracy {:.4} (most-frequent-token baseline {:.4}), loss {:.4}, perplexity {:.2}{detection}; checkpoint {}",
         outcome,
         s.state.step,
-        s.schedule.total_steps,
+        total_steps,
         s.state.train_seconds,
         s.state.tokens_seen,
         s.state.tokens_seen as f64 / s.state.train_seconds.max(1e-9),
@@ -288,36 +259,47 @@ fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Res
 }
 
 /// Save a checkpoint of the current state, point `latest` at it and rotate old ones.
-/// Weights that are no longer finite are never saved: `latest` keeps pointing at the
-/// last good checkpoint.
-fn save(s: &Setup, args: &PretrainArgs, state: &TrainerState) -> Result<()> {
-    for (name, var) in s.model.params() {
-        let sum = var.as_tensor().sqr()?.sum_all()?.to_scalar::<f32>()?;
-        if !sum.is_finite() {
-            let last =
-                checkpoints::latest(&args.out).map_or("none".into(), |p| p.display().to_string());
-            anyhow::bail!(
-                "{name} is no longer finite after step {}: training diverged; the last good checkpoint is {last} (`latest` still points at it). Lower --lr or raise --warmup-ratio, then --resume auto",
-                state.step
-            );
-        }
-    }
-    let name = checkpoints::step_dir_name(state.step);
-    let dir = args.out.join(&name);
-    let params = s.model.params();
-    let weights = room::tensors_bytes(params.iter().map(|(_, v)| v.as_tensor()));
-    let opt_state = room::tensors_bytes(s.opt.state_tensors()?.iter().map(|(_, t)| t));
-    room::ensure_room(&dir, weights + opt_state)?;
-    let extra: Vec<(&str, &Path)> = s
+fn save(s: &Setup, args: &PretrainArgs) -> Result<()> {
+    let files: Vec<(&str, &Path)> = s
         .vocab_files
         .iter()
-        .map(|(n, p)| (n.as_str(), p.as_path()))
+        .map(|(n, p)| (*n, p.as_path()))
         .collect();
-    let (opt, schedule): (&dyn Optimizer, &Schedule) = (s.opt.as_ref(), &s.schedule);
-    s.model.save(&dir, &extra, |tmp| {
-        save_state(&tmp.join(STATE_FILE), opt, schedule, state.step)?;
-        state.save(&tmp.join(TRAINER_STATE))
-    })?;
-    checkpoints::set_latest(&args.out, &name)?;
-    checkpoints::rotate(&args.out, args.keep_last)
+    s.trainer
+        .save(&s.model, s.state.step, args.keep_last, &files, &s.state)
+}
+
+/// The loss, tokens and time of the steps since the last log line.
+struct Window {
+    loss: f64,
+    n: u64,
+    tokens: u64,
+    /// The generator's and discriminator's losses (rtd).
+    parts: (f64, f64),
+    /// Seconds spent in the gradient all-reduce (data-parallel runs).
+    reduce_seconds: f64,
+    start: Instant,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            loss: 0.0,
+            n: 0,
+            tokens: 0,
+            parts: (0.0, 0.0),
+            reduce_seconds: 0.0,
+            start: Instant::now(),
+        }
+    }
+}
+
+impl Window {
+    /// Count optimizer step `step`.
+    fn add(&mut self, step: &StepOutcome) {
+        self.loss += step.loss;
+        self.n += 1;
+        self.tokens += step.tokens;
+        self.reduce_seconds += step.reduce_seconds;
+    }
 }

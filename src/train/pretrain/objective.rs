@@ -17,6 +17,7 @@ use crate::model::params::named_vars;
 use crate::model::rtd::{check_generator, generator_config, sample_tokens, Rtd, GENERATOR_DIR};
 use crate::model::BertConfig;
 use crate::train::progress::info;
+use crate::train::trainer::TrainedModel;
 
 /// What `dapt pretrain` trains.
 pub enum PretrainModel {
@@ -75,14 +76,6 @@ impl PretrainModel {
                 )?))
             }
         })
-    }
-
-    /// Every trained variable once, under a unique name (the optimizer's keys).
-    pub fn params(&self) -> Vec<(String, Var)> {
-        match self {
-            PretrainModel::Mlm(m) => named_vars(&m.vars),
-            PretrainModel::Rtd(r) => r.params(),
-        }
     }
 
     /// Number of trained parameters.
@@ -144,28 +137,6 @@ impl PretrainModel {
         })
     }
 
-    /// Save a checkpoint into `dir` (atomic; rtd: the discriminator there, the generator
-    /// in `dir/generator/`) with `extra` files and whatever `write_more` adds.
-    pub fn save(
-        &self,
-        dir: &Path,
-        extra: &[(&str, &Path)],
-        write_more: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<()> {
-        match self {
-            PretrainModel::Mlm(m) => m.save(dir, extra, write_more),
-            PretrainModel::Rtd(r) => r.save_with(dir, extra, write_more),
-        }
-    }
-
-    /// Restore the weights of a checkpoint written by [`PretrainModel::save`].
-    pub fn load(&self, dir: &Path) -> Result<()> {
-        match self {
-            PretrainModel::Mlm(m) => checkpoint::load_all(dir, &m.vars),
-            PretrainModel::Rtd(r) => r.load(dir),
-        }
-    }
-
     /// The same model recording no autograd graph, for evaluation.
     pub fn detached(&self) -> Result<Self> {
         Ok(match self {
@@ -192,4 +163,35 @@ fn rtd_generator_config(disc: &BertConfig, size: &str) -> Result<BertConfig> {
     check_generator(&gen, disc)
         .map_err(|e| crate::error::InputError(format!("--generator-size {size}: {e}")))?;
     Ok(gen)
+}
+
+impl TrainedModel for PretrainModel {
+    /// Every trained variable once, under a unique name (the optimizer's keys).
+    fn params(&self) -> Vec<(String, Var)> {
+        match self {
+            PretrainModel::Mlm(m) => named_vars(&m.vars),
+            PretrainModel::Rtd(r) => r.params(),
+        }
+    }
+
+    /// The checkpoint in `dir` (rtd: the discriminator there, the generator in
+    /// `dir/generator/`).
+    fn save(
+        &self,
+        dir: &Path,
+        extra: &[(&str, &Path)],
+        write_more: &mut dyn FnMut(&Path) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            PretrainModel::Mlm(m) => m.save(dir, extra, write_more),
+            PretrainModel::Rtd(r) => r.save_with(dir, extra, write_more),
+        }
+    }
+
+    fn load(&self, dir: &Path) -> Result<()> {
+        match self {
+            PretrainModel::Mlm(m) => checkpoint::load_all(dir, &m.vars),
+            PretrainModel::Rtd(r) => r.load(dir),
+        }
+    }
 }

@@ -22,17 +22,17 @@ use crate::data::special::SpecialTokens;
 use crate::dist::Collective;
 use crate::model::checkpoint;
 use crate::model::BertConfig;
-use crate::optim::{load_state, Optimizer, Schedule, STATE_FILE};
+use crate::text::vocab::checkpoint_files;
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::{self, TRAINER_STATE};
 use crate::train::options::parse_device;
 use crate::train::progress::info;
+use crate::train::trainer::{TrainedModel, Trainer};
 
 /// A run ready to train.
-pub struct Setup {
+pub struct Setup<'g> {
     pub model: PretrainModel,
-    pub opt: Box<dyn Optimizer>,
-    pub schedule: Schedule,
+    pub trainer: Trainer<'g>,
     pub state: TrainerState,
     pub train: Excluding<ShardSet>,
     pub heldout: Subset<ShardSet>,
@@ -40,7 +40,7 @@ pub struct Setup {
     pub collator: Collator,
     pub device: Device,
     /// Vocabulary files copied into every checkpoint (name, source).
-    pub vocab_files: Vec<(String, PathBuf)>,
+    pub vocab_files: Vec<(&'static str, PathBuf)>,
 }
 
 /// Whether paths `a` and `b` name one dir.
@@ -183,12 +183,12 @@ pub fn epoch_plan(
     )?)
 }
 
-impl Setup {
+impl<'g> Setup<'g> {
     /// Open the data, build or restore the model and optimizer, as rank
     /// `group.rank()` of a data-parallel run of `group.world_size()` processes (one for a
     /// plain run): every rank builds the same model and plans the same global batches of
     /// `group.world_size() x --batch-size` sequences.
-    pub fn new(args: &PretrainArgs, group: &dyn Collective) -> Result<Self> {
+    pub fn new(args: &PretrainArgs, group: &'g dyn Collective) -> Result<Self> {
         let world = group.world_size();
         if args.objective == ObjectiveFlag::Rtd {
             crate::dist::refuse_in_group(
@@ -274,7 +274,7 @@ impl Setup {
         let config = model_config(args, from, vocab.len())?;
         let collator = collator.with_match_flags(config.dapt_match_embedding);
         let model = PretrainModel::new(&config, args, &device)?;
-        let mut opt = args.optim.optimizer(model.params(), |_| 1.0)?;
+        let opt = args.optim.optimizer(model.params(), |_| 1.0)?;
         let per_epoch = epoch_plan(&train, &batching, args.seed, 0)?.num_batches() as u64
             / args.optim.grad_accum as u64;
         if per_epoch == 0 {
@@ -294,7 +294,15 @@ impl Setup {
             (Some(s), _) => s,
             (None, e) => e.unwrap_or(1) * per_epoch,
         };
-        let mut schedule = args.optim.schedule(total_steps)?;
+        let schedule = args.optim.schedule(total_steps)?;
+        let mut trainer = Trainer::new(
+            opt,
+            schedule,
+            group,
+            args.optim.max_grad_norm,
+            args.out.clone(),
+            String::new(),
+        );
         let mut state = TrainerState {
             seed: args.seed,
             ..TrainerState::default()
@@ -309,8 +317,7 @@ impl Setup {
                     vocab.sha256
                 );
             }
-            model.load(dir)?;
-            let restored = load_state(&dir.join(STATE_FILE), opt.as_mut())?;
+            let restored = trainer.restore(&model, dir)?;
             state = TrainerState::load(&dir.join(TRAINER_STATE))?;
             if state.seed != args.seed {
                 crate::bad_input!(
@@ -321,10 +328,13 @@ impl Setup {
                 );
             }
             // A continued run's schedule starts at the step it continued from.
-            let expected = schedule.clone().starting_at(restored.schedule.start_step);
+            let expected = trainer
+                .schedule
+                .clone()
+                .starting_at(restored.schedule.start_step);
             if restored.schedule != expected {
                 info("warning: the schedule differs from the checkpoint's (changed --lr, --max-steps or --epochs?); continuing with the checkpoint's");
-                schedule = restored.schedule;
+                trainer.schedule = restored.schedule;
             }
             info(format!(
                 "pretrain: resuming from {} at step {}",
@@ -335,12 +345,12 @@ impl Setup {
             state = continue_from(
                 dir,
                 &model,
-                opt.as_mut(),
+                trainer.opt.as_mut(),
                 &vocab,
                 args,
                 config.initializer_range,
             )?;
-            schedule = schedule.starting_at(state.step);
+            trainer.schedule = trainer.schedule.clone().starting_at(state.step);
         } else if let Some(dir) = &args.init_from {
             let rule = init_rule(args, &vocab);
             align_from(dir, &model, &vocab, rule, args, config.initializer_range)?;
@@ -359,25 +369,15 @@ impl Setup {
             "pretrain: {} training / {} held-out documents, {} steps ({} per epoch), {} parameters on {:?}",
             train.num_docs(),
             heldout.num_docs(),
-            schedule.total_steps,
+            trainer.schedule.total_steps,
             per_epoch,
             model.num_parameters(),
             device
         ));
-        let vocab_files = [
-            "vocab.txt",
-            "tokenizer.json",
-            "dapt_vocab.json",
-            "counts.tsv",
-        ]
-        .into_iter()
-        .map(|n| (n.to_string(), args.vocab.join(n)))
-        .filter(|(_, p)| p.exists())
-        .collect();
+        let vocab_files = checkpoint_files(&args.vocab);
         Ok(Setup {
             model,
-            opt,
-            schedule,
+            trainer,
             state,
             train,
             heldout,

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::{Adversarial, AdversarialKind, Ema, Swa, WeightAverage};
+use super::{Adversarial, AdversarialKind, Ema, Swa, Technique};
 use crate::bad_input;
 use crate::model::pooling::Pooling;
 use crate::optim::NamedParam;
@@ -132,12 +132,13 @@ impl TechniqueArgs {
         })
     }
 
-    /// The weight average, when `--ema` or `--swa` is set, starting from `params`.
-    pub fn weight_average(&self, params: &[NamedParam]) -> Result<Option<Box<dyn WeightAverage>>> {
+    /// The techniques the trainer calls, starting from `params`: the weight average,
+    /// when `--ema` or `--swa` is set.
+    pub fn techniques(&self, params: &[NamedParam]) -> Result<Vec<Box<dyn Technique>>> {
         Ok(match (self.ema, self.swa) {
-            (Some(decay), _) => Some(Box::new(Ema::new(decay, params)?)),
-            (None, Some(n)) => Some(Box::new(Swa::new(n))),
-            (None, None) => None,
+            (Some(decay), _) => vec![Box::new(Ema::new(decay, params)?)],
+            (None, Some(n)) => vec![Box::new(Swa::new(n))],
+            (None, None) => Vec::new(),
         })
     }
 }

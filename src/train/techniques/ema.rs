@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use anyhow::Result;
 use candle_core::Tensor;
 
-use super::{restore_tensors, WeightAverage};
+use super::{restore_tensors, Technique};
 use crate::optim::NamedParam;
 
 /// The moving average of every parameter, in parameter order.
@@ -27,7 +27,7 @@ impl Ema {
     }
 }
 
-impl WeightAverage for Ema {
+impl Technique for Ema {
     fn after_step(&mut self, params: &[NamedParam]) -> Result<()> {
         for (s, (_, v)) in self.shadow.iter_mut().zip(params) {
             *s = ((&*s * self.decay)? + (v.as_tensor() * (1.0 - self.decay))?)?;
@@ -35,7 +35,7 @@ impl WeightAverage for Ema {
         Ok(())
     }
 
-    fn weights(&self) -> Result<Option<Vec<Tensor>>> {
+    fn eval_weights(&self) -> Result<Option<Vec<Tensor>>> {
         Ok(Some(self.shadow.clone()))
     }
 

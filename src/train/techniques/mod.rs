@@ -1,6 +1,7 @@
-//! Fine-tuning techniques the fold loop calls at fixed points: loss terms (R-Drop),
-//! extra gradient passes (adversarial training), after the optimizer step and at
-//! evaluation (weight averaging). Each lives in its own file with its own state.
+//! Fine-tuning techniques called at fixed points: loss terms (R-Drop), extra gradient
+//! passes (adversarial training), after the optimizer step and at evaluation (weight
+//! averaging, through [`Technique`], which the trainer calls). Each lives in its own file
+//! with its own state.
 //!
 //! Pooling, classifier dropout, multi-sample dropout (the model's pair head) and layer-wise
 //! learning-rate decay (the optimizer) are set up from the same flags ([`TechniqueArgs`]).
@@ -24,9 +25,10 @@ pub use ema::Ema;
 pub use rdrop::rdrop_loss;
 pub use swa::Swa;
 
-/// A running average of the weights that evaluation and the saved `best` use instead of
-/// the trained weights (which keep training unchanged).
-pub trait WeightAverage {
+/// A fine-tuning technique as the trainer sees it: hooks it calls after each optimizer
+/// step and at each evaluation point, weights that evaluation uses in place of the
+/// trained ones (weight averaging), and state a training checkpoint keeps.
+pub trait Technique {
     /// Called after every optimizer step.
     fn after_step(&mut self, _params: &[NamedParam]) -> Result<()> {
         Ok(())
@@ -37,18 +39,25 @@ pub trait WeightAverage {
         Ok(())
     }
 
-    /// The averaged weights in parameter order (`None`: nothing to average yet).
-    fn weights(&self) -> Result<Option<Vec<Tensor>>>;
+    /// Weights in parameter order that evaluation and the saved best use instead of the
+    /// trained weights, which keep training unchanged (`None`: the trained weights).
+    fn eval_weights(&self) -> Result<Option<Vec<Tensor>>> {
+        Ok(None)
+    }
 
     /// The state as named tensors, for a training checkpoint.
-    fn state_tensors(&self, params: &[NamedParam]) -> Result<Vec<(String, Tensor)>>;
+    fn state_tensors(&self, _params: &[NamedParam]) -> Result<Vec<(String, Tensor)>> {
+        Ok(Vec::new())
+    }
 
-    /// Restore what [`WeightAverage::state_tensors`] saved, removing the entries it used.
+    /// Restore what [`Technique::state_tensors`] saved, removing the entries it used.
     fn load_state(
         &mut self,
-        params: &[NamedParam],
-        tensors: &mut HashMap<String, Tensor>,
-    ) -> Result<()>;
+        _params: &[NamedParam],
+        _tensors: &mut HashMap<String, Tensor>,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Adds the gradients of `params` in `from` to those in `into`.

@@ -7,7 +7,7 @@ use std::collections::{HashMap, VecDeque};
 use anyhow::Result;
 use candle_core::Tensor;
 
-use super::{restore_tensors, WeightAverage};
+use super::{restore_tensors, Technique};
 use crate::optim::NamedParam;
 
 /// The last `n` snapshots of the weights, oldest first.
@@ -26,7 +26,7 @@ impl Swa {
     }
 }
 
-impl WeightAverage for Swa {
+impl Technique for Swa {
     fn at_eval(&mut self, params: &[NamedParam]) -> Result<()> {
         let snapshot = params
             .iter()
@@ -39,7 +39,7 @@ impl WeightAverage for Swa {
         Ok(())
     }
 
-    fn weights(&self) -> Result<Option<Vec<Tensor>>> {
+    fn eval_weights(&self) -> Result<Option<Vec<Tensor>>> {
         let Some(first) = self.window.front() else {
             return Ok(None);
         };
