@@ -4,12 +4,14 @@
 # one `small` fine-tuning fold (desensitized LCQMC sample, batch 32, max-len 64), each
 # timed by the run's own train_seconds (steps only: no start-up, evaluation or saving),
 # BEFORE and AFTER interleaved, REPS times. Prints every run and the mean ratio.
-# Usage: bench/refactor_speed.sh BEFORE AFTER [REPS] [PRETRAIN_STEPS]  (repository root)
+# Usage: bench/refactor_speed.sh BEFORE AFTER [REPS] [PRETRAIN_STEPS] [FINETUNE_EPOCHS]
+# (repository root)
 set -euo pipefail
 before="$1"
 after="$2"
 reps="${3:-3}"
-steps="${4:-40}"
+steps="${4:-150}"
+epochs="${5:-3}"
 cd "$(dirname "$0")/.."
 out=bench/out/refactor_speed
 rm -rf "$out" && mkdir -p "$out"
@@ -35,8 +37,8 @@ print((last["step"] - first["step"]) / (last["train_seconds"] - first["train_sec
 finetune_rate() {
   python3 -c '
 import json, sys
-recs = [json.loads(l) for l in open(sys.argv[1]) if "loss" in l]
-last = recs[-1]
+recs = [json.loads(l) for l in open(sys.argv[1])]
+last = [r for r in recs if "loss" in r][-1]
 print(last["step"] / last["train_seconds"])' "$1"
 }
 
@@ -51,7 +53,7 @@ for rep in $(seq 1 "$reps"); do
     p=$(pretrain_rate "$run/metrics.jsonl")
     run="$out/ft-$side-$rep"
     "$bin" finetune --train "$train" --vocab "$out/ft-vocab" --model-config small \
-      --folds 5 --fold 0 --epochs 1 --batch-size 32 --max-len 64 --lr 1e-4 \
+      --folds 5 --fold 0 --epochs "$epochs" --batch-size 32 --max-len 64 --lr 1e-4 \
       --class-weight 1:1.3 --seed 1 --out "$run" 2> /dev/null
     f=$(finetune_rate "$run/metrics.jsonl")
     echo "rep $rep $side pretrain_steps_per_s $p finetune_steps_per_s $f" | tee -a "$out/runs.txt"

@@ -9,7 +9,8 @@ use std::sync::OnceLock;
 
 use candle_core::Device;
 use common::{arg, dapt_ok, fresh_dir, lines, root};
-use dapt::model::bert::{Init, SequenceClassifier};
+use dapt::model::build::Init;
+use dapt::model::classifier::SequenceClassifier;
 use dapt::model::{checkpoint, BertConfig};
 use serde_json::Value;
 

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 use common::max_abs;
-use dapt::model::bert::{Init, SequenceClassifier};
+use dapt::data::pair_batch::PairTensors;
+use dapt::model::build::Init;
+use dapt::model::classifier::SequenceClassifier;
 use dapt::model::dropout::Mode;
 use dapt::model::params::named_vars;
 use dapt::model::pooling::Pooling;
@@ -16,7 +18,6 @@ use dapt::model::BertConfig;
 use dapt::optim::{clip_grad_norm, AdamW, AdamWConfig, NamedParam, Optimizer};
 use dapt::train::finetune::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
 use dapt::train::loss::cross_entropy;
-use dapt::train::pair_batch::PairTensors;
 use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, Technique};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -3,7 +3,8 @@
 //! flags; the rows receive gradient and, once non-zero, change the output.
 
 use candle_core::{DType, Device, Tensor};
-use dapt::model::bert::{Init, SequenceClassifier};
+use dapt::model::build::Init;
+use dapt::model::classifier::SequenceClassifier;
 use dapt::model::dropout::Mode;
 use dapt::model::BertConfig;
 use dapt::train::loss::cross_entropy;

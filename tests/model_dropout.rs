@@ -41,7 +41,8 @@ fn tiny_batch(dev: &Device) -> dapt::data::collate::BatchTensors {
 
 #[test]
 fn train_mode_is_seeded_and_eval_mode_is_deterministic() {
-    use dapt::model::bert::{BertForMaskedLM, Init};
+    use dapt::model::bert::BertForMaskedLM;
+    use dapt::model::build::Init;
     use dapt::model::dropout::Mode;
     let dev = Device::Cpu;
     let mut config = dapt::model::BertConfig::preset("tiny", 32).unwrap();
@@ -86,7 +87,8 @@ fn train_mode_is_seeded_and_eval_mode_is_deterministic() {
 
 #[test]
 fn fresh_weights_follow_the_transformers_init() {
-    use dapt::model::bert::{BertForMaskedLM, Init};
+    use dapt::model::bert::BertForMaskedLM;
+    use dapt::model::build::Init;
     let dev = Device::Cpu;
     let config = dapt::model::BertConfig::preset("tiny", 500).unwrap();
     let (model, _) = BertForMaskedLM::new(&config, &dev, Init::Fresh(9)).unwrap();

@@ -73,7 +73,8 @@ fn mlm_logits_loss_and_gradients_match_transformers() {
 #[test]
 fn detached_model_gives_the_same_loss_without_a_graph() {
     use dapt::data::collate::IGNORE_LABEL;
-    use dapt::model::bert::{BertForMaskedLM, Init};
+    use dapt::model::bert::BertForMaskedLM;
+    use dapt::model::build::Init;
     let dev = common::test_device();
     let config = BertConfig::read(format!("{FIX}/mlm/config.json").as_ref()).unwrap();
     let dir = std::path::Path::new(FIX).join("mlm");

@@ -4,7 +4,8 @@ mod common;
 
 use candle_core::DType;
 use common::max_abs;
-use dapt::model::bert::{Init, SequenceClassifier};
+use dapt::model::build::Init;
+use dapt::model::classifier::SequenceClassifier;
 use dapt::model::dropout::Mode;
 use dapt::model::BertConfig;
 

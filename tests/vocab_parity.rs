@@ -134,7 +134,7 @@ fn hub_tokenizer_padding_and_truncation_are_ignored() {
     assert!(expected.iter().any(|ids| ids.len() < 35));
 
     let vocab = dapt::text::vocab::Vocab::load(&hub).unwrap();
-    let enc = dapt::train::pair_batch::PairEncoder::new(&vocab, 40).unwrap();
+    let enc = dapt::data::pair_batch::PairEncoder::new(&vocab, 40).unwrap();
     let mut stats = Default::default();
     let corpus = std::fs::read_to_string(root().join("corpora/mrpc_sample.tsv")).unwrap();
     let ours: Vec<Vec<u32>> = corpus

@@ -30,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
             line: i as u64 + 1,
         })
         .collect();
-    let _ = dapt::train::stack::runs::Run::load(&dir, std::path::Path::new("t.tsv"), &pairs);
+    let _ = dapt::infer::stack::runs::Run::load(&dir, std::path::Path::new("t.tsv"), &pairs);
 });

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 
-use crate::train::average::{average, expand_inputs};
-use crate::train::progress::info;
+use crate::infer::average::{average, expand_inputs};
+use crate::progress::info;
 
 /// Average the weights of compatible checkpoints into one Hugging Face dir.
 ///

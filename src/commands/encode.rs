@@ -8,11 +8,11 @@ use clap::Args as ClapArgs;
 use crate::data::append;
 use crate::data::encode::{encode_corpus, EncodeOptions, PairsAs};
 use crate::data::shards::input_files;
+use crate::progress::{info, Progress};
 use crate::text::build::total_bytes;
 use crate::text::corpus::Format;
 use crate::text::count::ReadOptions;
 use crate::text::vocab::Vocab;
-use crate::train::progress::{info, Progress};
 
 /// Encode corpora into a `.shard` of token ids, document offsets and word starts.
 #[derive(ClapArgs, Debug)]

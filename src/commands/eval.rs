@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 
 use super::predict::ModelArgs;
-use crate::train::predict::predict_file;
+use crate::infer::predict::predict_file;
 
 /// Print AUC, accuracy, F1 and log-loss of each model and of the ensemble, and the AUC
 /// of the word-overlap baselines (Jaccard, overlap coefficient, edit similarity of the

@@ -18,7 +18,7 @@ use clap::Args as ClapArgs;
 use super::config::config_flags;
 use crate::data::shards::{glob_files, is_pattern};
 use crate::error::{ChildFailed, InputError};
-use crate::train::progress::info;
+use crate::progress::info;
 
 /// Stages in the order they run.
 pub const STAGES: [&str; 6] = [

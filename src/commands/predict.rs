@@ -6,10 +6,10 @@ use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 
 use crate::fsutil::write_atomic;
-use crate::train::ensemble::Tta;
+use crate::infer::ensemble::Tta;
+use crate::infer::predict::{predict_file, PredictOptions};
+use crate::progress::info;
 use crate::train::options::parse_device;
-use crate::train::predict::{predict_file, PredictOptions};
-use crate::train::progress::info;
 
 /// Flags shared by `predict` and `eval`: the models, the input and how to run them.
 #[derive(ClapArgs, Debug, Clone)]

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
+use crate::progress::info;
 use crate::train::pretrain::{run as pretrain, Outcome, PretrainArgs};
-use crate::train::progress::info;
 
 /// Run `dapt pretrain`; SIGINT/SIGTERM ask the loop to stop after a checkpoint, and the
 /// process then exits with 130 (a second signal exits at once).

@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 
 use crate::fsutil::write_atomic;
-use crate::train::progress::info;
+use crate::progress::info;
 
 /// Charts of pretraining runs (overlaid) and fine-tuning runs, as one HTML file with
 /// inline SVG: no scripts, nothing fetched, safe to mail or archive.

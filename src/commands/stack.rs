@@ -5,11 +5,11 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Args as ClapArgs;
 
-use crate::train::ensemble::Tta;
+use crate::infer::ensemble::Tta;
+use crate::infer::predict::PredictOptions;
+use crate::infer::stack::{stack, write, Learner, StackOptions};
+use crate::progress::info;
 use crate::train::options::parse_device;
-use crate::train::predict::PredictOptions;
-use crate::train::progress::info;
-use crate::train::stack::{stack, write, Learner, StackOptions};
 
 /// Fit a second-level model on the out-of-fold probabilities of finetune runs plus
 /// lexical features (word overlap, lengths), cross-validated on the runs' own folds, and

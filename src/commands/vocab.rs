@@ -6,13 +6,13 @@ use anyhow::Result;
 use clap::Args as ClapArgs;
 
 use crate::fsutil::{temp_sibling, TempOutput};
+use crate::progress::{info, Progress};
 use crate::text::build::{build_vocab, total_bytes};
 use crate::text::corpus::Format;
 use crate::text::count::ReadOptions;
 use crate::text::extend::{extend_vocab, EXTEND_REPORT};
 use crate::text::tokenizer;
 use crate::text::vocab::{write_files, TokenizerKind, VocabMeta};
-use crate::train::progress::{info, Progress};
 
 /// Count word frequencies and write `vocab.txt`, `counts.tsv`, `tokenizer.json`.
 #[derive(ClapArgs, Debug)]

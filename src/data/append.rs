@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
 use crate::fsutil::write_atomic;
+use crate::progress::info;
 use crate::text::vocab::sha256_hex;
-use crate::train::progress::info;
 
 /// The stamp file inside a shard dir.
 pub const STAMP_FILE: &str = "encoded.json";

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use super::union_find::{text_ids, UnionFind};
 
+/// Name of the fold assignment file in a fine-tuning output dir.
+pub const FOLDS_FILE: &str = "folds.json";
+
 /// How examples are assigned to folds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

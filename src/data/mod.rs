@@ -11,6 +11,7 @@ pub mod folds;
 pub mod mask;
 pub mod matching;
 pub mod overlap;
+pub mod pair_batch;
 pub mod pairs;
 pub mod rng;
 pub mod shard;

@@ -15,7 +15,7 @@ use tokenizers::{
     NormalizedString, Normalizer, OffsetReferential, OffsetType, PreTokenizedString, PreTokenizer,
 };
 
-use crate::train::metrics::auc;
+use crate::metrics::auc;
 
 /// The words of `text`: lowercased, accents stripped, control characters dropped, split
 /// on whitespace and punctuation (each punctuation mark a word), every CJK character a

@@ -12,10 +12,10 @@ use super::doc::DocStore;
 use super::encode::{encode_corpus, EncodeOptions, PairsAs};
 use super::shard::{Doc, Shard};
 use crate::error::InputError;
+use crate::progress::info;
 use crate::text::corpus::Format;
 use crate::text::count::ReadOptions;
 use crate::text::vocab::{sha256_hex, Vocab};
-use crate::train::progress::info;
 
 /// Several shards, their documents numbered one after the other.
 pub struct ShardSet {

@@ -112,7 +112,7 @@ impl DistArgs {
             );
         }
         let group = connect(self.dist, Duration::from_secs_f64(self.dist_timeout))?;
-        crate::train::progress::set_quiet(!group.is_root());
+        crate::progress::set_quiet(!group.is_root());
         match work(group.as_ref()) {
             Err(err) if group.world_size() > 1 => {
                 eprintln!(

@@ -27,6 +27,8 @@ pub const CONFIG: &str = "config.json";
 pub const WEIGHTS: &str = "model.safetensors";
 /// sha256 of every other file.
 pub const MANIFEST: &str = "manifest.json";
+/// The training loop's state (counters, best evaluation) inside a checkpoint dir.
+pub const TRAINER_STATE: &str = "trainer_state.json";
 
 /// What loading weights into a model found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! (`ElectraForPreTraining`: is each token replaced?), the generator
 //! (`ElectraForMaskedLM`, its decoder tied to the word embeddings) and the pair
 //! classifier's head ([`ElectraHead`]; the classifier itself is
-//! [`super::bert::SequenceClassifier`], which builds either family).
+//! [`super::classifier::SequenceClassifier`], which builds either family).
 
 use std::path::Path;
 
@@ -13,7 +13,7 @@ use candle_nn::VarBuilder;
 
 use anyhow::Result;
 
-use super::bert::{build, build_in, detached_builder, init_named, initialise, saved_as, Init};
+use super::build::{build, build_in, detached_builder, init_named, initialise, saved_as, Init};
 use super::checkpoint::{self, LoadReport};
 use super::dropout::Mode;
 use super::encoder::Encoder;

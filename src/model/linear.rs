@@ -15,7 +15,7 @@ pub struct Linear {
 
 /// A dense layer `in_dim -> out_dim` under `vb` (`weight`, `bias`), with candle-nn's
 /// default initialisation (dapt re-initialises as transformers does in
-/// [`crate::model::bert::init_weights`]).
+/// [`crate::model::build::init_weights`]).
 pub fn linear(in_dim: usize, out_dim: usize, vb: VarBuilder) -> Result<Linear> {
     let weight = vb.get_with_hints(
         (out_dim, in_dim),

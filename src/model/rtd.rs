@@ -12,7 +12,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
 use rayon::prelude::*;
 
-use super::bert::Init;
+use super::build::Init;
 use super::checkpoint;
 use super::dropout::Mode;
 use super::electra::{ElectraForMaskedLM, ElectraForPreTraining};

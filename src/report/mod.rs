@@ -154,7 +154,7 @@ fn finetune_section(r: &FinetuneRun) -> Result<String> {
             )
             .dashed()
         };
-        let auc = crate::train::metrics::auc(&p, &labels);
+        let auc = crate::metrics::auc(&p, &labels);
         let roc = curves::thin(&curves::roc(&p, &labels), ROC_POINTS);
         let title = format!("Out-of-fold ROC (AUC {})", cell(auc));
         let series = [Series::line("model", roc, 0), diagonal()];

@@ -7,13 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use crate::fsutil::{temp_sibling, TempOutput};
-use crate::model::checkpoint;
-use crate::train::progress::info;
+use crate::model::checkpoint::{self, TRAINER_STATE};
+use crate::progress::info;
 
 /// Name of the pointer file inside a run dir.
 pub const LATEST: &str = "latest";
-/// Trainer state inside a checkpoint dir.
-pub const TRAINER_STATE: &str = "trainer_state.json";
 
 /// The dir name of the checkpoint after `step` optimizer steps (zero-padded, so names
 /// sort by step).

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
+use crate::infer::ensemble::find_checkpoints;
+use crate::infer::predict::{predict_file, PredictOptions};
 use crate::model::checkpoint;
+use crate::progress::info;
 use crate::text::vocab::{sha256_hex, Vocab};
-use crate::train::ensemble::find_checkpoints;
 use crate::train::finetune::{self, data::student_vocab, FinetuneArgs, FoldResult};
-use crate::train::predict::{predict_file, PredictOptions};
-use crate::train::progress::info;
 
 /// Distil a teacher into one student.
 ///

@@ -17,8 +17,8 @@ use serde::Serialize;
 
 use crate::data::pairs::PairRecord;
 use crate::fsutil::write_atomic;
-use crate::train::predict::{predict_file, PredictOptions};
-use crate::train::progress::info;
+use crate::infer::predict::{predict_file, PredictOptions};
+use crate::progress::info;
 
 /// The flags of self-training.
 #[derive(Args, Debug, Clone)]

@@ -12,10 +12,10 @@ use candle_core::{DType, Device, Tensor, D};
 use clap::{Args, ValueEnum};
 use rand::Rng;
 
+use crate::data::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder, PairTensors};
 use crate::data::pairs::PairRecord;
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::data::uda_augment::{Augmenter, UdaRates, UdaRule};
-use crate::train::pair_batch::{pad_batch, EncodeStats, EncodedPair, PairEncoder, PairTensors};
 
 /// A TSA schedule: how the threshold rises over training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

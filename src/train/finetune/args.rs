@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::data::folds::FoldBy;
 use crate::dist::DistArgs;
+use crate::metrics::Metrics;
 use crate::model::Precision;
-use crate::train::metrics::Metrics;
 use crate::train::options::OptimArgs;
 use crate::train::pseudo::PseudoArgs;
 use crate::train::soft::SoftLossArgs;

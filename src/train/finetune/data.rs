@@ -6,24 +6,22 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::args::{AugmentRule, FinetuneArgs, MetricKind};
-use crate::data::folds::Folds;
+use crate::data::folds::{Folds, FOLDS_FILE};
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
 use crate::data::soft_labels::SoftLabels;
 use candle_core::Device;
 
-use crate::model::bert::{Init, SequenceClassifier};
+use crate::data::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
+use crate::infer::pair_model::check_vocab_fits;
+use crate::model::build::Init;
+use crate::model::classifier::SequenceClassifier;
 use crate::model::pooling::Pooling;
 use crate::model::{checkpoint, BertConfig};
+use crate::progress::info;
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::latest;
 use crate::train::loss::parse_class_weight;
-use crate::train::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
-use crate::train::pair_model::check_vocab_fits;
-use crate::train::progress::info;
 use crate::train::uda::UdaData;
-
-/// Name of the fold assignment file in the output dir.
-pub const FOLDS_FILE: &str = "folds.json";
 
 /// A checked fine-tuning task.
 pub struct Prepared {

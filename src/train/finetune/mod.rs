@@ -19,11 +19,11 @@ use anyhow::Result;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::dist::{Collective, DistArgs};
 use crate::fsutil::write_atomic;
+use crate::infer::predict::PredictOptions;
+use crate::progress::info;
 use crate::text::vocab::sha256_hex;
 use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
-use crate::train::predict::PredictOptions;
-use crate::train::progress::info;
 use crate::train::pseudo;
 pub use args::{AugmentRule, FinetuneArgs, FoldResume, MetricKind};
 pub use fold::{fold_dir, FoldResult};
@@ -197,7 +197,7 @@ pub fn train_folds(
     let log_path = args.out.join("metrics.jsonl");
     let mut log = if root {
         write_atomic(
-            &args.out.join(data::FOLDS_FILE),
+            &args.out.join(crate::data::folds::FOLDS_FILE),
             &(serde_json::to_string(&p.folds)? + "\n"),
         )?;
         if args.fold.is_none() && args.resume == FoldResume::None {

@@ -6,10 +6,10 @@ use anyhow::Result;
 use candle_core::Device;
 
 use super::step::Target;
+use crate::data::pair_batch::EncodedPair;
 use crate::dist::{gather, slice_of, Collective};
-use crate::model::bert::SequenceClassifier;
-use crate::train::pair_batch::EncodedPair;
-use crate::train::probs::class_probs;
+use crate::infer::probs::class_probs;
+use crate::model::classifier::SequenceClassifier;
 
 /// What one example weighs in the loss's divisor: its class weight (1 without
 /// `--class-weight`, and for a row with a soft target only).

@@ -14,7 +14,7 @@ use crate::data::augment::AugmentReport;
 use crate::data::folds::FoldBy;
 use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::fsutil::write_atomic;
-use crate::train::metrics::{evaluate, Metrics};
+use crate::metrics::{evaluate, Metrics};
 
 /// One fold's line of `cv.json`.
 #[derive(Debug, Clone, Serialize)]

@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use super::args::MetricKind;
 use crate::error::InputError;
-use crate::model::bert::SequenceClassifier;
-use crate::train::checkpoints::{self, TRAINER_STATE};
-use crate::train::metrics::Metrics;
-use crate::train::progress::info;
+use crate::metrics::Metrics;
+use crate::model::checkpoint::TRAINER_STATE;
+use crate::model::classifier::SequenceClassifier;
+use crate::progress::info;
+use crate::train::checkpoints;
 use crate::train::trainer::Trainer;
 
 /// The best evaluation of a fold so far: all metrics, when, and the validation

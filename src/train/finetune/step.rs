@@ -6,11 +6,11 @@ use anyhow::Result;
 use candle_core::backprop::GradStore;
 use candle_core::{Device, Tensor, Var};
 
-use crate::model::bert::SequenceClassifier;
+use crate::data::pair_batch::PairTensors;
+use crate::model::classifier::SequenceClassifier;
 use crate::model::dropout::Mode;
 use crate::optim::NamedParam;
 use crate::train::loss::cross_entropy;
-use crate::train::pair_batch::PairTensors;
 use crate::train::soft::{SoftLossArgs, SoftTargets};
 use crate::train::techniques::{rdrop_loss, Adversarial};
 use crate::train::uda::{consistency, tsa_keep, UdaArgs};

@@ -8,7 +8,7 @@ use super::args::{AugmentRule, FinetuneArgs};
 use super::data::Prepared;
 use super::step::Target;
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
-use crate::train::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
+use crate::data::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::train::soft::tempered;
 
 /// The training part of fold `k` with its augmentations, the pseudo-labelled pairs and,

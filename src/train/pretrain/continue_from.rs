@@ -18,11 +18,12 @@ use super::args::PretrainArgs;
 use super::objective::PretrainModel;
 use super::state::TrainerState;
 use crate::model::align::{AlignEmbeddings, RowSource};
+use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::init_from::{init_from, per_token};
 use crate::optim::{apply_state, read_state, Optimizer, STATE_FILE};
+use crate::progress::info;
 use crate::text::vocab::{TokenizerKind, Vocab};
-use crate::train::checkpoints::{self, TRAINER_STATE};
-use crate::train::progress::info;
+use crate::train::checkpoints;
 use crate::train::trainer::TrainedModel;
 
 /// The checkpoint `--continue-from RUN` starts from: RUN itself if it is one, else the

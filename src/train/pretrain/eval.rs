@@ -10,9 +10,9 @@ use serde::Serialize;
 use super::objective::PretrainModel;
 use crate::data::collate::Collator;
 use crate::data::doc::DocStore;
+use crate::metrics::auc;
 use crate::model::dropout::Mode;
 use crate::model::rtd::sample_tokens;
-use crate::train::metrics::auc;
 
 /// What one evaluation measured.
 #[derive(Debug, Clone, Serialize)]

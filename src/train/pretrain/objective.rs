@@ -10,13 +10,14 @@ use candle_nn::VarMap;
 
 use super::args::{ObjectiveFlag, PretrainArgs};
 use crate::data::collate::{Batch, BatchTensors, Collator};
-use crate::model::bert::{BertForMaskedLM, Init};
+use crate::model::bert::BertForMaskedLM;
+use crate::model::build::Init;
 use crate::model::checkpoint;
 use crate::model::dropout::Mode;
 use crate::model::params::named_vars;
 use crate::model::rtd::{check_generator, generator_config, sample_tokens, Rtd, GENERATOR_DIR};
 use crate::model::BertConfig;
-use crate::train::progress::info;
+use crate::progress::info;
 use crate::train::trainer::TrainedModel;
 
 /// What `dapt pretrain` trains.

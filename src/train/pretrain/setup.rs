@@ -21,12 +21,13 @@ use crate::data::shards::{default_cache_dir, resolve, ShardSet};
 use crate::data::special::SpecialTokens;
 use crate::dist::Collective;
 use crate::model::checkpoint;
+use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::BertConfig;
+use crate::progress::info;
 use crate::text::vocab::checkpoint_files;
 use crate::text::vocab::Vocab;
-use crate::train::checkpoints::{self, TRAINER_STATE};
+use crate::train::checkpoints;
 use crate::train::options::parse_device;
-use crate::train::progress::info;
 use crate::train::trainer::{TrainedModel, Trainer};
 
 /// A run ready to train.

@@ -12,12 +12,13 @@ use candle_core::{Device, Tensor};
 use serde::Serialize;
 
 use super::Trainer;
-use crate::model::bert::SequenceClassifier;
 use crate::model::checkpoint;
+use crate::model::checkpoint::TRAINER_STATE;
+use crate::model::classifier::SequenceClassifier;
 use crate::model::params::named_vars;
 use crate::optim::{load_state, save_state, NamedParam, Resume, STATE_FILE};
 use crate::room;
-use crate::train::checkpoints::{self, TRAINER_STATE};
+use crate::train::checkpoints;
 
 /// The techniques' state inside a training checkpoint (EMA shadow, SWA snapshots).
 const TECHNIQUE_FILE: &str = "average.safetensors";

@@ -8,10 +8,10 @@ use anyhow::Result;
 use candle_core::Device;
 
 use super::ensemble::{load_models, mean, model_probs, Tta};
-use super::metrics::{evaluate, Metrics};
-use super::pair_batch::EncodeStats;
 use crate::data::overlap::{baseline_aucs, Overlap};
+use crate::data::pair_batch::EncodeStats;
 use crate::data::pairs::{read_pairs, PairRecord};
+use crate::metrics::{evaluate, Metrics};
 
 /// How to predict.
 #[derive(Debug, Clone)]

@@ -10,10 +10,10 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::bad_input;
 use crate::error::InputError;
+use crate::infer::ensemble::find_checkpoints;
+use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::checkpoint_files;
-use crate::train::checkpoints::TRAINER_STATE;
-use crate::train::ensemble::find_checkpoints;
 
 /// The checkpoint dirs `inputs` name: each is a checkpoint, or a `dapt finetune` output
 /// whose `fold-K/best` dirs all count.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::data::folds::Folds;
+use crate::data::folds::FOLDS_FILE;
 use crate::data::pairs::PairRecord;
 use crate::error::InputError;
-use crate::train::finetune::data::FOLDS_FILE;
 
 /// One finetune run's out-of-fold view of the training pairs.
 pub struct Run {

@@ -8,10 +8,11 @@ use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
 use crate::error::InputError;
-use crate::model::bert::{Init, SequenceClassifier};
+use crate::model::build::Init;
+use crate::model::checkpoint::TRAINER_STATE;
+use crate::model::classifier::SequenceClassifier;
 use crate::model::{checkpoint, BertConfig};
 use crate::text::vocab::Vocab;
-use crate::train::checkpoints::TRAINER_STATE;
 
 /// What `dapt finetune` records beside a best checkpoint (`trainer_state.json`), so
 /// `predict` reads text as training did.

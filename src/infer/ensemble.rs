@@ -8,9 +8,9 @@ use anyhow::Result;
 use candle_core::Device;
 use clap::ValueEnum;
 
-use super::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use super::pair_model::PairModel;
 use super::probs::class_probs;
+use crate::data::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::model::checkpoint;
 
 /// Test-time augmentation.

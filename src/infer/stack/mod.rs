@@ -20,9 +20,9 @@ use serde::Serialize;
 use crate::data::overlap::Overlap;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
-use crate::train::metrics::auc;
-use crate::train::predict::{predict_file, PredictOptions};
-use crate::train::progress::info;
+use crate::infer::predict::{predict_file, PredictOptions};
+use crate::metrics::auc;
+use crate::progress::info;
 pub use learners::Learner;
 use runs::{check_same_folds, Run};
 

@@ -3,8 +3,8 @@
 use anyhow::Result;
 use candle_core::{Device, D};
 
-use super::pair_batch::{pad_batch, EncodedPair};
-use crate::model::bert::SequenceClassifier;
+use crate::data::pair_batch::{pad_batch, EncodedPair};
+use crate::model::classifier::SequenceClassifier;
 use crate::model::dropout::Mode;
 
 /// Softmax probabilities `[pairs.len()][num_labels]`, in the order of `pairs`.

@@ -110,7 +110,7 @@ fn gbt(x: &[Vec<f64>], y: &[usize], test: &[Vec<f64>], seed: u64) -> Result<Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::metrics::auc;
+    use crate::metrics::auc;
 
     /// One feature that separates the classes (positives 10..19, negatives 1..9 by hand)
     /// and one of noise: both learners rank every positive above every negative.
