@@ -16,8 +16,9 @@ use dapt::model::params::named_vars;
 use dapt::model::pooling::Pooling;
 use dapt::model::BertConfig;
 use dapt::optim::{clip_grad_norm, AdamW, AdamWConfig, NamedParam, Optimizer};
-use dapt::train::finetune::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
+use dapt::train::finetune::step::{micro_batch_grads, Objective};
 use dapt::train::loss::cross_entropy;
+use dapt::train::tasks::pair::{MicroBatch, PairLoss, Target, Targets};
 use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, Technique};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -65,28 +66,20 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
     let params = named_vars(&model.vars);
     let mut opt = AdamW::new(params.clone(), AdamWConfig::default()).unwrap();
     let micro = micro_batch(&[1, 0, 1]);
-    let weights = [1.0, 1.3];
-    let spec = LossSpec {
-        class_weight: Some(&weights),
+    let task = PairLoss {
+        class_weight: Some(vec![1.0, 1.3]),
         label_smoothing: 0.0,
-        rdrop: None,
-        soft_loss: None,
-        tsa: None,
-        uda: None,
     };
-    let emb = model.word_embeddings().unwrap();
+    let techniques: Vec<Box<dyn Technique>> =
+        attack.into_iter().map(|a| Box::new(a) as _).collect();
+    let objective = Objective {
+        task: &task,
+        techniques: &techniques,
+    };
     for _ in 0..3 {
         let mut mode = Mode::train(ChaCha8Rng::seed_from_u64(0));
-        let (_, mut grads) = micro_batch_grads(
-            &model,
-            &micro,
-            &spec,
-            attack.as_ref().map(|a| (a, &emb)),
-            &params,
-            &mut mode,
-            1.0,
-        )
-        .unwrap();
+        let (_, mut grads) =
+            micro_batch_grads(&model, &micro, &objective, &params, &mut mode, 1.0).unwrap();
         clip_grad_norm(&mut grads, &params, 1.0).unwrap();
         opt.step(&grads, 1e-3).unwrap();
     }
@@ -145,35 +138,28 @@ fn attack_restores_the_embeddings_exactly() {
     let emb = model.word_embeddings().unwrap();
     let before: Vec<f32> = emb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
     let micro = micro_batch(&[1, 0, 1]);
-    let spec = LossSpec {
-        class_weight: None,
-        label_smoothing: 0.0,
-        rdrop: None,
-        soft_loss: None,
-        tsa: None,
-        uda: None,
-    };
+    let task = PairLoss::default();
     let pgd = Adversarial {
         kind: AdversarialKind::Pgd,
         epsilon: 0.5,
         steps: 2,
         alpha: 0.3,
     };
+    let techniques: Vec<Box<dyn Technique>> = vec![Box::new(pgd.clone())];
+    let objective = Objective {
+        task: &task,
+        techniques: &techniques,
+    };
     let mut mode = Mode::train(ChaCha8Rng::seed_from_u64(3));
-    micro_batch_grads(
-        &model,
-        &micro,
-        &spec,
-        Some((&pgd, &emb)),
-        &params,
-        &mut mode,
-        1.0,
-    )
-    .unwrap();
+    micro_batch_grads(&model, &micro, &objective, &params, &mut mode, 1.0).unwrap();
     let after: Vec<f32> = emb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
     assert!(before == after, "the perturbation leaked into the weights");
     // A failing loss leaves them restored too.
-    let mut grads = spec
+    let plain = Objective {
+        task: &task,
+        techniques: &[],
+    };
+    let mut grads = plain
         .loss(&model, &micro, &mut Mode::eval())
         .unwrap()
         .backward()

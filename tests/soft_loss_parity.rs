@@ -4,8 +4,10 @@
 //! gradient, for rows with both, one or the other kind of target.
 
 use candle_core::{Device, Tensor, Var};
-use dapt::train::finetune::step::{LossSpec, Target, Targets};
+use dapt::train::finetune::step::Objective;
 use dapt::train::soft::{tempered, SoftLossArgs};
+use dapt::train::tasks::pair::{PairLoss, Target, Targets};
+use dapt::train::techniques::{SoftLabels, Technique};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -46,15 +48,16 @@ fn matches_torch_distillation_loss() {
             distill_alpha: c.alpha,
             temperature: c.temperature,
         };
-        let spec = LossSpec {
-            class_weight: c.weight.as_deref(),
+        let task = PairLoss {
+            class_weight: c.weight.clone(),
             label_smoothing: c.label_smoothing,
-            rdrop: None,
-            soft_loss: Some(&soft_loss),
-            tsa: None,
-            uda: None,
         };
-        let loss = spec.objective(logits.as_tensor(), &targets).unwrap();
+        let techniques: Vec<Box<dyn Technique>> = vec![Box::new(SoftLabels::new(&soft_loss))];
+        let objective = Objective {
+            task: &task,
+            techniques: &techniques,
+        };
+        let loss = objective.objective(logits.as_tensor(), &targets).unwrap();
         let value = loss.to_scalar::<f64>().unwrap();
         assert!(
             (value - c.loss).abs() <= 1e-10 * c.loss.abs().max(1.0),
@@ -78,15 +81,15 @@ fn without_soft_labels_the_objective_is_the_cross_entropy() {
     let ys = Tensor::new(&[0u32, 1, 1], &dev).unwrap();
     let rows = [Target::hard(0), Target::hard(1), Target::hard(1)];
     let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
-    let spec = LossSpec {
-        class_weight: Some(&[1.0, 1.3]),
+    let task = PairLoss {
+        class_weight: Some(vec![1.0, 1.3]),
         label_smoothing: 0.1,
-        rdrop: None,
-        soft_loss: None,
-        tsa: None,
-        uda: None,
     };
-    let got = spec
+    let objective = Objective {
+        task: &task,
+        techniques: &[],
+    };
+    let got = objective
         .objective(&logits, &targets)
         .unwrap()
         .to_scalar::<f64>()

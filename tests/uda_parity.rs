@@ -6,7 +6,9 @@
 
 use candle_core::{Device, Tensor, Var};
 use clap::ValueEnum;
-use dapt::train::finetune::step::{LossSpec, Target, Targets};
+use dapt::train::finetune::step::Objective;
+use dapt::train::tasks::pair::{PairLoss, Target, Targets};
+use dapt::train::techniques::{Annealing, Technique};
 use dapt::train::uda::{consistency, Tsa};
 use serde::Deserialize;
 
@@ -57,15 +59,19 @@ fn matches_the_papers_loss_in_torch() {
         let original = Tensor::new(c.original.clone(), &dev).unwrap();
         let rows: Vec<Target> = c.labels.iter().map(|&l| Target::hard(l)).collect();
         let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
-        let spec = LossSpec {
-            class_weight: c.weight.as_deref(),
+        let task = PairLoss {
+            class_weight: c.weight.clone(),
             label_smoothing: 0.0,
-            rdrop: None,
-            soft_loss: None,
-            tsa: Some(eta),
-            uda: None,
         };
-        let sup = spec.objective(labelled.as_tensor(), &targets).unwrap();
+        // TSA at step `progress` x 10 of 10 (exact: the progress values are tenths).
+        let mut tsa_technique = Annealing::new(tsa, classes);
+        tsa_technique.begin_step((c.progress * 10.0).round() as u64, 10);
+        let techniques: Vec<Box<dyn Technique>> = vec![Box::new(tsa_technique)];
+        let objective = Objective {
+            task: &task,
+            techniques: &techniques,
+        };
+        let sup = objective.objective(labelled.as_tensor(), &targets).unwrap();
         close(
             sup.to_scalar::<f64>().unwrap(),
             c.sup,

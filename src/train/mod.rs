@@ -11,6 +11,7 @@ pub mod options;
 pub mod pretrain;
 pub mod pseudo;
 pub mod soft;
+pub mod tasks;
 pub mod techniques;
 pub mod tensorboard;
 pub mod trainer;

@@ -13,9 +13,9 @@ use serde_json::json;
 
 use super::args::{FinetuneArgs, FoldResume};
 use super::data::Prepared;
-use super::parallel::{loss_weight, scores};
+use super::parallel::scores;
 use super::resume::{self, Best, FoldState};
-use super::step::{micro_batch_grads, LossSpec, MicroBatch, Target, Targets};
+use super::step::{micro_batch_grads, Objective};
 use super::training_set::training_set;
 use crate::data::augment::AugmentReport;
 use crate::data::pair_batch::{pad_batch, EncodedPair, PairEncoder};
@@ -32,7 +32,8 @@ use crate::optim::layer_lr_scale;
 use crate::progress::{info, Progress};
 use crate::text::vocab::checkpoint_files;
 use crate::train::log::MetricsLog;
-use crate::train::techniques::with_weights;
+use crate::train::tasks::pair::{MicroBatch, PairLoss, Target, Targets};
+use crate::train::techniques::{self, with_weights, Inputs};
 use crate::train::trainer::{dropout, MicroStep, Trainer};
 
 /// What a fold produced (`OUT/fold-K/result.json`).
@@ -122,22 +123,30 @@ pub fn train_fold(
         valid_idx.len()
     ));
     let t = &args.techniques;
-    let model = new_model(p, args, device)?.with_dropout_samples(t.multi_sample_dropout);
+    let model = new_model(p, args, device)?;
     let params = named_vars(&model.vars);
     broadcast_params(group, &params)?;
+    // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
+    // encoder loads its tokenizer).
+    let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
+    let techniques = techniques::build(
+        t,
+        Inputs {
+            params: &params,
+            num_classes: p.num_classes,
+            soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
+            uda: (&args.uda, p.uda.as_ref(), &uda_encoder),
+        },
+    )?;
+    techniques::refuse_data_parallel(group, &techniques)?;
+    let model = techniques.iter().fold(model, |m, t| t.configure(m));
     let layers = model.config.num_hidden_layers;
     let opt = args.optim.optimizer(params.clone(), |name| {
         layer_lr_scale(name, layers, t.layer_lr_decay)
     })?;
-    let attack = t.attack();
-    let embeddings = model.word_embeddings()?;
-    let mut spec = LossSpec {
-        class_weight: p.class_weight.as_deref(),
+    let task = PairLoss {
+        class_weight: p.class_weight.clone(),
         label_smoothing: args.label_smoothing,
-        rdrop: t.rdrop,
-        soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
-        tsa: None,
-        uda: p.uda.as_ref().map(|_| &args.uda),
     };
     let accum_n = args.optim.grad_accum;
     let global_batch = args.batch_size * world;
@@ -155,16 +164,13 @@ pub fn train_fold(
         dir.clone(),
         label,
     )
-    .with_techniques(t.techniques(&params)?);
+    .with_techniques(techniques);
     let valid: Vec<&EncodedPair> = valid_idx.iter().map(|&i| &p.encoded[i]).collect();
     let valid_labels: Vec<usize> = valid_idx.iter().map(|&i| p.labels[i]).collect();
     let pad = p.vocab.special.pad;
     if root {
         std::fs::create_dir_all(&dir)?;
     }
-    // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
-    // encoder loads its tokenizer).
-    let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
     let mut st = FoldState {
         fingerprint: fingerprint.to_string(),
         ..FoldState::default()
@@ -191,11 +197,8 @@ pub fn train_fold(
     progress.inc(st.step);
     let matches = model.config.dapt_match_embedding;
     // This rank's part of a batch's loss: its rows' share of the batch's class weights.
-    let weight = |rows: &[usize]| -> f64 {
-        rows.iter()
-            .map(|&i| loss_weight(&train_targets[i], p.class_weight.as_deref()))
-            .sum()
-    };
+    let weight =
+        |rows: &[usize]| -> f64 { rows.iter().map(|&i| task.weight(&train_targets[i])).sum() };
     'epochs: for epoch in st.epoch..args.epochs {
         let mut order: Vec<usize> = (0..train.len()).collect();
         order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
@@ -203,11 +206,7 @@ pub fn train_fold(
         let done = if epoch == st.epoch { st.next_group } else { 0 };
         for (s, micro_batches) in batches.chunks(accum_n).enumerate().skip(done) {
             let step_start = Instant::now();
-            spec.tsa = args
-                .uda
-                .tsa
-                .map(|t| t.threshold(st.step as f64 / total_steps as f64, p.num_classes));
-            let outcome = trainer.step(st.step, micro_batches.iter(), |all| {
+            let outcome = trainer.step(st.step, micro_batches.iter(), |all, techniques| {
                 let rows = &all[slice_of(all.len(), rank, world)];
                 let share = weight(rows) / weight(all);
                 let micro = st.micro;
@@ -221,28 +220,21 @@ pub fn train_fold(
                 let micro_batch = MicroBatch {
                     inputs: pad_batch(&batch, pad, matches, device)?,
                     targets: Targets::of(&targets, device)?,
-                    unlabelled: match &p.uda {
-                        Some(u) => Some(u.batch(
-                            &uda_encoder,
-                            (args.seed, micro, k as u64),
-                            matches,
-                            device,
-                        )?),
-                        None => None,
-                    },
+                    unlabelled: techniques
+                        .iter()
+                        .map(|t| t.unlabelled((args.seed, micro, k as u64), matches, device))
+                        .find_map(Result::transpose)
+                        .transpose()?,
                 };
                 // Keyed by rank too: ranks drawing one stream would share dropout masks.
                 let stream = k as u64 | (rank as u64) << 32;
                 let mut mode = dropout(args.seed, micro, stream, args.precision);
-                let (loss, grads) = micro_batch_grads(
-                    &model,
-                    &micro_batch,
-                    &spec,
-                    attack.as_ref().map(|a| (a, &embeddings)),
-                    &params,
-                    &mut mode,
-                    share,
-                )?;
+                let objective = Objective {
+                    task: &task,
+                    techniques,
+                };
+                let (loss, grads) =
+                    micro_batch_grads(&model, &micro_batch, &objective, &params, &mut mode, share)?;
                 Ok(Some(MicroStep {
                     loss,
                     share,

@@ -42,32 +42,14 @@ pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
 /// [`run`] as one rank of `group`.
 fn run_in(args: &FinetuneArgs, group: &dyn Collective) -> Result<Option<CvReport>> {
     crate::dist::check_same(group, &format!("{args:?}"), "flags")?;
-    let refused = [
-        (
-            args.pseudo.pseudo.is_some(),
+    // The techniques are asked when each fold builds them (techniques::refuse_data_parallel);
+    // pseudo-labelling is a loop of rounds around the folds.
+    if args.pseudo.pseudo.is_some() {
+        crate::dist::refuse_in_group(
+            group,
             "--pseudo",
             "its relabelling rounds predict in one process",
-        ),
-        (
-            args.uda.uda.is_some(),
-            "--uda",
-            "every rank would draw the same unlabelled pairs",
-        ),
-        (
-            args.uda.tsa.is_some(),
-            "--tsa",
-            "its threshold drops rows from each rank's loss separately",
-        ),
-        (
-            args.techniques.adversarial.is_some(),
-            "--adversarial",
-            "each rank would perturb by its own gradient",
-        ),
-    ];
-    for (on, flag, why) in refused {
-        if on {
-            crate::dist::refuse_in_group(group, flag, why)?;
-        }
+        )?;
     }
     let ps = &args.pseudo;
     let Some(file) = &ps.pseudo else {

@@ -1,24 +1,13 @@
-//! A fold's training across the ranks of a data-parallel run: what each example weighs
-//! in the loss's divisor (a rank's share of the batch) and the validation scores, each
-//! rank scoring a slice.
+//! The validation scores of a fold across the ranks of a data-parallel run, each rank
+//! scoring a slice.
 
 use anyhow::Result;
 use candle_core::Device;
 
-use super::step::Target;
 use crate::data::pair_batch::EncodedPair;
 use crate::dist::{gather, slice_of, Collective};
 use crate::infer::probs::class_probs;
 use crate::model::classifier::SequenceClassifier;
-
-/// What one example weighs in the loss's divisor: its class weight (1 without
-/// `--class-weight`, and for a row with a soft target only).
-pub fn loss_weight(target: &Target, class_weight: Option<&[f64]>) -> f64 {
-    match (target.label, class_weight) {
-        (Some(y), Some(w)) => w[y],
-        _ => 1.0,
-    }
-}
 
 /// The class probabilities of the validation pairs, each rank scoring its slice.
 pub fn scores(

@@ -6,10 +6,10 @@ use anyhow::Result;
 
 use super::args::{AugmentRule, FinetuneArgs};
 use super::data::Prepared;
-use super::step::Target;
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::train::soft::tempered;
+use crate::train::tasks::pair::Target;
 
 /// The training part of fold `k` with its augmentations, the pseudo-labelled pairs and,
 /// with `--soft-labels`, the unlabelled pairs (the last two in both orders under

@@ -108,7 +108,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         }
         let step = s
             .trainer
-            .step(s.state.step, 0..args.optim.grad_accum, |_| {
+            .step(s.state.step, 0..args.optim.grad_accum, |_, _| {
                 if s.state.batch_in_epoch >= plan.num_batches() {
                     s.state.epoch += 1;
                     s.state.batch_in_epoch = 0;

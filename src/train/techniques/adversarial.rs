@@ -11,7 +11,8 @@ use candle_core::{Tensor, Var};
 use clap::ValueEnum;
 use serde::Serialize;
 
-use super::add_grads;
+use super::{add_grads, Technique};
+use crate::model::classifier::SequenceClassifier;
 use crate::optim::NamedParam;
 
 /// The attack (`--adversarial`).
@@ -111,5 +112,25 @@ impl Adversarial {
             };
         }
         unreachable!("at least one attack step")
+    }
+}
+
+impl Technique for Adversarial {
+    fn flag(&self) -> &'static str {
+        "--adversarial"
+    }
+
+    fn refuses_data_parallel(&self) -> Option<&'static str> {
+        Some("each rank would perturb by its own gradient")
+    }
+
+    fn extra_grads(
+        &self,
+        model: &SequenceClassifier,
+        params: &[NamedParam],
+        grads: &mut GradStore,
+        loss: &mut dyn FnMut() -> Result<Tensor>,
+    ) -> Result<()> {
+        self.apply(&model.word_embeddings()?, params, grads, loss)
     }
 }

@@ -4,10 +4,9 @@
 use anyhow::Result;
 use clap::Args;
 
-use super::{Adversarial, AdversarialKind, Ema, Swa, Technique};
+use super::{Adversarial, AdversarialKind};
 use crate::bad_input;
 use crate::model::pooling::Pooling;
-use crate::optim::NamedParam;
 
 /// Fine-tuning techniques: adversarial training, weight averaging, R-Drop, multi-sample
 /// dropout, pooling, the exact-match feature, layer-wise learning-rate decay. All off by
@@ -129,16 +128,6 @@ impl TechniqueArgs {
             epsilon: self.adv_epsilon,
             steps: self.adv_steps,
             alpha: self.adv_alpha.unwrap_or(self.adv_epsilon / 3.0),
-        })
-    }
-
-    /// The techniques the trainer calls, starting from `params`: the weight average,
-    /// when `--ema` or `--swa` is set.
-    pub fn techniques(&self, params: &[NamedParam]) -> Result<Vec<Box<dyn Technique>>> {
-        Ok(match (self.ema, self.swa) {
-            (Some(decay), _) => vec![Box::new(Ema::new(decay, params)?)],
-            (None, Some(n)) => vec![Box::new(Swa::new(n))],
-            (None, None) => Vec::new(),
         })
     }
 }

@@ -28,6 +28,10 @@ impl Ema {
 }
 
 impl Technique for Ema {
+    fn flag(&self) -> &'static str {
+        "--ema"
+    }
+
     fn after_step(&mut self, params: &[NamedParam]) -> Result<()> {
         for (s, (_, v)) in self.shadow.iter_mut().zip(params) {
             *s = ((&*s * self.decay)? + (v.as_tensor() * (1.0 - self.decay))?)?;

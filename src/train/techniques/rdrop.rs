@@ -4,6 +4,34 @@
 
 use candle_core::{Result, Tensor, D};
 
+use super::Technique;
+
+/// R-Drop with its weight α (`--rdrop`).
+pub struct RDrop {
+    /// Weight of the symmetric KL term.
+    pub alpha: f64,
+}
+
+impl Technique for RDrop {
+    fn flag(&self) -> &'static str {
+        "--rdrop"
+    }
+
+    fn passes(
+        &self,
+        forward: &mut dyn FnMut() -> anyhow::Result<Tensor>,
+        objective: &dyn Fn(&Tensor) -> Result<Tensor>,
+    ) -> anyhow::Result<Option<Tensor>> {
+        let first = forward()?;
+        Ok(Some(rdrop_loss(
+            &first,
+            &forward()?,
+            self.alpha,
+            objective,
+        )?))
+    }
+}
+
 /// `(CE(l₁) + CE(l₂)) / 2 + α · (KL(p₁‖p₂) + KL(p₂‖p₁)) / 2`, the KL terms summed over
 /// classes and averaged over the batch (so α does not depend on the batch size); `ce`
 /// is the cross-entropy of one pass's logits. Gradients flow through both distributions,

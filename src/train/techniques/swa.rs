@@ -27,6 +27,10 @@ impl Swa {
 }
 
 impl Technique for Swa {
+    fn flag(&self) -> &'static str {
+        "--swa"
+    }
+
     fn at_eval(&mut self, params: &[NamedParam]) -> Result<()> {
         let snapshot = params
             .iter()

@@ -20,7 +20,8 @@ use crate::optim::{load_state, save_state, NamedParam, Resume, STATE_FILE};
 use crate::room;
 use crate::train::checkpoints;
 
-/// The techniques' state inside a training checkpoint (EMA shadow, SWA snapshots).
+/// The techniques' state inside a training checkpoint (EMA shadow, SWA snapshots), when
+/// they have any.
 const TECHNIQUE_FILE: &str = "average.safetensors";
 
 /// A model a training checkpoint holds: its parameters, and how its weights are written
@@ -78,7 +79,7 @@ impl Trainer<'_> {
             + room::tensors_bytes(technique_state.iter().map(|(_, t)| t));
         room::ensure_room(&dir, bytes)?;
         let json = serde_json::to_string_pretty(state)? + "\n";
-        let mut technique_state = Some(technique_state);
+        let mut technique_state = Some(technique_state).filter(|t| !t.is_empty());
         model.save(&dir, files, &mut |tmp| {
             save_state(
                 &tmp.join(STATE_FILE),
@@ -86,10 +87,7 @@ impl Trainer<'_> {
                 &self.schedule,
                 step,
             )?;
-            if let Some(tensors) = technique_state
-                .take()
-                .filter(|_| !self.techniques.is_empty())
-            {
+            if let Some(tensors) = technique_state.take() {
                 let tensors: HashMap<String, Tensor> = tensors.into_iter().collect();
                 candle_core::safetensors::save(&tensors, tmp.join(TECHNIQUE_FILE))?;
             }
@@ -105,13 +103,14 @@ impl Trainer<'_> {
     pub fn restore(&mut self, model: &dyn TrainedModel, dir: &Path) -> Result<Resume> {
         model.load(dir)?;
         let restored = load_state(&dir.join(STATE_FILE), self.opt.as_mut())?;
-        if !self.techniques.is_empty() {
-            let file = dir.join(TECHNIQUE_FILE);
-            let mut tensors = candle_core::safetensors::load(&file, &Device::Cpu)
-                .with_context(|| format!("reading {}", file.display()))?;
-            for t in &mut self.techniques {
-                t.load_state(self.opt.params(), &mut tensors)?;
-            }
+        let file = dir.join(TECHNIQUE_FILE);
+        let mut tensors = match file.exists() {
+            true => candle_core::safetensors::load(&file, &Device::Cpu)
+                .with_context(|| format!("reading {}", file.display()))?,
+            false => HashMap::new(),
+        };
+        for t in &mut self.techniques {
+            t.load_state(self.opt.params(), &mut tensors)?;
         }
         Ok(restored)
     }

@@ -54,28 +54,28 @@ pub struct StepOutcome {
 }
 
 /// The optimizer side of a training run, shared by every loop.
-pub struct Trainer<'g> {
+pub struct Trainer<'a> {
     /// The optimizer over the model's parameters.
     pub opt: Box<dyn Optimizer>,
     /// The learning-rate schedule.
     pub schedule: Schedule,
     /// Techniques called after each optimizer step, at evaluation and in checkpoints.
-    pub techniques: Vec<Box<dyn Technique>>,
+    pub techniques: Vec<Box<dyn Technique + 'a>>,
     accum: GradAccumulator,
-    group: &'g dyn Collective,
+    group: &'a dyn Collective,
     max_grad_norm: f64,
     run_dir: PathBuf,
     label: String,
 }
 
-impl<'g> Trainer<'g> {
+impl<'a> Trainer<'a> {
     /// A trainer of `opt` on `schedule` as one process of `group`, clipping the global
     /// gradient norm to `max_grad_norm` (0: no clipping); its checkpoints go to
     /// `run_dir`, and `label` (e.g. `fold 2: `) starts its error messages.
     pub fn new(
         opt: Box<dyn Optimizer>,
         schedule: Schedule,
-        group: &'g dyn Collective,
+        group: &'a dyn Collective,
         max_grad_norm: f64,
         run_dir: PathBuf,
         label: String,
@@ -93,7 +93,7 @@ impl<'g> Trainer<'g> {
     }
 
     /// The same trainer calling `techniques`' hooks.
-    pub fn with_techniques(mut self, techniques: Vec<Box<dyn Technique>>) -> Self {
+    pub fn with_techniques(mut self, techniques: Vec<Box<dyn Technique + 'a>>) -> Self {
         self.techniques = techniques;
         self
     }
@@ -104,25 +104,29 @@ impl<'g> Trainer<'g> {
     }
 
     /// The process group the run trains in.
-    pub fn group(&self) -> &'g dyn Collective {
+    pub fn group(&self) -> &'a dyn Collective {
         self.group
     }
 
     /// Optimizer step `step` (0-based) over `micro_batches`, each turned into a loss and
-    /// gradients by `micro` (`None`: this process has no rows of it; it counts as a zero
-    /// gradient). The gradients are averaged over the micro-batches, summed over the
+    /// gradients by `micro`, which is handed the techniques (`None`: this process has no
+    /// rows of it; it counts as a zero gradient). The techniques' `begin_step` hooks run
+    /// first; the gradients are averaged over the micro-batches, summed over the
     /// processes, clipped, and applied at the schedule's learning rate; then the
     /// techniques' `after_step` hooks run. A loss that is not finite stops the run.
     pub fn step<B>(
         &mut self,
         step: u64,
         micro_batches: impl ExactSizeIterator<Item = B>,
-        mut micro: impl FnMut(B) -> Result<Option<MicroStep>>,
+        mut micro: impl FnMut(B, &[Box<dyn Technique + 'a>]) -> Result<Option<MicroStep>>,
     ) -> Result<StepOutcome> {
+        for t in &mut self.techniques {
+            t.begin_step(step, self.schedule.total_steps);
+        }
         let n = micro_batches.len() as f64;
         let (mut loss, mut tokens) = (0.0, 0u64);
         for b in micro_batches {
-            let Some(m) = micro(b)? else {
+            let Some(m) = micro(b, &self.techniques)? else {
                 self.accum.add(&GradStore::default())?;
                 continue;
             };
