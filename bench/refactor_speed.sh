@@ -3,7 +3,8 @@
 # optimizer steps/s of `small` MLM pretraining (Lookahead, batch 64 x 32 tokens) and of
 # one `small` fine-tuning fold (desensitized LCQMC sample, batch 32, max-len 64), each
 # timed by the run's own train_seconds (steps only: no start-up, evaluation or saving),
-# BEFORE and AFTER interleaved, REPS times. Prints every run and the mean ratio.
+# BEFORE and AFTER interleaved (which goes first alternates), REPS times. Prints every
+# run and the mean ratio.
 # Usage: bench/refactor_speed.sh BEFORE AFTER [REPS] [PRETRAIN_STEPS] [FINETUNE_EPOCHS]
 # (repository root)
 set -euo pipefail
@@ -43,7 +44,9 @@ print(last["step"] / last["train_seconds"])' "$1"
 }
 
 for rep in $(seq 1 "$reps"); do
-  for side in before after; do
+  # Alternate which binary runs first, so neither gains from its place in the order.
+  order=$([ $((rep % 2)) = 1 ] && echo "before after" || echo "after before")
+  for side in $order; do
     bin=$([ "$side" = before ] && echo "$before" || echo "$after")
     run="$out/pre-$side-$rep"
     "$bin" pretrain --corpus "$out/c.shard" --vocab "$out/vocab" --model-config small \

@@ -13,7 +13,7 @@ use tokenizers::pre_tokenizers::whitespace::WhitespaceSplit;
 use tokenizers::processors::bert::BertProcessing;
 use tokenizers::{AddedToken, Tokenizer};
 
-use super::vocab::{TokenizerKind, Vocab, SPECIAL_TOKENS};
+use super::vocab::{tokens_by_id, TokenizerKind, Vocab, SPECIAL_TOKENS};
 use crate::error::InputError;
 
 /// The `tokenizers` crate's boxed errors as anyhow errors.
@@ -158,17 +158,6 @@ pub fn load(vocab: &Vocab) -> Result<Tokenizer> {
             Ok(tok)
         }
     }
-}
-
-/// Every token of `tok` (added tokens included) with its id, in id order.
-pub fn tokens_by_id(tok: &Tokenizer) -> Vec<(u32, String)> {
-    let mut by_id: Vec<(u32, String)> = tok
-        .get_vocab(true)
-        .into_iter()
-        .map(|(t, id)| (id, t))
-        .collect();
-    by_id.sort_unstable();
-    by_id
 }
 
 /// Every token of `tok` (added tokens included) must have the same id in `vocab`.

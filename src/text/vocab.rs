@@ -151,12 +151,23 @@ pub fn write_files(
     Ok(())
 }
 
+/// Every token of `tok` (added tokens included) with its id, in id order.
+pub fn tokens_by_id(tok: &tokenizers::Tokenizer) -> Vec<(u32, String)> {
+    let mut by_id: Vec<(u32, String)> = tok
+        .get_vocab(true)
+        .into_iter()
+        .map(|(t, id)| (id, t))
+        .collect();
+    by_id.sort_unstable();
+    by_id
+}
+
 /// The `vocab.txt` bytes equivalent to a `tokenizer.json` (tokens in id order): recent
 /// transformers versions save tokenizers without `vocab.txt`.
 fn vocab_txt_of_tokenizer(path: &Path) -> Result<Vec<u8>> {
     let tok = tokenizers::Tokenizer::from_file(path)
         .map_err(|e| InputError::at_path(path, format!("not a valid tokenizer.json: {e}")))?;
-    let by_id = super::tokenizer::tokens_by_id(&tok);
+    let by_id = tokens_by_id(&tok);
     if let Some((i, (id, t))) = by_id
         .iter()
         .enumerate()

@@ -28,12 +28,12 @@ use crate::model::checkpoint;
 use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::classifier::SequenceClassifier;
 use crate::model::params::named_vars;
-use crate::optim::layer_lr_scale;
+use crate::optim::{layer_lr_scale, NamedParam};
 use crate::progress::{info, Progress};
 use crate::text::vocab::checkpoint_files;
 use crate::train::log::MetricsLog;
 use crate::train::tasks::pair::{MicroBatch, PairLoss, Target, Targets};
-use crate::train::techniques::{self, with_weights, Inputs};
+use crate::train::techniques::{self, with_weights, Inputs, Technique};
 use crate::train::trainer::{dropout, MicroStep, Trainer};
 
 /// What a fold produced (`OUT/fold-K/result.json`).
@@ -108,7 +108,7 @@ pub fn train_fold(
     log: &mut MetricsLog,
     group: &dyn Collective,
 ) -> Result<FoldResult> {
-    let (rank, world, root) = (group.rank(), group.world_size(), group.is_root());
+    let root = group.is_root();
     let (train_idx, valid_idx) = p.folds.split(k);
     let (train, train_targets, augment) = training_set(p, args, &train_idx, k)?;
     let soft_only = train_targets.iter().filter(|t| t.label.is_none()).count();
@@ -144,30 +144,32 @@ pub fn train_fold(
     let opt = args.optim.optimizer(params.clone(), |name| {
         layer_lr_scale(name, layers, t.layer_lr_decay)
     })?;
-    let task = PairLoss {
-        class_weight: p.class_weight.clone(),
-        label_smoothing: args.label_smoothing,
-    };
     let accum_n = args.optim.grad_accum;
-    let global_batch = args.batch_size * world;
-    let batches_per_epoch = train.len().div_ceil(global_batch);
-    let steps_per_epoch = batches_per_epoch.div_ceil(accum_n) as u64;
+    let global_batch = args.batch_size * group.world_size();
+    let steps_per_epoch = train.len().div_ceil(global_batch).div_ceil(accum_n) as u64;
     let schedule = args.optim.schedule(steps_per_epoch * args.epochs)?;
     let total_steps = schedule.total_steps;
     let dir = fold_dir(&args.out, k);
-    let label = format!("fold {k}: ");
-    let mut trainer = Trainer::new(
-        opt,
-        schedule,
+    let (clip, label) = (args.optim.max_grad_norm, format!("fold {k}: "));
+    let mut trainer =
+        Trainer::new(opt, schedule, group, clip, dir.clone(), label).with_techniques(techniques);
+    let f = Fold {
+        p,
+        args,
+        k,
+        device,
         group,
-        args.optim.max_grad_norm,
-        dir.clone(),
-        label,
-    )
-    .with_techniques(techniques);
-    let valid: Vec<&EncodedPair> = valid_idx.iter().map(|&i| &p.encoded[i]).collect();
-    let valid_labels: Vec<usize> = valid_idx.iter().map(|&i| p.labels[i]).collect();
-    let pad = p.vocab.special.pad;
+        task: PairLoss {
+            class_weight: p.class_weight.clone(),
+            label_smoothing: args.label_smoothing,
+        },
+        model,
+        params: params.clone(),
+        train,
+        train_targets,
+        valid: valid_idx.iter().map(|&i| &p.encoded[i]).collect(),
+        valid_labels: valid_idx.iter().map(|&i| p.labels[i]).collect(),
+    };
     if root {
         std::fs::create_dir_all(&dir)?;
     }
@@ -180,7 +182,7 @@ pub fn train_fold(
         // ranks must then not find.
         for turn_of_root in [true, false] {
             if root == turn_of_root {
-                if let Some(r) = resume::restore(&dir, fingerprint, &model, &mut trainer)? {
+                if let Some(r) = resume::restore(&dir, fingerprint, &f.model, &mut trainer)? {
                     st = r;
                 }
             }
@@ -195,52 +197,16 @@ pub fn train_fold(
     log.retain(|v| v["fold"].as_u64() != Some(k as u64) || v["step"].as_u64() <= Some(resumed_at))?;
     let progress = Progress::items(&format!("fold {k}"), total_steps);
     progress.inc(st.step);
-    let matches = model.config.dapt_match_embedding;
-    // This rank's part of a batch's loss: its rows' share of the batch's class weights.
-    let weight =
-        |rows: &[usize]| -> f64 { rows.iter().map(|&i| task.weight(&train_targets[i])).sum() };
     'epochs: for epoch in st.epoch..args.epochs {
-        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut order: Vec<usize> = (0..f.train.len()).collect();
         order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
         let batches: Vec<&[usize]> = order.chunks(global_batch).collect();
         let done = if epoch == st.epoch { st.next_group } else { 0 };
         for (s, micro_batches) in batches.chunks(accum_n).enumerate().skip(done) {
             let step_start = Instant::now();
-            let outcome = trainer.step(st.step, micro_batches.iter(), |all, techniques| {
-                let rows = &all[slice_of(all.len(), rank, world)];
-                let share = weight(rows) / weight(all);
-                let micro = st.micro;
+            let outcome = trainer.step(st.step, micro_batches.iter(), |rows, techniques| {
                 st.micro += 1;
-                if rows.is_empty() {
-                    // Fewer pairs than ranks in the epoch's last batch: nothing to add here.
-                    return Ok(None);
-                }
-                let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &train[i]).collect();
-                let targets: Vec<&Target> = rows.iter().map(|&i| &train_targets[i]).collect();
-                let micro_batch = MicroBatch {
-                    inputs: pad_batch(&batch, pad, matches, device)?,
-                    targets: Targets::of(&targets, device)?,
-                    unlabelled: techniques
-                        .iter()
-                        .map(|t| t.unlabelled((args.seed, micro, k as u64), matches, device))
-                        .find_map(Result::transpose)
-                        .transpose()?,
-                };
-                // Keyed by rank too: ranks drawing one stream would share dropout masks.
-                let stream = k as u64 | (rank as u64) << 32;
-                let mut mode = dropout(args.seed, micro, stream, args.precision);
-                let objective = Objective {
-                    task: &task,
-                    techniques,
-                };
-                let (loss, grads) =
-                    micro_batch_grads(&model, &micro_batch, &objective, &params, &mut mode, share)?;
-                Ok(Some(MicroStep {
-                    loss,
-                    share,
-                    grads,
-                    tokens: 0,
-                }))
+                f.micro_step(rows, st.micro - 1, techniques)
             })?;
             st.step += 1;
             let step = st.step;
@@ -250,8 +216,7 @@ pub fn train_fold(
             let epoch_pos = epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64;
             let end_of_epoch = s + 1 == steps_per_epoch as usize;
             if st.window.1 == 10 || end_of_epoch {
-                let loss = st.window.0 / st.window.1 as f64;
-                let lr = outcome.lr;
+                let (loss, lr) = (st.window.0 / st.window.1 as f64, outcome.lr);
                 progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
                 log.write(
                     &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr,
@@ -260,43 +225,18 @@ pub fn train_fold(
                 st.window = (0.0, 0);
             }
             if end_of_epoch || (args.eval_every > 0 && step.is_multiple_of(args.eval_every)) {
-                let averaged = trainer.eval_weights()?;
-                // Evaluate (and save, if best) the averaged weights in place of the
-                // trained ones, which training then continues from.
-                let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
-                    let probs = scores(
-                        &model,
-                        &valid,
-                        args.eval_batch_size,
-                        pad,
-                        device,
-                        group,
-                        p.num_classes,
-                    )?;
-                    let m = evaluate(&probs, &valid_labels);
-                    let value = args.metric.of(&m).unwrap_or(f64::NAN);
-                    let improved = st
-                        .best
-                        .as_ref()
-                        .is_none_or(|b| args.metric.better(value, b.value(args.metric)));
-                    if improved && root {
-                        save_best(&model, p, args, k, step, epoch_pos, value)?;
-                    }
-                    Ok((probs, m, improved))
-                };
-                let (probs, m, improved) = match &averaged {
-                    Some(w) => with_weights(&params, w, evaluate_here)?,
-                    None => evaluate_here()?,
-                };
+                let (probs, metrics, improved) =
+                    f.evaluate(&mut trainer, st.best.as_ref(), step, epoch_pos)?;
                 let mut record =
                     json!({"event": "eval", "fold": k, "step": step, "epoch": epoch_pos});
-                record["metrics"] = serde_json::to_value(m)?;
+                record["metrics"] = serde_json::to_value(metrics)?;
                 log.write(&record)?;
                 if improved {
+                    let epoch = epoch_pos;
                     st.best = Some(Best {
-                        metrics: m,
+                        metrics,
                         step,
-                        epoch: epoch_pos,
+                        epoch,
                         probs,
                     });
                     st.since_best = 0;
@@ -318,7 +258,7 @@ pub fn train_fold(
             };
             if save_now && step < total_steps && root {
                 (st.epoch, st.next_group) = (epoch, s + 1);
-                trainer.save(&model, step, args.keep_last, &[], &st)?;
+                trainer.save(&f.model, step, args.keep_last, &[], &st)?;
             }
         }
     }
@@ -330,12 +270,124 @@ pub fn train_fold(
         best_step: best.step,
         best_epoch: best.epoch,
         steps: st.step,
-        train_examples: train.len(),
+        train_examples: f.train.len(),
         valid_examples: valid_idx.len(),
         augment,
         oof: valid_idx.into_iter().zip(best.probs).collect(),
         fingerprint: st.fingerprint,
     })
+}
+
+/// What a fold's steps and evaluations read: the data, the model and the task.
+struct Fold<'a> {
+    p: &'a Prepared,
+    args: &'a FinetuneArgs,
+    k: usize,
+    device: &'a Device,
+    group: &'a dyn Collective,
+    task: PairLoss,
+    model: SequenceClassifier,
+    params: Vec<NamedParam>,
+    train: Vec<EncodedPair>,
+    train_targets: Vec<Target>,
+    valid: Vec<&'a EncodedPair>,
+    valid_labels: Vec<usize>,
+}
+
+impl Fold<'_> {
+    /// The loss and gradients of this rank's slice of the training rows `all` of a
+    /// global micro-batch, the `micro`-th of the fold (`None`: the slice is empty). Its
+    /// loss is weighted by the slice's share of the rows' class weights.
+    fn micro_step(
+        &self,
+        all: &[usize],
+        micro: u64,
+        techniques: &[Box<dyn Technique + '_>],
+    ) -> Result<Option<MicroStep>> {
+        let (rank, world) = (self.group.rank(), self.group.world_size());
+        let weight = |rows: &[usize]| -> f64 {
+            rows.iter()
+                .map(|&i| self.task.weight(&self.train_targets[i]))
+                .sum()
+        };
+        let rows = &all[slice_of(all.len(), rank, world)];
+        let share = weight(rows) / weight(all);
+        if rows.is_empty() {
+            // Fewer pairs than ranks in the epoch's last batch: nothing to add here.
+            return Ok(None);
+        }
+        let (args, device) = (self.args, self.device);
+        let matches = self.model.config.dapt_match_embedding;
+        let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &self.train[i]).collect();
+        let targets: Vec<&Target> = rows.iter().map(|&i| &self.train_targets[i]).collect();
+        let key = (args.seed, micro, self.k as u64);
+        let micro_batch = MicroBatch {
+            inputs: pad_batch(&batch, self.p.vocab.special.pad, matches, device)?,
+            targets: Targets::of(&targets, device)?,
+            unlabelled: techniques
+                .iter()
+                .map(|t| t.unlabelled(key, matches, device))
+                .find_map(Result::transpose)
+                .transpose()?,
+        };
+        // Keyed by rank too: ranks drawing one stream would share dropout masks.
+        let stream = self.k as u64 | (rank as u64) << 32;
+        let mut mode = dropout(args.seed, micro, stream, args.precision);
+        let objective = Objective {
+            task: &self.task,
+            techniques,
+        };
+        let (loss, grads) = micro_batch_grads(
+            &self.model,
+            &micro_batch,
+            &objective,
+            &self.params,
+            &mut mode,
+            share,
+        )?;
+        Ok(Some(MicroStep {
+            loss,
+            share,
+            grads,
+            tokens: 0,
+        }))
+    }
+
+    /// Score the validation part with the weights the techniques evaluate (the trained
+    /// ones, or an average that replaces them meanwhile) and save them as the fold's
+    /// best (rank 0) when they beat `best`: the probabilities, metrics and whether they
+    /// improved.
+    fn evaluate(
+        &self,
+        trainer: &mut Trainer,
+        best: Option<&Best>,
+        step: u64,
+        epoch: f64,
+    ) -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
+        let (p, args) = (self.p, self.args);
+        let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
+            let probs = scores(
+                &self.model,
+                &self.valid,
+                args.eval_batch_size,
+                p.vocab.special.pad,
+                self.device,
+                self.group,
+                p.num_classes,
+            )?;
+            let m = evaluate(&probs, &self.valid_labels);
+            let value = args.metric.of(&m).unwrap_or(f64::NAN);
+            let improved = best.is_none_or(|b| args.metric.better(value, b.value(args.metric)));
+            if improved && self.group.is_root() {
+                save_best(&self.model, p, args, self.k, step, epoch, value)?;
+            }
+            Ok((probs, m, improved))
+        };
+        match trainer.eval_weights()? {
+            Some(w) => with_weights(&self.params, &w, evaluate_here),
+            None => evaluate_here(),
+        }
+    }
 }
 
 /// Save the model as `OUT/fold-K/best` with its vocabulary and trainer state.

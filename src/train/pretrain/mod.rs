@@ -8,6 +8,7 @@
 pub mod args;
 mod continue_from;
 mod eval;
+mod feed;
 mod objective;
 mod setup;
 mod state;
@@ -19,8 +20,7 @@ use std::time::Instant;
 use anyhow::Result;
 use serde_json::json;
 
-use crate::data::batching::EpochPlan;
-use crate::data::doc::DocStore;
+use crate::data::collate::Batch;
 use crate::dist::Collective;
 use crate::progress::{info, Progress};
 use crate::train::checkpoints;
@@ -28,8 +28,9 @@ use crate::train::log::MetricsLog;
 use crate::train::trainer::{dropout, MicroStep, StepOutcome};
 pub use args::PretrainArgs;
 pub use eval::{EvalResult, RtdEval};
+use feed::Feed;
 use objective::PretrainModel;
-use setup::{epoch_plan, Setup};
+use setup::Setup;
 pub use state::TrainerState;
 
 /// How a run ended.
@@ -78,8 +79,14 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     progress.set_position(s.state.step);
     let segment_start = Instant::now();
     let seconds_before = s.state.train_seconds;
-    let plan_of = |epoch| epoch_plan(&s.train, &s.batching, args.seed, epoch);
-    let mut plan = plan_of(s.state.epoch)?;
+    let mut feed = Feed::new(
+        &s.train,
+        &s.batching,
+        &s.collator,
+        args.seed,
+        (rank, world),
+        &s.state,
+    )?;
     let mut window = Window::default();
     let mut saved_at = s.state.step;
     // A run from a pretrained checkpoint logs where it starts: the held-out MLM curve of
@@ -106,90 +113,46 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         if halt[1] > 0.0 {
             break Outcome::TimeUp;
         }
-        let step = s
-            .trainer
-            .step(s.state.step, 0..args.optim.grad_accum, |_, _| {
-                if s.state.batch_in_epoch >= plan.num_batches() {
-                    s.state.epoch += 1;
-                    s.state.batch_in_epoch = 0;
-                    // The old plan goes before the next is built: one plan in memory at a time.
-                    plan = EpochPlan::default();
-                    plan = plan_of(s.state.epoch)?;
-                }
-                // This rank's slice of the global batch, collated with the rows' global keys,
-                // so the ranks together draw what one process would.
-                let global = plan.batch(s.state.batch_in_epoch);
-                let per = global.len() / world;
-                let seqs = &global[rank * per..(rank + 1) * per];
-                // A corrupt block stops the run with its shard and block named, before its
-                // documents are read (each block is checked once per run).
-                for &d in seqs.iter().flatten() {
-                    s.train.verify(d)?;
-                }
-                let micro = s.state.micro_step;
-                let batch = s
-                    .collator
-                    .collate_rows(&s.train, seqs, args.seed, micro, rank * per);
-                // The batch holds copies: its shard pages may leave the RSS (a page fault maps
-                // 64 KB or a whole large folio, so a few batches would map most of a shard).
-                s.train.release_pages();
-                let t = batch.to_tensors(&s.device)?;
-                // Keyed by rank too: ranks drawing one stream would share their dropout masks.
-                let mut mode = dropout(args.seed, micro, rank as u64, args.precision);
-                let out = s
-                    .model
-                    .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;
-                let loss = out.loss.to_scalar::<f32>()? as f64;
-                // The loss is a mean over this rank's masked tokens: weighted by their share of
-                // all ranks' masked tokens, the sum over ranks is the mean over the global batch.
-                let share = if world > 1 {
-                    let mine = batch.masked_labels.len() as f32;
-                    let mut all = [mine];
-                    group.all_reduce_sum(&mut all)?;
-                    f64::from(mine) / f64::from(all[0]).max(1.0)
-                } else {
-                    1.0
-                };
-                let grads = (&out.loss * share)?.backward()?;
-                if let Some((g, d)) = out.parts {
-                    window.parts.0 += g / args.optim.grad_accum as f64;
-                    window.parts.1 += d / args.optim.grad_accum as f64;
-                }
-                s.state.micro_step += 1;
-                s.state.batch_in_epoch += 1;
-                Ok(Some(MicroStep {
-                    loss,
-                    share,
-                    grads,
-                    tokens: batch.attention_mask.iter().map(|&m| m as u64).sum(),
-                }))
-            })?;
+        let accum = args.optim.grad_accum;
+        let step = s.trainer.step(s.state.step, 0..accum, |_, _| {
+            let micro = s.state.micro_step;
+            let batch = feed.next(&mut s.state)?;
+            let t = batch.to_tensors(&s.device)?;
+            // Keyed by rank too: ranks drawing one stream would share their dropout masks.
+            let mut mode = dropout(args.seed, micro, rank as u64, args.precision);
+            let out = s
+                .model
+                .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;
+            if let Some((g, d)) = out.parts {
+                window.parts.0 += g / accum as f64;
+                window.parts.1 += d / accum as f64;
+            }
+            let share = masked_share(group, &batch)?;
+            Ok(Some(MicroStep {
+                loss: out.loss.to_scalar::<f32>()? as f64,
+                share,
+                grads: (&out.loss * share)?.backward()?,
+                tokens: batch.attention_mask.iter().map(|&m| m as u64).sum(),
+            }))
+        })?;
         s.state.tokens_seen += step.tokens;
         s.state.step += 1;
         window.add(&step);
         progress.inc(1);
-        let secs = window.start.elapsed().as_secs_f64();
         let due = match args.log_every {
-            0 => secs >= 2.0,
+            0 => window.start.elapsed().as_secs_f64() >= 2.0,
             n => s.state.step.is_multiple_of(n),
         };
         if due || s.state.step == total_steps {
-            let tok_s = window.tokens as f64 / secs.max(1e-9);
-            let loss = window.loss / window.n as f64;
-            let lr = step.lr;
-            progress.set_message(format!("loss {loss:.4} lr {lr:.2e} {tok_s:.0} tok/s"));
-            let mut record = json!({
-                "step": s.state.step, "epoch": s.state.epoch, "loss": loss, "lr": lr,
-                "grad_norm": step.grad_norm, "tokens_per_s": tok_s, "tokens_seen": s.state.tokens_seen,
-                "train_seconds": seconds_before + segment_start.elapsed().as_secs_f64(),
-            });
-            if world > 1 {
-                record["allreduce_seconds"] = json!(window.reduce_seconds);
-            }
-            if matches!(s.model, PretrainModel::Rtd(_)) {
-                record["gen_loss"] = json!(window.parts.0 / window.n as f64);
-                record["disc_loss"] = json!(window.parts.1 / window.n as f64);
-            }
+            let seconds = seconds_before + segment_start.elapsed().as_secs_f64();
+            let record = window.record(&s, &step, seconds, world);
+            let figure = |key: &str| record[key].as_f64().unwrap_or(f64::NAN);
+            progress.set_message(format!(
+                "loss {:.4} lr {:.2e} {:.0} tok/s",
+                figure("loss"),
+                step.lr,
+                figure("tokens_per_s")
+            ));
             log.write(&record)?;
             window = Window::default();
         }
@@ -302,4 +265,42 @@ impl Window {
         self.tokens += step.tokens;
         self.reduce_seconds += step.reduce_seconds;
     }
+
+    /// The `metrics.jsonl` record of the window ending with `step` (of `world` processes,
+    /// `seconds` trained in all).
+    fn record(
+        &self,
+        s: &Setup,
+        step: &StepOutcome,
+        seconds: f64,
+        world: usize,
+    ) -> serde_json::Value {
+        let tok_s = self.tokens as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+        let mut record = json!({
+            "step": s.state.step, "epoch": s.state.epoch, "loss": self.loss / self.n as f64,
+            "lr": step.lr, "grad_norm": step.grad_norm, "tokens_per_s": tok_s,
+            "tokens_seen": s.state.tokens_seen, "train_seconds": seconds,
+        });
+        if world > 1 {
+            record["allreduce_seconds"] = json!(self.reduce_seconds);
+        }
+        if matches!(s.model, PretrainModel::Rtd(_)) {
+            record["gen_loss"] = json!(self.parts.0 / self.n as f64);
+            record["disc_loss"] = json!(self.parts.1 / self.n as f64);
+        }
+        record
+    }
+}
+
+/// This process's share of a global batch's masked tokens: its loss is a mean over its
+/// own masked tokens, so weighted by that share, the sum over processes is the mean over
+/// the global batch (1 in one process).
+fn masked_share(group: &dyn Collective, batch: &Batch) -> Result<f64> {
+    if group.world_size() == 1 {
+        return Ok(1.0);
+    }
+    let mine = batch.masked_labels.len() as f32;
+    let mut all = [mine];
+    group.all_reduce_sum(&mut all)?;
+    Ok(f64::from(mine) / f64::from(all[0]).max(1.0))
 }
