@@ -8,8 +8,8 @@ use candle_core::{Device, Tensor, Var};
 use clap::ValueEnum;
 use dapt::train::finetune::step::Objective;
 use dapt::train::tasks::pair::{PairLoss, Target, Targets};
+use dapt::train::techniques::uda::data::{consistency, Tsa};
 use dapt::train::techniques::{Annealing, Technique};
-use dapt::train::uda::{consistency, Tsa};
 use serde::Deserialize;
 
 #[derive(Deserialize)]

@@ -9,11 +9,11 @@ use crate::data::folds::FoldBy;
 use crate::dist::DistArgs;
 use crate::metrics::Metrics;
 use crate::model::Precision;
+use crate::train::finetune::pseudo::PseudoArgs;
 use crate::train::options::OptimArgs;
-use crate::train::pseudo::PseudoArgs;
 use crate::train::soft::SoftLossArgs;
+use crate::train::techniques::uda::data::UdaArgs;
 use crate::train::techniques::TechniqueArgs;
-use crate::train::uda::UdaArgs;
 
 /// The metric that picks each fold's best checkpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]

@@ -21,7 +21,7 @@ use crate::progress::info;
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::latest;
 use crate::train::loss::parse_class_weight;
-use crate::train::uda::UdaData;
+use crate::train::techniques::uda::data::UdaData;
 
 /// A checked fine-tuning task.
 pub struct Prepared {

@@ -9,6 +9,7 @@ pub mod args;
 pub mod data;
 pub mod fold;
 mod parallel;
+pub mod pseudo;
 pub mod report;
 pub mod resume;
 pub mod step;
@@ -24,7 +25,6 @@ use crate::progress::info;
 use crate::text::vocab::sha256_hex;
 use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
-use crate::train::pseudo;
 pub use args::{AugmentRule, FinetuneArgs, FoldResume, MetricKind};
 pub use fold::{fold_dir, FoldResult};
 pub use report::CvReport;
@@ -33,7 +33,7 @@ pub use report::CvReport;
 pub const RESULT_FILE: &str = "result.json";
 
 /// Run `dapt finetune`: the requested folds, then the CV report if every fold is done;
-/// with `--pseudo`, the rounds of self-training ([`crate::train::pseudo`]). Returns the
+/// with `--pseudo`, the rounds of self-training ([`pseudo`]). Returns the
 /// (last round's) report when it was written (by rank 0 of a data-parallel run).
 pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
     args.dist.run(|group| run_in(args, group))

@@ -30,7 +30,6 @@ use crate::model::classifier::SequenceClassifier;
 use crate::optim::NamedParam;
 use crate::train::soft::SoftLossArgs;
 use crate::train::tasks::pair::{MicroBatch, Targets};
-use crate::train::uda::{UdaArgs, UdaData};
 pub use adversarial::{Adversarial, AdversarialKind};
 pub use args::TechniqueArgs;
 pub use ema::Ema;
@@ -39,6 +38,7 @@ pub use rdrop::{rdrop_loss, RDrop};
 pub use soft_labels::SoftLabels;
 pub use swa::Swa;
 pub use tsa::Annealing;
+use uda::data::{UdaArgs, UdaData};
 pub use uda::Uda;
 
 /// A fine-tuning technique: hooks the fine-tuning step and the trainer call at fixed

@@ -4,8 +4,8 @@
 
 use candle_core::Tensor;
 
+use super::uda::data::{tsa_keep, Tsa};
 use super::Technique;
-use crate::train::uda::{tsa_keep, Tsa};
 
 /// TSA with its schedule and this step's threshold.
 pub struct Annealing {

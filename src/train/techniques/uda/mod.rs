@@ -1,6 +1,9 @@
 //! Unsupervised data augmentation (Xie et al. 2020, <https://arxiv.org/abs/1904.12848>):
 //! each micro-batch also draws unlabelled pairs and augmented copies of them, and the
 //! loss adds λ times the consistency of the model's predictions on the two (`--uda`).
+//! The unlabelled pairs, their augmentation, the flags and the loss terms are in [`data`].
+
+pub mod data;
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};
@@ -8,7 +11,7 @@ use candle_core::{Device, Tensor};
 use super::Technique;
 use crate::data::pair_batch::{PairEncoder, PairTensors};
 use crate::train::tasks::pair::MicroBatch;
-use crate::train::uda::{consistency, UdaArgs, UdaData};
+use data::{consistency, UdaArgs, UdaData};
 
 /// UDA over its unlabelled pairs.
 pub struct Uda<'a> {
