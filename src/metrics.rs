@@ -4,7 +4,53 @@
 //! AUC by the Mann–Whitney statistic with ties counted half, F1 of class 1 for binary
 //! tasks and macro-F1 otherwise, log-loss with probabilities clipped to [1e-15, 1-1e-15].
 
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
+
+/// The metric that picks each fold's best checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum MetricKind {
+    /// ROC AUC of class 1 (two classes only).
+    Auc,
+    /// Accuracy of the argmax.
+    Accuracy,
+    /// F1 of class 1 (macro F1 with more classes).
+    F1,
+    /// Log-loss (lower is better).
+    LogLoss,
+}
+
+impl MetricKind {
+    /// The value of this metric in `m` (`None`: AUC of a task that has none).
+    pub fn of(self, m: &Metrics) -> Option<f64> {
+        match self {
+            MetricKind::Auc => m.auc,
+            MetricKind::Accuracy => Some(m.accuracy),
+            MetricKind::F1 => Some(m.f1),
+            MetricKind::LogLoss => Some(m.log_loss),
+        }
+    }
+
+    /// Whether `new` beats `old`.
+    pub fn better(self, new: f64, old: f64) -> bool {
+        match self {
+            MetricKind::LogLoss => new < old,
+            _ => new > old,
+        }
+    }
+
+    /// The flag value (`auc`, `log_loss`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            MetricKind::Auc => "auc",
+            MetricKind::Accuracy => "accuracy",
+            MetricKind::F1 => "f1",
+            MetricKind::LogLoss => "log_loss",
+        }
+    }
+}
 
 /// The metrics of one evaluation.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -9,11 +9,24 @@
 
 use std::collections::HashSet;
 
+use clap::ValueEnum;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use serde::Serialize;
+
 use super::union_find::{text_ids, UnionFind};
+
+/// A training-set augmentation rule (`--augment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AugmentRule {
+    /// Add (b, a, y) for every training pair.
+    Swap,
+    /// Add pairs implied by transitivity among the training pairs (binary labels).
+    Closure,
+}
 
 /// A labelled pair.
 pub type Pair = (String, String, usize);

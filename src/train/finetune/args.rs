@@ -5,60 +5,16 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 
+use crate::data::augment::AugmentRule;
 use crate::data::folds::FoldBy;
 use crate::dist::DistArgs;
-use crate::metrics::Metrics;
+use crate::metrics::MetricKind;
 use crate::model::Precision;
 use crate::train::finetune::pseudo::PseudoArgs;
 use crate::train::options::OptimArgs;
 use crate::train::soft::SoftLossArgs;
 use crate::train::techniques::uda::data::UdaArgs;
 use crate::train::techniques::TechniqueArgs;
-
-/// The metric that picks each fold's best checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[value(rename_all = "snake_case")]
-pub enum MetricKind {
-    /// ROC AUC of class 1 (two classes only).
-    Auc,
-    /// Accuracy of the argmax.
-    Accuracy,
-    /// F1 of class 1 (macro F1 with more classes).
-    F1,
-    /// Log-loss (lower is better).
-    LogLoss,
-}
-
-impl MetricKind {
-    /// The value of this metric in `m` (`None`: AUC of a task that has none).
-    pub fn of(self, m: &Metrics) -> Option<f64> {
-        match self {
-            MetricKind::Auc => m.auc,
-            MetricKind::Accuracy => Some(m.accuracy),
-            MetricKind::F1 => Some(m.f1),
-            MetricKind::LogLoss => Some(m.log_loss),
-        }
-    }
-
-    /// Whether `new` beats `old`.
-    pub fn better(self, new: f64, old: f64) -> bool {
-        match self {
-            MetricKind::LogLoss => new < old,
-            _ => new > old,
-        }
-    }
-
-    /// The flag value (`auc`, `log_loss`, ...).
-    pub fn name(self) -> &'static str {
-        match self {
-            MetricKind::Auc => "auc",
-            MetricKind::Accuracy => "accuracy",
-            MetricKind::F1 => "f1",
-            MetricKind::LogLoss => "log_loss",
-        }
-    }
-}
 
 /// Whether a run reuses the folds an earlier run finished (`--resume`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
@@ -68,16 +24,6 @@ pub enum FoldResume {
     None,
     /// Skip folds whose `result.json` was written with the same data and flags.
     Auto,
-}
-
-/// A training-set augmentation rule (`--augment`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AugmentRule {
-    /// Add (b, a, y) for every training pair.
-    Swap,
-    /// Add pairs implied by transitivity among the training pairs (binary labels).
-    Closure,
 }
 
 /// Fine-tune a sentence-pair classifier with k-fold cross-validation.

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::args::{AugmentRule, FinetuneArgs, MetricKind};
+use super::args::FinetuneArgs;
 use crate::data::folds::{Folds, FOLDS_FILE};
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
 use crate::data::soft_labels::SoftLabels;
@@ -21,6 +21,7 @@ use crate::progress::info;
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::latest;
 use crate::train::loss::parse_class_weight;
+use crate::train::tasks::pair::PairClassification;
 use crate::train::techniques::uda::data::UdaData;
 
 /// A checked fine-tuning task.
@@ -217,18 +218,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
             args.label_smoothing
         );
     }
-    if c > 2 && args.metric == MetricKind::Auc {
-        crate::bad_input!(
-            "--metric auc needs two classes but {} has {c}; use --metric accuracy, f1 or log_loss",
-            args.train.display()
-        );
-    }
-    if c > 2 && args.augment.contains(&AugmentRule::Closure) {
-        crate::bad_input!(
-            "--augment closure needs binary labels (1 = match) but {} has {c} classes; use --augment swap",
-            args.train.display()
-        );
-    }
+    PairClassification::check(c, args.metric, &args.augment, &args.train)?;
     if args.epochs == 0 || args.batch_size == 0 || args.eval_batch_size == 0 {
         crate::bad_input!("--epochs, --batch-size and --eval-batch-size must be at least 1");
     }

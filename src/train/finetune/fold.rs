@@ -22,7 +22,7 @@ use crate::data::pair_batch::{pad_batch, EncodedPair, PairEncoder};
 use crate::data::rng::{keyed_rng, Purpose};
 use crate::dist::{broadcast_params, slice_of, Collective};
 use crate::infer::pair_model::FinetuneState;
-use crate::metrics::{evaluate, Metrics};
+use crate::metrics::Metrics;
 use crate::model::build::Init;
 use crate::model::checkpoint;
 use crate::model::checkpoint::TRAINER_STATE;
@@ -32,7 +32,7 @@ use crate::optim::{layer_lr_scale, NamedParam};
 use crate::progress::{info, Progress};
 use crate::text::vocab::checkpoint_files;
 use crate::train::log::MetricsLog;
-use crate::train::tasks::pair::{MicroBatch, PairLoss, Target, Targets};
+use crate::train::tasks::pair::{MicroBatch, PairClassification, PairLoss, Target, Targets};
 use crate::train::techniques::{self, with_weights, Inputs, Technique};
 use crate::train::trainer::{dropout, MicroStep, Trainer};
 
@@ -159,9 +159,11 @@ pub fn train_fold(
         k,
         device,
         group,
-        task: PairLoss {
-            class_weight: p.class_weight.clone(),
-            label_smoothing: args.label_smoothing,
+        task: PairClassification {
+            loss: PairLoss {
+                class_weight: p.class_weight.clone(),
+                label_smoothing: args.label_smoothing,
+            },
         },
         model,
         params: params.clone(),
@@ -285,7 +287,7 @@ struct Fold<'a> {
     k: usize,
     device: &'a Device,
     group: &'a dyn Collective,
-    task: PairLoss,
+    task: PairClassification,
     model: SequenceClassifier,
     params: Vec<NamedParam>,
     train: Vec<EncodedPair>,
@@ -307,7 +309,7 @@ impl Fold<'_> {
         let (rank, world) = (self.group.rank(), self.group.world_size());
         let weight = |rows: &[usize]| -> f64 {
             rows.iter()
-                .map(|&i| self.task.weight(&self.train_targets[i]))
+                .map(|&i| self.task.loss.weight(&self.train_targets[i]))
                 .sum()
         };
         let rows = &all[slice_of(all.len(), rank, world)];
@@ -334,7 +336,7 @@ impl Fold<'_> {
         let stream = self.k as u64 | (rank as u64) << 32;
         let mut mode = dropout(args.seed, micro, stream, args.precision);
         let objective = Objective {
-            task: &self.task,
+            task: &self.task.loss,
             techniques,
         };
         let (loss, grads) = micro_batch_grads(
@@ -375,7 +377,7 @@ impl Fold<'_> {
                 self.group,
                 p.num_classes,
             )?;
-            let m = evaluate(&probs, &self.valid_labels);
+            let m = self.task.evaluate(&probs, &self.valid_labels);
             let value = args.metric.of(&m).unwrap_or(f64::NAN);
             let improved = best.is_none_or(|b| args.metric.better(value, b.value(args.metric)));
             if improved && self.group.is_root() {

@@ -17,15 +17,17 @@ mod training_set;
 
 use anyhow::Result;
 
+pub use crate::data::augment::AugmentRule;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::dist::{Collective, DistArgs};
 use crate::fsutil::write_atomic;
 use crate::infer::predict::PredictOptions;
+pub use crate::metrics::MetricKind;
 use crate::progress::info;
 use crate::text::vocab::sha256_hex;
 use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
-pub use args::{AugmentRule, FinetuneArgs, FoldResume, MetricKind};
+pub use args::{FinetuneArgs, FoldResume};
 pub use fold::{fold_dir, FoldResult};
 pub use report::CvReport;
 

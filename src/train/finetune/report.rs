@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::args::{FinetuneArgs, MetricKind};
+use super::args::FinetuneArgs;
 use super::data::Prepared;
 use super::fold::{fold_dir, FoldResult};
 use super::RESULT_FILE;
@@ -14,6 +14,7 @@ use crate::data::augment::AugmentReport;
 use crate::data::folds::FoldBy;
 use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::fsutil::write_atomic;
+use crate::metrics::MetricKind;
 use crate::metrics::{evaluate, Metrics};
 
 /// One fold's line of `cv.json`.

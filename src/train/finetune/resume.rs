@@ -9,8 +9,8 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use super::args::MetricKind;
 use crate::error::InputError;
+use crate::metrics::MetricKind;
 use crate::metrics::Metrics;
 use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::classifier::SequenceClassifier;

@@ -4,8 +4,9 @@
 
 use anyhow::Result;
 
-use super::args::{AugmentRule, FinetuneArgs};
+use super::args::FinetuneArgs;
 use super::data::Prepared;
+use crate::data::augment::AugmentRule;
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
 use crate::data::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::train::soft::tempered;

@@ -2,12 +2,52 @@
 //! distribution (soft labels), or both; the loss is the class-weighted, label-smoothed
 //! cross-entropy of its hard labels.
 
+use std::path::Path;
+
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 
+use crate::data::augment::AugmentRule;
 use crate::data::pair_batch::PairTensors;
+use crate::metrics::{evaluate, MetricKind, Metrics};
 use crate::train::loss::cross_entropy;
 use crate::train::soft::SoftTargets;
+
+/// The task: which metrics and augmentations it allows, how it is scored, its loss.
+pub struct PairClassification {
+    /// The loss of its hard labels.
+    pub loss: PairLoss,
+}
+
+impl PairClassification {
+    /// Refuse (exit 2) what `train`'s `classes` classes do not allow: AUC as the metric
+    /// (two classes only) and transitive closure (binary match labels only).
+    pub fn check(
+        classes: usize,
+        metric: MetricKind,
+        augment: &[AugmentRule],
+        train: &Path,
+    ) -> Result<()> {
+        if classes > 2 && metric == MetricKind::Auc {
+            crate::bad_input!(
+                "--metric auc needs two classes but {} has {classes}; use --metric accuracy, f1 or log_loss",
+                train.display()
+            );
+        }
+        if classes > 2 && augment.contains(&AugmentRule::Closure) {
+            crate::bad_input!(
+                "--augment closure needs binary labels (1 = match) but {} has {classes} classes; use --augment swap",
+                train.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// The metrics of class probabilities `probs` against `labels`.
+    pub fn evaluate(&self, probs: &[Vec<f64>], labels: &[usize]) -> Metrics {
+        evaluate(probs, labels)
+    }
+}
 
 /// What one training example is trained towards: its class, its teacher's tempered
 /// distribution, or both.

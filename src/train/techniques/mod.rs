@@ -1,10 +1,10 @@
-//! Fine-tuning techniques called at fixed points: loss terms (R-Drop), extra gradient
-//! passes (adversarial training), after the optimizer step and at evaluation (weight
-//! averaging, through [`Technique`], which the trainer calls). Each lives in its own file
-//! with its own state.
+//! Fine-tuning techniques as plug-ins: each implements the [`Technique`] hooks it needs
+//! (loss terms, extra passes, after the optimizer step, at evaluation, checkpoint state)
+//! in its own file, and [`build`] registers it. The fine-tuning step and the trainer call
+//! the hooks without naming any technique.
 //!
-//! Pooling, classifier dropout, multi-sample dropout (the model's pair head) and layer-wise
-//! learning-rate decay (the optimizer) are set up from the same flags ([`TechniqueArgs`]).
+//! Pooling, classifier dropout and layer-wise learning-rate decay are set up from the same
+//! flags ([`TechniqueArgs`]) by the model and the optimizer.
 
 pub mod adversarial;
 pub mod args;
@@ -20,9 +20,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 use candle_core::backprop::GradStore;
-use candle_core::Tensor;
-
-use candle_core::Device;
+use candle_core::{Device, Tensor};
 
 use crate::data::pair_batch::{PairEncoder, PairTensors};
 use crate::dist::Collective;
@@ -46,8 +44,8 @@ pub use uda::Uda;
 /// file, and is registered once in [`build`].
 ///
 /// The loss of a micro-batch is put together as: the task's loss on the hard rows that
-/// every [`Technique::keep_rows`] keeps, turned into the objective by the first
-/// [`Technique::objective`] that has one; the labelled loss from the forward passes of
+/// the first [`Technique::keep_rows`] with an answer keeps, turned into the objective by
+/// the first [`Technique::objective`] that has one; the labelled loss from the forward passes of
 /// the first [`Technique::passes`] that takes them over (else one pass); plus every
 /// [`Technique::extra_loss`]. After its backward pass, [`Technique::extra_grads`] adds
 /// gradients of further passes.
