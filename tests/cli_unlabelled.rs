@@ -11,7 +11,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use common::{arg, dapt, dapt_ok, finetune_tiny, fresh_dir, lines, root, stderr};
+use common::{arg, dapt, dapt_ok, finetune_tiny, fresh_dir, lines, stderr};
 use serde_json::Value;
 
 /// The teacher (a 2-fold tiny run on the first 300 MRPC sample pairs), the mixed file
@@ -30,22 +30,11 @@ fn setup() -> &'static Setup {
     static S: OnceLock<Setup> = OnceLock::new();
     S.get_or_init(|| {
         let dir = fresh_dir("cli_unlabelled");
-        let all = lines(&root().join("corpora/mrpc_sample.tsv"));
-        assert_eq!(all.len(), 400);
-        let labelled = dir.join("labelled.tsv");
-        std::fs::write(&labelled, all[..300].join("\n") + "\n").unwrap();
-        let stripped: Vec<String> = all[300..]
-            .iter()
-            .map(|l| l.splitn(3, '\t').take(2).collect::<Vec<_>>().join("\t"))
-            .collect();
-        let unlabelled = dir.join("unlabelled.tsv");
-        std::fs::write(&unlabelled, all[300..].join("\n") + "\n").unwrap();
-        let mixed = dir.join("mixed.tsv");
-        std::fs::write(
-            &mixed,
-            all[..300].join("\n") + "\n" + &stripped.join("\n") + "\n",
-        )
-        .unwrap();
+        let common::MrpcSplit {
+            labelled,
+            unlabelled,
+            mixed,
+        } = common::mrpc_split(&dir);
         let teacher = dir.join("teacher");
         finetune_tiny(&labelled, vocab(), "2", &teacher, &["--seed", "3"]);
         let soft = dir.join("soft.tsv");

@@ -103,18 +103,9 @@ fn two_processes_of_batch_8_fine_tune_what_one_process_of_batch_16_does() {
     plain.extend(["--dist", "none"]);
     dapt_ok(&plain);
     let two = dir.join("two");
-    let out = mpirun()
-        .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
-        .args(flags(&train, &vocab, &config, &two, "8"))
-        .args(["--dist", "mpi"])
-        .output()
-        .expect("mpirun on the PATH (apt-get install openmpi-bin)");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = flags(&train, &vocab, &config, &two, "8");
+    args.extend(["--dist".into(), "mpi".into()]);
+    common::mpirun_two_ok(args);
     let ((la, aa), (lb, ab)) = (curves(&one), curves(&two));
     // 200 training pairs in batches of 16: 13 steps per epoch, logged every 10 steps
     // and at each epoch's end; evaluated every 5 steps and at each epoch's end. Rank 0

@@ -7,22 +7,11 @@
 mod common;
 
 use common::golden::{check, outputs};
-use common::{arg, finetune_tiny_args, fresh_dir, lcqmc_sample, mpirun};
+use common::{arg, finetune_tiny_args, fresh_dir, lcqmc_sample};
 
 /// Run `dapt args --dist mpi` on two processes; fail the test unless it succeeds.
 fn two_ranks(args: &[String]) {
-    let out = mpirun()
-        .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
-        .args(args)
-        .args(["--dist", "mpi"])
-        .output()
-        .expect("mpirun on the PATH (apt-get install openmpi-bin)");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::mpirun_two_ok(args.iter().map(String::as_str).chain(["--dist", "mpi"]));
 }
 
 #[test]

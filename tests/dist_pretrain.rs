@@ -96,17 +96,7 @@ fn two_processes_of_batch_4_train_what_one_process_of_batch_8_trains() {
             .collect::<Vec<_>>(),
     );
     let two = dir.join("two");
-    let out = mpirun()
-        .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
-        .args(flags(&data, &two, "4", "mpi", &steps))
-        .output()
-        .expect("mpirun on the PATH (apt-get install openmpi-bin)");
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::mpirun_two_ok(flags(&data, &two, "4", "mpi", &steps));
     let (a, b) = (losses(&one), losses(&two));
     assert_eq!(a.len(), 20);
     assert_eq!(

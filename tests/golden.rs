@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::golden::{check, check_files_of, outputs};
-use common::{arg, dapt_ok, finetune_tiny, fresh_dir, latest_step, lines, root};
+use common::{arg, dapt_ok, finetune_tiny, fresh_dir, latest_step, mrpc_split, root, MrpcSplit};
 
 /// Pretraining flags shared by the golden pretraining runs: Lookahead over AdamW,
 /// gradient accumulation, a cosine schedule, two kept checkpoints, held-out evals, and
@@ -117,38 +117,10 @@ fn pretrain_killed_and_resumed() {
     check_files_of("pretrain_mlm_ngram", &out, &tensors);
 }
 
-/// The shipped MRPC sample split as the unlabelled-pairs tests do: the first 300 pairs
-/// labelled, the last 100 unlabelled, and both together with the 100 unlabelled.
-struct Pairs {
-    dir: PathBuf,
-    labelled: PathBuf,
-    unlabelled: PathBuf,
-    mixed: PathBuf,
-}
-
-fn pairs() -> &'static Pairs {
-    static S: OnceLock<Pairs> = OnceLock::new();
-    S.get_or_init(|| {
-        let dir = fresh_dir("golden_pairs");
-        let all = lines(&root().join("corpora/mrpc_sample.tsv"));
-        let write = |name: &str, rows: &[String]| {
-            let path = dir.join(name);
-            std::fs::write(&path, rows.join("\n") + "\n").unwrap();
-            path
-        };
-        let stripped: Vec<String> = all[300..]
-            .iter()
-            .map(|l| l.splitn(3, '\t').take(2).collect::<Vec<_>>().join("\t"))
-            .collect();
-        let mut mixed = all[..300].to_vec();
-        mixed.extend(stripped);
-        Pairs {
-            labelled: write("labelled.tsv", &all[..300]),
-            unlabelled: write("unlabelled.tsv", &all[300..]),
-            mixed: write("mixed.tsv", &mixed),
-            dir,
-        }
-    })
+/// The shipped MRPC sample split as the unlabelled-pairs tests do ([`mrpc_split`]).
+fn pairs() -> &'static MrpcSplit {
+    static S: OnceLock<MrpcSplit> = OnceLock::new();
+    S.get_or_init(|| mrpc_split(&fresh_dir("golden_pairs")))
 }
 
 /// The committed WordPiece vocabulary of the MRPC sample (`dapt vocab --tokenizer
@@ -259,7 +231,7 @@ fn finetune_uda_tsa() {
 
 #[test]
 fn finetune_soft_labels() {
-    let soft = pairs().dir.join("soft.tsv");
+    let soft = fresh_dir("golden_soft").join("soft.tsv");
     dapt_ok(&[
         "predict",
         "--model",

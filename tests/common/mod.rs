@@ -369,3 +369,48 @@ pub fn mpi_rank_pid(out: &Path, rank: u32) -> u32 {
         })
         .unwrap_or_else(|| panic!("rank {rank}'s process"))
 }
+
+/// Run the `dapt` binary with `args` on two MPI processes; fail the test, with both
+/// outputs, unless it succeeds.
+pub fn mpirun_two_ok<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) {
+    let out = mpirun()
+        .args(["-np", "2", env!("CARGO_BIN_EXE_dapt")])
+        .args(args)
+        .output()
+        .expect("mpirun on the PATH (apt-get install openmpi-bin)");
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The shipped MRPC sample split in `dir`: its first 300 pairs (`labelled.tsv`), its last
+/// 100 (`unlabelled.tsv`, labels kept), and both with the last 100 stripped of their
+/// labels (`mixed.tsv`).
+pub struct MrpcSplit {
+    pub labelled: PathBuf,
+    pub unlabelled: PathBuf,
+    pub mixed: PathBuf,
+}
+
+/// Write [`MrpcSplit`]'s files into `dir`.
+pub fn mrpc_split(dir: &Path) -> MrpcSplit {
+    let all = lines(&root().join("corpora/mrpc_sample.tsv"));
+    assert_eq!(all.len(), 400);
+    let write = |name: &str, rows: &[String]| {
+        let path = dir.join(name);
+        std::fs::write(&path, rows.join("\n") + "\n").unwrap();
+        path
+    };
+    let stripped = all[300..]
+        .iter()
+        .map(|l| l.splitn(3, '\t').take(2).collect::<Vec<_>>().join("\t"));
+    let mixed: Vec<String> = all[..300].iter().cloned().chain(stripped).collect();
+    MrpcSplit {
+        labelled: write("labelled.tsv", &all[..300]),
+        unlabelled: write("unlabelled.tsv", &all[300..]),
+        mixed: write("mixed.tsv", &mixed),
+    }
+}
