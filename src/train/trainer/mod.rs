@@ -103,11 +103,6 @@ impl<'a> Trainer<'a> {
         self.opt.params()
     }
 
-    /// The process group the run trains in.
-    pub fn group(&self) -> &'a dyn Collective {
-        self.group
-    }
-
     /// Optimizer step `step` (0-based) over `micro_batches`, each turned into a loss and
     /// gradients by `micro`, which is handed the techniques (`None`: this process has no
     /// rows of it; it counts as a zero gradient). The techniques' `begin_step` hooks run
