@@ -20,7 +20,7 @@ use crate::infer::predict::{predict_file, PredictOptions};
 use crate::model::checkpoint;
 use crate::progress::info;
 use crate::text::vocab::{sha256_hex, Vocab};
-use crate::train::finetune::{self, data::student_vocab, FinetuneArgs, FoldResult};
+use crate::train::finetune::{self, data::student_vocab, FinetuneArgs, FoldResult, Job};
 
 /// Distil a teacher into one student.
 ///
@@ -93,14 +93,17 @@ pub fn run(args: &DistillArgs) -> Result<FoldResult> {
     }
     let _lock = crate::lock::lock_dir(&args.finetune.out)?;
     let (pairs, soft) = label_once(args, &train, &unlabelled)?;
-    let mut ft = args.finetune.clone();
-    ft.train = pairs;
-    ft.header = false;
-    ft.soft_labels = Some(soft);
+    let ft = &args.finetune;
     let k = ft.fold.unwrap_or(0);
-    ft.fold = Some(k);
-    let prepared = finetune::data::prepare(&ft)?;
-    let result = finetune::train_folds(&prepared, &ft, &[k], &crate::dist::Single)?.remove(0);
+    let job = Job {
+        train: pairs,
+        header: false,
+        soft_labels: Some(soft),
+        fold: Some(k),
+        out: ft.out.clone(),
+    };
+    let prepared = finetune::data::prepare(ft, job)?;
+    let result = finetune::train_folds(&prepared, ft, &[k], &crate::dist::Single)?.remove(0);
     info(format!(
         "distill: the student is {}; serve it with `dapt predict --model {}`",
         finetune::fold_dir(&ft.out, k).join("best").display(),

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use super::args::FinetuneArgs;
+use super::job::Job;
 use crate::data::folds::{Folds, FOLDS_FILE};
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
 use crate::data::soft_labels::SoftLabels;
@@ -26,6 +27,8 @@ use crate::train::techniques::uda::data::UdaData;
 
 /// A checked fine-tuning task.
 pub struct Prepared {
+    /// The files of the run.
+    pub job: Job,
     /// The checkpoint dir `--init` resolves to.
     pub init: Option<PathBuf>,
     /// The labelled pairs, in file order (those the folds split).
@@ -172,18 +175,18 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
     Ok(config)
 }
 
-/// Check the flags against the data (classes, weights, metric, folds), load the
+/// Check the flags against the data of `job` (classes, weights, metric, folds), load the
 /// vocabulary and model configuration, and encode every pair.
-pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
+pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
     args.techniques.validate()?;
     args.soft_loss.validate()?;
     args.uda.validate()?;
-    let records = read_pairs(&args.train, args.header, args.soft_labels.is_none(), None)?;
-    let c = num_classes(&args.train, &records)?;
+    let records = read_pairs(&job.train, job.header, job.soft_labels.is_none(), None)?;
+    let c = num_classes(&job.train, &records)?;
     // Teacher probabilities per record, split like the records into labelled pairs (the
     // folds') and unlabelled ones (soft-only training pairs).
-    let soft_probs = match &args.soft_labels {
-        Some(path) => Some(SoftLabels::read(path)?.align(path, &args.train, &records, c)?),
+    let soft_probs = match &job.soft_labels {
+        Some(path) => Some(SoftLabels::read(path)?.align(path, &job.train, &records, c)?),
         None => None,
     };
     let (pairs, unlabelled): (Vec<PairRecord>, Vec<PairRecord>) =
@@ -204,7 +207,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
                 crate::bad_input!(
                     "--class-weight {s}: {} weights but {} has {c} classes (labels 0..{}); give one weight per class",
                     w.len(),
-                    args.train.display(),
+                    job.train.display(),
                     c - 1
                 );
             }
@@ -218,7 +221,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
             args.label_smoothing
         );
     }
-    PairClassification::check(c, args.metric, &args.augment, &args.train)?;
+    PairClassification::check(c, args.metric, &args.augment, &job.train)?;
     if args.epochs == 0 || args.batch_size == 0 || args.eval_batch_size == 0 {
         crate::bad_input!("--epochs, --batch-size and --eval-batch-size must be at least 1");
     }
@@ -234,15 +237,15 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         args.fold_by,
         args.fold_seed.unwrap_or(args.seed),
     )
-    .map_err(|e| e.context(format!("splitting {} into folds", args.train.display())))?;
-    if let Some(f) = args.fold.filter(|&f| f >= args.folds) {
+    .map_err(|e| e.context(format!("splitting {} into folds", job.train.display())))?;
+    if let Some(f) = job.fold.filter(|&f| f >= args.folds) {
         crate::bad_input!(
             "--fold {f}: folds are numbered 0..{} (--folds {})",
             args.folds - 1,
             args.folds
         );
     }
-    check_existing_folds(&args.out, &folds)?;
+    check_existing_folds(&job.out, &folds)?;
     let init = args.init.as_deref().map(resolve_init);
     let vocab = Vocab::load(&vocab_dir(args, init.as_ref())?)?;
     let config = model_config(args, init.as_deref(), &vocab)?;
@@ -283,11 +286,11 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
     if stats.unknown_rate() > args.max_unk_rate {
         crate::bad_input!(
             "{}: {:.1}% of its tokens are unknown to the vocabulary in {} (limit --max-unk-rate {}): the data and the vocabulary do not belong together; use the checkpoint pretrained on this kind of data, or build a vocabulary from it with `dapt vocab --input {}`",
-            args.train.display(),
+            job.train.display(),
             100.0 * stats.unknown_rate(),
             vocab.dir.display(),
             args.max_unk_rate,
-            args.train.display()
+            job.train.display()
         );
     }
     if let Some(dir) = &init {
@@ -296,6 +299,7 @@ pub fn prepare(args: &FinetuneArgs) -> Result<Prepared> {
         SequenceClassifier::new(&config, c, &Device::Cpu, Init::Checkpoint(dir, args.seed))?;
     }
     Ok(Prepared {
+        job,
         init,
         pairs,
         labels,

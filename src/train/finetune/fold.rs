@@ -149,7 +149,7 @@ pub fn train_fold(
     let steps_per_epoch = train.len().div_ceil(global_batch).div_ceil(accum_n) as u64;
     let schedule = args.optim.schedule(steps_per_epoch * args.epochs)?;
     let total_steps = schedule.total_steps;
-    let dir = fold_dir(&args.out, k);
+    let dir = fold_dir(&p.job.out, k);
     let (clip, label) = (args.optim.max_grad_norm, format!("fold {k}: "));
     let mut trainer =
         Trainer::new(opt, schedule, group, clip, dir.clone(), label).with_techniques(techniques);
@@ -402,7 +402,7 @@ fn save_best(
     epoch: f64,
     value: f64,
 ) -> Result<()> {
-    let dir = fold_dir(&args.out, k);
+    let dir = fold_dir(&p.job.out, k);
     let state = FinetuneState {
         fold: k,
         step,

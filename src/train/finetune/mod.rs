@@ -8,6 +8,7 @@
 pub mod args;
 pub mod data;
 pub mod fold;
+pub mod job;
 mod parallel;
 pub mod pseudo;
 pub mod report;
@@ -29,6 +30,7 @@ use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
 pub use args::{FinetuneArgs, FoldResume};
 pub use fold::{fold_dir, FoldResult};
+pub use job::Job;
 pub use report::CvReport;
 
 /// Name of a fold's result file inside `OUT/fold-K/`.
@@ -55,7 +57,7 @@ fn run_in(args: &FinetuneArgs, group: &dyn Collective) -> Result<Option<CvReport
     }
     let ps = &args.pseudo;
     let Some(file) = &ps.pseudo else {
-        return run_round(args, Vec::new(), group);
+        return run_round(args, Job::of(args), Vec::new(), group);
     };
     ps.validate()?;
     if args.fold.is_some() {
@@ -73,42 +75,43 @@ fn run_in(args: &FinetuneArgs, group: &dyn Collective) -> Result<Option<CvReport
         max_unk_rate: args.max_unk_rate,
         device: parse_device(&args.device)?,
     };
+    let job = Job::of(args);
     let mut teacher = match &ps.pseudo_teacher {
         Some(t) => t.clone(),
         None => {
-            let mut plain = args.clone();
-            plain.out = args.out.join("round-0");
-            plain.pseudo.pseudo = None;
+            let plain = job.into_dir(job.out.join("round-0"));
             info(format!(
                 "pseudo: round 0 (no pseudo-labels) into {}",
                 plain.out.display()
             ));
-            run_round(&plain, Vec::new(), group)?;
+            run_round(args, plain.clone(), Vec::new(), group)?;
             plain.out
         }
     };
     let mut report = None;
     for r in 1..=ps.pseudo_rounds {
-        let mut round = args.clone();
-        if r < ps.pseudo_rounds {
-            round.out = args.out.join(format!("round-{r}"));
-        }
+        let round = match r < ps.pseudo_rounds {
+            true => job.into_dir(job.out.join(format!("round-{r}"))),
+            false => job.clone(),
+        };
         info(format!("pseudo: round {r} into {}", round.out.display()));
         let pairs = pseudo::label(&teacher, file, ps.pseudo_threshold, &opts, &round.out)?;
-        report = run_round(&round, pairs, group)?;
-        teacher = round.out;
+        let out = round.out.clone();
+        report = run_round(args, round, pairs, group)?;
+        teacher = out;
     }
     Ok(report)
 }
 
-/// One k-fold run with `pseudo` (labelled) pairs added to every training part.
+/// One k-fold run of `job` with `pseudo` (labelled) pairs added to every training part.
 fn run_round(
     args: &FinetuneArgs,
+    job: Job,
     pseudo: Vec<PairRecord>,
     group: &dyn Collective,
 ) -> Result<Option<CvReport>> {
-    let p = data::prepare(args)?.with_pseudo(pseudo, args.max_len)?;
-    let folds: Vec<usize> = match args.fold {
+    let p = data::prepare(args, job)?.with_pseudo(pseudo, args.max_len)?;
+    let folds: Vec<usize> = match p.job.fold {
         Some(f) => vec![f],
         None => (0..args.folds).collect(),
     };
@@ -126,7 +129,7 @@ fn run_round(
                 r.std_of(args.metric),
                 r.folds.len(),
                 args.metric.of(&r.oof).unwrap_or(f64::NAN),
-                args.out.join("cv.json").display()
+                p.job.out.join("cv.json").display()
             ));
             if let Some(b) = &r.baselines {
                 info(format!(
@@ -137,14 +140,14 @@ fn run_round(
         }
         None => info(format!(
             "finetune: other folds are not finished yet; the job that completes them writes {} and {}",
-            args.out.join("oof.tsv").display(),
-            args.out.join("cv.json").display()
+            p.job.out.join("oof.tsv").display(),
+            p.job.out.join("cv.json").display()
         )),
     }
     Ok(report)
 }
 
-/// Train `folds` of the prepared task into `args.out` (its `folds.json`, `metrics.jsonl`
+/// Train `folds` of the prepared task into `p.job.out` (its `folds.json`, `metrics.jsonl`
 /// and each fold's `fold-K/best` and `result.json`), one after the other, as one rank of
 /// `group`: every rank trains every fold on its slice of each batch; rank 0 writes.
 pub fn train_folds(
@@ -169,22 +172,22 @@ pub fn train_folds(
         args.max_len
     ));
     let root = group.is_root();
-    let _locks = match (root, args.fold) {
+    let _locks = match (root, p.job.fold) {
         (false, _) => vec![],
         // Parallel one-fold jobs share the run dir; each holds its fold's.
         (true, Some(k)) => vec![
-            crate::lock::share_dir(&args.out)?,
-            crate::lock::lock_dir(&fold_dir(&args.out, k))?,
+            crate::lock::share_dir(&p.job.out)?,
+            crate::lock::lock_dir(&fold_dir(&p.job.out, k))?,
         ],
-        (true, None) => vec![crate::lock::lock_dir(&args.out)?],
+        (true, None) => vec![crate::lock::lock_dir(&p.job.out)?],
     };
-    let log_path = args.out.join("metrics.jsonl");
+    let log_path = p.job.out.join("metrics.jsonl");
     let mut log = if root {
         write_atomic(
-            &args.out.join(crate::data::folds::FOLDS_FILE),
+            &p.job.out.join(crate::data::folds::FOLDS_FILE),
             &(serde_json::to_string(&p.folds)? + "\n"),
         )?;
-        if args.fold.is_none() && args.resume == FoldResume::None {
+        if p.job.fold.is_none() && args.resume == FoldResume::None {
             // A full run replaces the previous one's log; parallel --fold jobs and resumed
             // runs append to it.
             let _ = std::fs::remove_file(&log_path);
@@ -197,13 +200,13 @@ pub fn train_folds(
     let mut results = Vec::new();
     for &k in folds {
         if args.resume == FoldResume::Auto {
-            if let Some(done) = finished(&args.out, k, &fingerprint) {
+            if let Some(done) = finished(&p.job.out, k, &fingerprint) {
                 info(format!(
                     "finetune: fold {k}: finished by an earlier run with the same data and flags ({}); skipping",
-                    fold_dir(&args.out, k).join(RESULT_FILE).display()
+                    fold_dir(&p.job.out, k).join(RESULT_FILE).display()
                 ));
                 if root {
-                    resume::clear(&fold_dir(&args.out, k))?;
+                    resume::clear(&fold_dir(&p.job.out, k))?;
                 }
                 results.push(done);
                 continue;
@@ -223,10 +226,10 @@ pub fn train_folds(
         ));
         if root {
             write_atomic(
-                &fold_dir(&args.out, k).join(RESULT_FILE),
+                &fold_dir(&p.job.out, k).join(RESULT_FILE),
                 &(serde_json::to_string(&result)? + "\n"),
             )?;
-            resume::clear(&fold_dir(&args.out, k))?;
+            resume::clear(&fold_dir(&p.job.out, k))?;
         }
         results.push(result);
     }
@@ -238,8 +241,8 @@ pub fn train_folds(
 /// `--out`, and the paths of the files read), the number of processes (the global batch
 /// is `world` x `--batch-size`), the checkpoint `--init` resolved to and the
 /// identity of its weights (a re-trained checkpoint in the same dir is another init),
-/// the pseudo-labelled pairs and the bytes of the files read (`--train`,
-/// `--soft-labels`, `--uda`).
+/// the pseudo-labelled pairs and the job's files by their bytes (training pairs, soft
+/// labels, `--uda`).
 fn fingerprint(p: &data::Prepared, args: &FinetuneArgs, world: usize) -> Result<String> {
     let mut flags = args.clone();
     flags.fold = None;
@@ -259,14 +262,18 @@ fn fingerprint(p: &data::Prepared, args: &FinetuneArgs, world: usize) -> Result<
         Some(dir) => crate::model::checkpoint::identity(dir)?,
         None => String::new(),
     };
+    let job = &p.job;
     let mut bytes = format!(
-        "{flags:?}\n{:?} {init}\n{:?}\nworld {world}",
-        p.init, p.pseudo
+        "{flags:?}\nheader {} soft labels {}\n{:?} {init}\n{:?}\nworld {world}",
+        job.header,
+        job.soft_labels.is_some(),
+        p.init,
+        p.pseudo
     )
     .into_bytes();
     let files = [
-        Some(&args.train),
-        args.soft_labels.as_ref(),
+        Some(&job.train),
+        job.soft_labels.as_ref(),
         args.uda.uda.as_ref(),
     ];
     for f in files.into_iter().flatten() {

@@ -159,7 +159,7 @@ fn summarise(ms: &[Metrics]) -> (Metrics, Metrics) {
 pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvReport>> {
     let mut results = Vec::new();
     for k in 0..args.folds {
-        let path = fold_dir(&args.out, k).join(RESULT_FILE);
+        let path = fold_dir(&p.job.out, k).join(RESULT_FILE);
         let Ok(bytes) = std::fs::read(&path) else {
             return Ok(None);
         };
@@ -181,8 +181,8 @@ pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvR
                 format!(
                     "no out-of-fold prediction for line {} of {}: fold results in {} come from another split; re-run without --fold",
                     p.pairs[i].line,
-                    args.train.display(),
-                    args.out.display()
+                    p.job.train.display(),
+                    p.job.out.display()
                 )
             })
         })
@@ -198,7 +198,7 @@ pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvR
             cols.join("\t")
         );
     }
-    write_atomic(&args.out.join("oof.tsv"), &tsv)?;
+    write_atomic(&p.job.out.join("oof.tsv"), &tsv)?;
     let metrics: Vec<Metrics> = results.iter().map(|r| r.metrics).collect();
     let (mean, std) = summarise(&metrics);
     let report = CvReport {
@@ -225,7 +225,7 @@ pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvR
         baselines: Baselines::of(p, args.folds),
     };
     write_atomic(
-        &args.out.join("cv.json"),
+        &p.job.out.join("cv.json"),
         &(serde_json::to_string_pretty(&report)? + "\n"),
     )?;
     Ok(Some(report))
