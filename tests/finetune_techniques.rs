@@ -273,7 +273,8 @@ fn values(t: &Tensor) -> Vec<f32> {
 fn ema_is_the_closed_form_average() {
     let p = vec![var(&[1.0, -2.0])];
     let d = 0.9f32;
-    let mut ema = Ema::new(d as f64, &p).unwrap();
+    let mut ema = Ema::new(d as f64);
+    ema.start(&p).unwrap();
     let steps = [[3.0f32, 0.0], [-1.0, 4.0], [2.0, 2.0]];
     for s in &steps {
         p[0].1.set(&Tensor::new(s, &Device::Cpu).unwrap()).unwrap();
@@ -295,7 +296,7 @@ fn ema_is_the_closed_form_average() {
     }
     // State round trip: a restored average continues identically.
     let mut saved: HashMap<String, Tensor> = ema.state_tensors(&p).unwrap().into_iter().collect();
-    let mut restored = Ema::new(d as f64, &[var(&[0.0, 0.0])]).unwrap();
+    let mut restored = Ema::new(d as f64);
     restored.load_state(&p, &mut saved).unwrap();
     assert!(saved.is_empty());
     for e in [&mut ema as &mut dyn Technique, &mut restored] {

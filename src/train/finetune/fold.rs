@@ -129,16 +129,7 @@ pub fn train_fold(
     // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
     // encoder loads its tokenizer).
     let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
-    let techniques = techniques::build(
-        t,
-        Inputs {
-            params: &params,
-            num_classes: p.num_classes,
-            soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
-            uda: (&args.uda, p.uda.as_ref(), &uda_encoder),
-        },
-    )?;
-    techniques::refuse_data_parallel(group, &techniques)?;
+    let techniques = fold_techniques(p, args, &uda_encoder)?;
     let model = techniques.iter().fold(model, |m, t| t.configure(m));
     let layers = model.config.num_hidden_layers;
     let opt = args.optim.optimizer(params.clone(), |name| {
@@ -152,7 +143,7 @@ pub fn train_fold(
     let dir = fold_dir(&p.job.out, k);
     let (clip, label) = (args.optim.max_grad_norm, format!("fold {k}: "));
     let mut trainer =
-        Trainer::new(opt, schedule, group, clip, dir.clone(), label).with_techniques(techniques);
+        Trainer::new(opt, schedule, group, clip, dir.clone(), label).with_techniques(techniques)?;
     let f = Fold {
         p,
         args,
@@ -278,6 +269,23 @@ pub fn train_fold(
         oof: valid_idx.into_iter().zip(best.probs).collect(),
         fingerprint: st.fingerprint,
     })
+}
+
+/// The techniques the flags turn on for a fold of `p` (`encoder` encodes UDA's augmented
+/// copies).
+pub fn fold_techniques<'a>(
+    p: &'a Prepared,
+    args: &'a FinetuneArgs,
+    encoder: &'a PairEncoder,
+) -> Result<Vec<Box<dyn Technique + 'a>>> {
+    techniques::build(
+        &args.techniques,
+        Inputs {
+            num_classes: p.num_classes,
+            soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
+            uda: (&args.uda, p.uda.as_ref(), encoder),
+        },
+    )
 }
 
 /// What a fold's steps and evaluations read: the data, the model and the task.

@@ -19,6 +19,7 @@ mod training_set;
 use anyhow::Result;
 
 pub use crate::data::augment::AugmentRule;
+use crate::data::pair_batch::PairEncoder;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::dist::{Collective, DistArgs};
 use crate::fsutil::write_atomic;
@@ -28,6 +29,7 @@ use crate::progress::info;
 use crate::text::vocab::sha256_hex;
 use crate::train::log::MetricsLog;
 use crate::train::options::parse_device;
+use crate::train::techniques;
 pub use args::{FinetuneArgs, FoldResume};
 pub use fold::{fold_dir, FoldResult};
 pub use job::Job;
@@ -46,7 +48,7 @@ pub fn run(args: &FinetuneArgs) -> Result<Option<CvReport>> {
 /// [`run`] as one rank of `group`.
 fn run_in(args: &FinetuneArgs, group: &dyn Collective) -> Result<Option<CvReport>> {
     crate::dist::check_same(group, &format!("{args:?}"), "flags")?;
-    // The techniques are asked when each fold builds them (techniques::refuse_data_parallel);
+    // The techniques are asked in train_folds (techniques::refuse_data_parallel);
     // pseudo-labelling is a loop of rounds around the folds.
     if args.pseudo.pseudo.is_some() {
         crate::dist::refuse_in_group(
@@ -171,6 +173,9 @@ pub fn train_folds(
         p.stats.truncated,
         args.max_len
     ));
+    // Techniques that cannot train data-parallel are refused before anything is written.
+    let encoder = PairEncoder::new(&p.vocab, args.max_len)?;
+    techniques::refuse_data_parallel(group, &fold::fold_techniques(p, args, &encoder)?)?;
     let root = group.is_root();
     let _locks = match (root, p.job.fold) {
         (false, _) => vec![],

@@ -17,19 +17,27 @@ pub struct Ema {
 }
 
 impl Ema {
-    /// An average with `decay` in (0, 1), starting at the current values of `params`.
-    pub fn new(decay: f64, params: &[NamedParam]) -> Result<Self> {
-        let shadow = params
-            .iter()
-            .map(|(_, v)| v.as_tensor().copy())
-            .collect::<candle_core::Result<_>>()?;
-        Ok(Self { decay, shadow })
+    /// An average with `decay` in (0, 1); it starts at the parameters' values when
+    /// training starts ([`Technique::start`]).
+    pub fn new(decay: f64) -> Self {
+        Self {
+            decay,
+            shadow: Vec::new(),
+        }
     }
 }
 
 impl Technique for Ema {
     fn flag(&self) -> &'static str {
         "--ema"
+    }
+
+    fn start(&mut self, params: &[NamedParam]) -> Result<()> {
+        self.shadow = params
+            .iter()
+            .map(|(_, v)| v.as_tensor().copy())
+            .collect::<candle_core::Result<_>>()?;
+        Ok(())
     }
 
     fn after_step(&mut self, params: &[NamedParam]) -> Result<()> {

@@ -63,6 +63,11 @@ pub trait Technique {
         model
     }
 
+    /// Called once when training starts, with the parameters at their starting values.
+    fn start(&mut self, _params: &[NamedParam]) -> Result<()> {
+        Ok(())
+    }
+
     /// Called before optimizer step `step` (0-based) of `total`.
     fn begin_step(&mut self, _step: u64, _total: u64) {}
 
@@ -161,8 +166,6 @@ pub trait Technique {
 
 /// What techniques are built from besides their own flags.
 pub struct Inputs<'a> {
-    /// The model's parameters at the start of training.
-    pub params: &'a [NamedParam],
     /// Classes of the task.
     pub num_classes: usize,
     /// The distillation loss's α and T when soft labels are given.
@@ -187,7 +190,7 @@ pub fn build<'a>(t: &TechniqueArgs, inputs: Inputs<'a>) -> Result<Vec<Box<dyn Te
     add(uda_data.map(|d| Box::new(Uda::new(uda_args, d, encoder)) as _));
     add(t.attack().map(|a| Box::new(a) as _));
     add(match (t.ema, t.swa) {
-        (Some(decay), _) => Some(Box::new(Ema::new(decay, inputs.params)?)),
+        (Some(decay), _) => Some(Box::new(Ema::new(decay))),
         (None, Some(n)) => Some(Box::new(Swa::new(n))),
         (None, None) => None,
     });

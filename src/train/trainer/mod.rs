@@ -92,10 +92,13 @@ impl<'a> Trainer<'a> {
         }
     }
 
-    /// The same trainer calling `techniques`' hooks.
-    pub fn with_techniques(mut self, techniques: Vec<Box<dyn Technique + 'a>>) -> Self {
+    /// The same trainer calling `techniques`' hooks, started at the current weights.
+    pub fn with_techniques(mut self, mut techniques: Vec<Box<dyn Technique + 'a>>) -> Result<Self> {
+        for t in &mut techniques {
+            t.start(self.opt.params())?;
+        }
         self.techniques = techniques;
-        self
+        Ok(self)
     }
 
     /// The trained parameters, in optimizer order.
