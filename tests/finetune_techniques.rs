@@ -18,7 +18,7 @@ use dapt::model::BertConfig;
 use dapt::optim::{clip_grad_norm, AdamW, AdamWConfig, NamedParam, Optimizer};
 use dapt::train::finetune::step::{micro_batch_grads, Objective};
 use dapt::train::loss::cross_entropy;
-use dapt::train::tasks::pair::{MicroBatch, PairLoss, Target, Targets};
+use dapt::train::tasks::pair::{MicroBatch, PairClassification, PairLoss, Target, Targets};
 use dapt::train::techniques::{rdrop_loss, Adversarial, AdversarialKind, Ema, Swa, Technique};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -66,9 +66,12 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
     let params = named_vars(&model.vars);
     let mut opt = AdamW::new(params.clone(), AdamWConfig::default()).unwrap();
     let micro = micro_batch(&[1, 0, 1]);
-    let task = PairLoss {
-        class_weight: Some(vec![1.0, 1.3]),
-        label_smoothing: 0.0,
+    let task = PairClassification {
+        classes: 2,
+        loss: PairLoss {
+            class_weight: Some(vec![1.0, 1.3]),
+            label_smoothing: 0.0,
+        },
     };
     let techniques: Vec<Box<dyn Technique>> =
         attack.into_iter().map(|a| Box::new(a) as _).collect();
@@ -138,7 +141,10 @@ fn attack_restores_the_embeddings_exactly() {
     let emb = model.word_embeddings().unwrap();
     let before: Vec<f32> = emb.as_tensor().flatten_all().unwrap().to_vec1().unwrap();
     let micro = micro_batch(&[1, 0, 1]);
-    let task = PairLoss::default();
+    let task = PairClassification {
+        classes: 2,
+        loss: PairLoss::default(),
+    };
     let pgd = Adversarial {
         kind: AdversarialKind::Pgd,
         epsilon: 0.5,

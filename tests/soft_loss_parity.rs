@@ -6,7 +6,7 @@
 use candle_core::{Device, Tensor, Var};
 use dapt::train::finetune::step::Objective;
 use dapt::train::soft::{tempered, SoftLossArgs};
-use dapt::train::tasks::pair::{PairLoss, Target, Targets};
+use dapt::train::tasks::pair::{PairClassification, PairLoss, Target, Targets};
 use dapt::train::techniques::{SoftLabels, Technique};
 use serde::Deserialize;
 
@@ -48,9 +48,12 @@ fn matches_torch_distillation_loss() {
             distill_alpha: c.alpha,
             temperature: c.temperature,
         };
-        let task = PairLoss {
-            class_weight: c.weight.clone(),
-            label_smoothing: c.label_smoothing,
+        let task = PairClassification {
+            classes: c.logits[0].len(),
+            loss: PairLoss {
+                class_weight: c.weight.clone(),
+                label_smoothing: c.label_smoothing,
+            },
         };
         let techniques: Vec<Box<dyn Technique>> = vec![Box::new(SoftLabels::new(&soft_loss))];
         let objective = Objective {
@@ -81,9 +84,12 @@ fn without_soft_labels_the_objective_is_the_cross_entropy() {
     let ys = Tensor::new(&[0u32, 1, 1], &dev).unwrap();
     let rows = [Target::hard(0), Target::hard(1), Target::hard(1)];
     let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
-    let task = PairLoss {
-        class_weight: Some(vec![1.0, 1.3]),
-        label_smoothing: 0.1,
+    let task = PairClassification {
+        classes: 2,
+        loss: PairLoss {
+            class_weight: Some(vec![1.0, 1.3]),
+            label_smoothing: 0.1,
+        },
     };
     let objective = Objective {
         task: &task,

@@ -7,7 +7,7 @@
 use candle_core::{Device, Tensor, Var};
 use clap::ValueEnum;
 use dapt::train::finetune::step::Objective;
-use dapt::train::tasks::pair::{PairLoss, Target, Targets};
+use dapt::train::tasks::pair::{PairClassification, PairLoss, Target, Targets};
 use dapt::train::techniques::uda::data::{consistency, Tsa};
 use dapt::train::techniques::{Annealing, Technique};
 use serde::Deserialize;
@@ -59,9 +59,12 @@ fn matches_the_papers_loss_in_torch() {
         let original = Tensor::new(c.original.clone(), &dev).unwrap();
         let rows: Vec<Target> = c.labels.iter().map(|&l| Target::hard(l)).collect();
         let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
-        let task = PairLoss {
-            class_weight: c.weight.clone(),
-            label_smoothing: 0.0,
+        let task = PairClassification {
+            classes,
+            loss: PairLoss {
+                class_weight: c.weight.clone(),
+                label_smoothing: 0.0,
+            },
         };
         // TSA at step `progress` x 10 of 10 (exact: the progress values are tenths).
         let mut tsa_technique = Annealing::new(tsa, classes);

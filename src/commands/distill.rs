@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 
-use crate::train::distill::{run as distill, DistillArgs};
+use crate::train::distill::{run as distill, DistillArgs, DistillConfig};
 
-/// Run `dapt distill`.
+/// Run `dapt distill`: the flags become a checked configuration once, here.
 pub fn run(args: DistillArgs) -> Result<()> {
-    distill(&args).map(|_| ())
+    distill(&DistillConfig::new(&args)?).map(|_| ())
 }

@@ -2,9 +2,9 @@
 
 use anyhow::Result;
 
-use crate::train::finetune::{run as finetune, FinetuneArgs};
+use crate::train::finetune::{run as finetune, FinetuneArgs, FinetuneConfig};
 
-/// Run `dapt finetune`.
+/// Run `dapt finetune`: the flags become a checked configuration once, here.
 pub fn run(args: FinetuneArgs) -> Result<()> {
-    finetune(&args).map(|_| ())
+    finetune(&FinetuneConfig::new(&args)?).map(|_| ())
 }

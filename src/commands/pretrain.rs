@@ -6,11 +6,13 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::progress::info;
-use crate::train::pretrain::{run as pretrain, Outcome, PretrainArgs};
+use crate::train::pretrain::{run as pretrain, Outcome, PretrainArgs, PretrainConfig};
 
-/// Run `dapt pretrain`; SIGINT/SIGTERM ask the loop to stop after a checkpoint, and the
-/// process then exits with 130 (a second signal exits at once).
+/// Run `dapt pretrain`: the flags become a checked configuration once, here.
+/// SIGINT/SIGTERM ask the loop to stop after a checkpoint, and the process then exits
+/// with 130 (a second signal exits at once).
 pub fn run(args: PretrainArgs) -> Result<()> {
+    let cfg = PretrainConfig::new(&args)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
     ctrlc::set_handler(move || {
@@ -19,11 +21,11 @@ pub fn run(args: PretrainArgs) -> Result<()> {
         }
         info("pretrain: stopping after the current step and writing a checkpoint (signal again to abort)");
     })?;
-    match pretrain(&args, &stop)? {
+    match pretrain(&cfg, &stop)? {
         Outcome::Interrupted => {
             info(format!(
                 "pretrain: interrupted; continue with the same command plus --resume auto (out: {})",
-                args.out.display()
+                cfg.run.out.display()
             ));
             std::process::exit(130);
         }

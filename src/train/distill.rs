@@ -20,7 +20,9 @@ use crate::infer::predict::{predict_file, PredictOptions};
 use crate::model::checkpoint;
 use crate::progress::info;
 use crate::text::vocab::{sha256_hex, Vocab};
-use crate::train::finetune::{self, data::student_vocab, FinetuneArgs, FoldResult, Job};
+use crate::train::finetune::{
+    self, data::student_vocab, FinetuneArgs, FinetuneConfig, FoldResult, Job,
+};
 
 /// Distil a teacher into one student.
 ///
@@ -63,59 +65,87 @@ const PAIRS_FILE: &str = "pairs.tsv";
 const SOFT_FILE: &str = "soft-labels.tsv";
 const IDENTITY_FILE: &str = "identity.json";
 
+/// A checked `dapt distill` run: the teacher and what it labels, and the student's
+/// fine-tuning configuration.
+#[derive(Debug, Clone)]
+pub struct DistillConfig {
+    /// The teacher dir (`--teacher`).
+    pub teacher: PathBuf,
+    /// Unlabelled pairs files (`--unlabelled`).
+    pub unlabelled: Vec<PathBuf>,
+    /// Pairs per forward pass of the teacher.
+    pub teacher_batch_size: usize,
+    /// The student's run (its job's `--train`, `--header` and `--out`; soft labels come
+    /// from the teacher).
+    pub student: FinetuneConfig,
+}
+
+impl DistillConfig {
+    /// The configuration `args` describe (exit 2 for flags distillation does not take).
+    pub fn new(args: &DistillArgs) -> Result<DistillConfig> {
+        let ft = &args.finetune;
+        if ft.soft_labels.is_some() {
+            crate::bad_input!(
+                "dapt distill makes its soft labels from --teacher; drop --soft-labels (or use `dapt finetune --soft-labels`)"
+            );
+        }
+        if ft.pseudo.pseudo.is_some() {
+            crate::bad_input!(
+                "dapt distill trains one student on soft labels; pseudo-labelling (--pseudo) is for `dapt finetune`"
+            );
+        }
+        if ft.run.dist.dist == crate::dist::Backend::Mpi {
+            crate::bad_input!(
+                "dapt distill trains in one process; drop --dist mpi (data-parallel training is for `dapt finetune` and `dapt pretrain`)"
+            );
+        }
+        Ok(DistillConfig {
+            teacher: args.teacher.clone(),
+            unlabelled: args.unlabelled.clone(),
+            teacher_batch_size: args.teacher_batch_size,
+            student: FinetuneConfig::new(ft)?,
+        })
+    }
+}
+
 /// Run `dapt distill`: label once, then train the student; returns its fold result.
-pub fn run(args: &DistillArgs) -> Result<FoldResult> {
-    if args.finetune.soft_labels.is_some() {
-        crate::bad_input!(
-            "dapt distill makes its soft labels from --teacher; drop --soft-labels (or use `dapt finetune --soft-labels`)"
-        );
-    }
-    if args.finetune.pseudo.pseudo.is_some() {
-        crate::bad_input!(
-            "dapt distill trains one student on soft labels; pseudo-labelling (--pseudo) is for `dapt finetune`"
-        );
-    }
-    if args.finetune.dist.dist == crate::dist::Backend::Mpi {
-        crate::bad_input!(
-            "dapt distill trains in one process; drop --dist mpi (data-parallel training is for `dapt finetune` and `dapt pretrain`)"
-        );
-    }
-    if args.unlabelled.is_empty() {
+pub fn run(cfg: &DistillConfig) -> Result<FoldResult> {
+    if cfg.unlabelled.is_empty() {
         info("distill: no --unlabelled files; the student learns from the teacher's labels of --train only");
     }
-    args.finetune.soft_loss.validate()?;
-    check_vocabulary(args)?;
+    check_vocabulary(cfg)?;
+    let student = &cfg.student;
     // Every input is read (and refused if bad) before OUT is created.
-    let train = read_pairs(&args.finetune.train, args.finetune.header, true, None)?;
+    let train = read_pairs(&student.job.train, student.job.header, true, None)?;
     let mut unlabelled = Vec::new();
-    for path in &args.unlabelled {
+    for path in &cfg.unlabelled {
         unlabelled.extend(read_pairs(path, false, false, None)?);
     }
-    let _lock = crate::lock::lock_dir(&args.finetune.out)?;
-    let (pairs, soft) = label_once(args, &train, &unlabelled)?;
-    let ft = &args.finetune;
-    let k = ft.fold.unwrap_or(0);
+    let out = &student.job.out;
+    let _lock = crate::lock::lock_dir(out)?;
+    let (pairs, soft) = label_once(cfg, &train, &unlabelled)?;
+    let k = student.job.fold.unwrap_or(0);
     let job = Job {
         train: pairs,
         header: false,
         soft_labels: Some(soft),
         fold: Some(k),
-        out: ft.out.clone(),
+        ..student.job.clone()
     };
-    let prepared = finetune::data::prepare(ft, job)?;
-    let result = finetune::train_folds(&prepared, ft, &[k], &crate::dist::Single)?.remove(0);
+    let prepared = finetune::data::prepare(student, job)?;
+    let result = finetune::train_folds(&prepared, student, &[k], &crate::dist::Single)?.remove(0);
     info(format!(
         "distill: the student is {}; serve it with `dapt predict --model {}`",
-        finetune::fold_dir(&ft.out, k).join("best").display(),
-        ft.out.display()
+        finetune::fold_dir(out, k).join("best").display(),
+        out.display()
     ));
     Ok(result)
 }
 
 /// The teacher must read text as the student does.
-fn check_vocabulary(args: &DistillArgs) -> Result<()> {
-    let student = student_vocab(&args.finetune)?;
-    for (name, path) in find_checkpoints(&args.teacher)? {
+fn check_vocabulary(cfg: &DistillConfig) -> Result<()> {
+    let student = student_vocab(&cfg.student.recipe)?;
+    for (name, path) in find_checkpoints(&cfg.teacher)? {
         if !Vocab::exists_in(&path) {
             continue;
         }
@@ -123,7 +153,7 @@ fn check_vocabulary(args: &DistillArgs) -> Result<()> {
         if own.sha256 != student.sha256 {
             crate::bad_input!(
                 "--teacher {}: {name} reads text with another vocabulary than the student ({}, sha256 {} vs {}); distil into a student over the teacher's vocabulary (--init one of its checkpoints, or --vocab {})",
-                args.teacher.display(),
+                cfg.teacher.display(),
                 student.dir.display(),
                 &own.sha256[..12],
                 &student.sha256[..12],
@@ -142,19 +172,19 @@ fn file_sha(path: &Path) -> Result<String> {
 }
 
 /// The identity of the teacher's weights and of the inputs.
-fn identity(args: &DistillArgs) -> Result<Identity> {
-    let teacher = find_checkpoints(&args.teacher)?
+fn identity(cfg: &DistillConfig) -> Result<Identity> {
+    let teacher = find_checkpoints(&cfg.teacher)?
         .into_iter()
         .map(|(_, dir)| checkpoint::identity(&dir))
         .collect::<Result<_>>()?;
-    let inputs = std::iter::once(&args.finetune.train)
-        .chain(&args.unlabelled)
+    let inputs = std::iter::once(&cfg.student.job.train)
+        .chain(&cfg.unlabelled)
         .map(|p| file_sha(p))
         .collect::<Result<_>>()?;
     Ok(Identity {
         teacher,
         inputs,
-        header: args.finetune.header,
+        header: cfg.student.job.header,
     })
 }
 
@@ -163,17 +193,17 @@ fn identity(args: &DistillArgs) -> Result<Identity> {
 /// for this teacher and these inputs. The identity is written last, so a crash while
 /// labelling leaves no cache that looks complete.
 fn label_once(
-    args: &DistillArgs,
+    cfg: &DistillConfig,
     train: &[PairRecord],
     unlabelled: &[PairRecord],
 ) -> Result<(PathBuf, PathBuf)> {
-    let dir = args.finetune.out.join(TEACHER_DIR);
+    let dir = cfg.student.job.out.join(TEACHER_DIR);
     let (pairs_path, soft_path, id_path) = (
         dir.join(PAIRS_FILE),
         dir.join(SOFT_FILE),
         dir.join(IDENTITY_FILE),
     );
-    let id = identity(args)?;
+    let id = identity(cfg)?;
     let cached: Option<Identity> = std::fs::read(&id_path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok());
@@ -196,14 +226,14 @@ fn label_once(
     write_atomic(&pairs_path, &text)?;
     let opts = PredictOptions {
         tta: Default::default(),
-        batch_size: args.teacher_batch_size,
+        batch_size: cfg.teacher_batch_size,
         vocab: None,
         header: false,
-        max_unk_rate: args.finetune.max_unk_rate,
-        device: crate::train::options::parse_device(&args.finetune.device)?,
+        max_unk_rate: cfg.student.recipe.max_unk_rate,
+        device: cfg.student.run.device.clone(),
     };
     let start = Instant::now();
-    let preds = predict_file(&args.teacher, &pairs_path, false, &opts)?;
+    let preds = predict_file(&cfg.teacher, &pairs_path, false, &opts)?;
     let seconds = start.elapsed().as_secs_f64();
     info(format!(
         "distill: teacher ({} model(s)) labelled {} pairs ({} labelled, {} unlabelled) in {seconds:.1} s ({:.1} pairs/s)",

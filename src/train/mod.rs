@@ -9,6 +9,7 @@ pub mod log;
 pub mod loss;
 pub mod options;
 pub mod pretrain;
+pub mod run;
 pub mod soft;
 pub mod tasks;
 pub mod techniques;

@@ -83,15 +83,26 @@ pub struct OptimArgs {
 }
 
 impl OptimArgs {
+    /// Refuse a zero `--grad-accum` and a `--warmup-ratio` outside [0, 1) (exit 2).
+    pub fn validate(&self) -> Result<()> {
+        if self.grad_accum == 0 {
+            bad_input!("--grad-accum must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.warmup_ratio) {
+            bad_input!(
+                "--warmup-ratio {} must be in [0, 1), e.g. 0.06",
+                self.warmup_ratio
+            );
+        }
+        Ok(())
+    }
+
     /// The optimizer over `params`, each at `--lr` times `lr_scale(name)`.
     pub fn optimizer(
         &self,
         params: Vec<NamedParam>,
         lr_scale: impl Fn(&str) -> f64,
     ) -> Result<Box<dyn Optimizer>> {
-        if self.grad_accum == 0 {
-            bad_input!("--grad-accum must be at least 1");
-        }
         let adamw = AdamW::new(
             params,
             AdamWConfig {
@@ -114,14 +125,9 @@ impl OptimArgs {
         })
     }
 
-    /// The schedule for a run of `total_steps` optimizer steps.
+    /// The schedule for a run of `total_steps` optimizer steps (flags checked by
+    /// [`OptimArgs::validate`]).
     pub fn schedule(&self, total_steps: u64) -> Result<Schedule> {
-        if !(0.0..1.0).contains(&self.warmup_ratio) {
-            bad_input!(
-                "--warmup-ratio {} must be in [0, 1), e.g. 0.06",
-                self.warmup_ratio
-            );
-        }
         let warmup = warmup_steps(total_steps, self.warmup_ratio);
         match self.schedule {
             ScheduleKind::Linear => Schedule::linear(self.lr, warmup, total_steps),

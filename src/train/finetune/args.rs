@@ -1,30 +1,20 @@
-//! The flags of `dapt finetune` (also its `--config` keys, in snake_case).
+//! The flags of `dapt finetune` (also its `--config` keys, in snake_case): the job's
+//! files, the recipe, pseudo-labelling and the shared run options. [`super::config`]
+//! turns them into the configuration the training code reads.
 
 use std::path::PathBuf;
 
-use clap::{Args, ValueEnum};
-use serde::Serialize;
+use clap::Args;
 
 use crate::data::augment::AugmentRule;
 use crate::data::folds::FoldBy;
-use crate::dist::DistArgs;
 use crate::metrics::MetricKind;
-use crate::model::Precision;
 use crate::train::finetune::pseudo::PseudoArgs;
 use crate::train::options::OptimArgs;
+use crate::train::run::RunArgs;
 use crate::train::soft::SoftLossArgs;
 use crate::train::techniques::uda::data::UdaArgs;
 use crate::train::techniques::TechniqueArgs;
-
-/// Whether a run reuses the folds an earlier run finished (`--resume`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FoldResume {
-    /// Train every requested fold.
-    None,
-    /// Skip folds whose `result.json` was written with the same data and flags.
-    Auto,
-}
 
 /// Fine-tune a sentence-pair classifier with k-fold cross-validation.
 ///
@@ -41,6 +31,40 @@ pub struct FinetuneArgs {
     /// The first line of --train is a header
     #[arg(long)]
     pub header: bool,
+    /// A teacher's class probabilities for the pairs of --train (`dapt predict --with-ids`
+    /// output or a finetune run's oof.tsv): train on α·CE(hard) + (1−α)·T²·KL(teacher_T ‖
+    /// student_T). Lines of --train without a label are then allowed: they join every
+    /// fold's training part with the soft term only
+    #[arg(long, value_name = "FILE", help_heading = "Distillation")]
+    pub soft_labels: Option<PathBuf>,
+    /// Train only this fold (0-based), e.g. one fold per parallel job; the job that
+    /// completes the set writes oof.tsv and cv.json
+    #[arg(long, value_name = "I")]
+    pub fold: Option<usize>,
+    /// Unlabelled pairs (text_a<TAB>text_b; a label column is ignored) for consistency
+    /// training (UDA, Xie et al. 2020)
+    #[arg(long, value_name = "FILE", help_heading = "UDA")]
+    pub uda: Option<PathBuf>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub recipe: FinetuneRecipe,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub pseudo: PseudoArgs,
+    /// Save a checkpoint of the fold in training every N optimizer steps, for --resume
+    /// (default: at the end of each epoch; 0: never). Removed when the fold finishes
+    #[arg(long, value_name = "N")]
+    pub save_every: Option<u64>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+}
+
+/// What decides a fold's results apart from the data, the seed and the precision: the
+/// model, the folds, the loss, the schedule and the techniques. A run resumes only
+/// folds made with the same recipe ([`super::config::FinetuneConfig::fingerprint`]).
+#[derive(Args, Debug, Clone)]
+pub struct FinetuneRecipe {
     /// Pretrained checkpoint dir whose encoder and tokenizer are fine-tuned
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,
@@ -60,10 +84,10 @@ pub struct FinetuneArgs {
     /// stratified: classes spread evenly; components: no sentence on both sides of a split
     #[arg(long, value_enum, default_value = "stratified")]
     pub fold_by: FoldBy,
-    /// Train only this fold (0-based), e.g. one fold per parallel job; the job that
-    /// completes the set writes oof.tsv and cv.json
-    #[arg(long, value_name = "I")]
-    pub fold: Option<usize>,
+    /// Seed of the fold assignment only (default: --seed): fix it to train several seeds
+    /// on the same folds (a seed ensemble, or a seed-to-seed spread)
+    #[arg(long, value_name = "SEED")]
+    pub fold_seed: Option<u64>,
     /// Class weights of the cross-entropy, one per class, e.g. 1:1.3
     #[arg(long, value_name = "W0:W1[:...]")]
     pub class_weight: Option<String>,
@@ -94,18 +118,9 @@ pub struct FinetuneArgs {
     #[command(flatten)]
     #[allow(missing_docs)]
     pub techniques: TechniqueArgs,
-    /// A teacher's class probabilities for the pairs of --train (`dapt predict --with-ids`
-    /// output or a finetune run's oof.tsv): train on α·CE(hard) + (1−α)·T²·KL(teacher_T ‖
-    /// student_T). Lines of --train without a label are then allowed: they join every
-    /// fold's training part with the soft term only
-    #[arg(long, value_name = "FILE", help_heading = "Distillation")]
-    pub soft_labels: Option<PathBuf>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub soft_loss: SoftLossArgs,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub pseudo: PseudoArgs,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub uda: UdaArgs,
@@ -119,43 +134,4 @@ pub struct FinetuneArgs {
     /// checkpoint vocabularies that do not belong together; 1 disables the check)
     #[arg(long, default_value_t = 0.5)]
     pub max_unk_rate: f64,
-    /// cpu, cuda (GPU 0; under a launcher, the GPU of the local rank) or cuda:N (build
-    /// with --features cuda)
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, or bf16 mixed precision: bf16 matrix products over f32 master weights and
-    /// optimizer state, f32 LayerNorm, softmax and loss. For GPUs (--device cuda:N); on
-    /// the CPU it runs but is slower than f32
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: Precision,
-    /// Data-parallel training of each fold (--dist, --dist-timeout)
-    #[command(flatten)]
-    pub dist: DistArgs,
-    /// Seed of the folds, initialisation of new weights, data order and dropout
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Seed of the fold assignment only (default: --seed): fix it to train several seeds
-    /// on the same folds (a seed ensemble, or a seed-to-seed spread)
-    #[arg(long, value_name = "SEED")]
-    pub fold_seed: Option<u64>,
-    /// auto: continue an earlier run with the same data and flags, e.g. after a crash or
-    /// a kill: skip the folds it finished (their result.json) and continue a fold it was
-    /// killed in from that fold's last checkpoint (bit-identical to an uninterrupted
-    /// run); none: train every fold from the start
-    #[arg(long, value_enum, default_value = "none")]
-    pub resume: FoldResume,
-    /// Save a checkpoint of the fold in training every N optimizer steps, for --resume
-    /// (default: at the end of each epoch; 0: never). Removed when the fold finishes
-    #[arg(long, value_name = "N")]
-    pub save_every: Option<u64>,
-    /// Fold checkpoints to keep (the newest; 0 keeps all)
-    #[arg(long, default_value_t = 1)]
-    pub keep_last: usize,
-    /// Also write the logged scalars (tagged foldK/train/loss, foldK/eval/auc, ...) as
-    /// TensorBoard event files in DIR: `tensorboard --logdir DIR`
-    #[arg(long, value_name = "DIR")]
-    pub tensorboard: Option<PathBuf>,
-    /// Output dir
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
 }

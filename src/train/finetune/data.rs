@@ -5,24 +5,25 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use super::args::FinetuneArgs;
+use super::args::FinetuneRecipe;
+use super::config::FinetuneConfig;
 use super::job::Job;
 use crate::data::folds::{Folds, FOLDS_FILE};
-use crate::data::pairs::{num_classes, read_pairs, PairRecord};
+use crate::data::pairs::{read_pairs, PairRecord};
 use crate::data::soft_labels::SoftLabels;
 use candle_core::Device;
 
 use crate::data::pair_batch::{EncodeStats, EncodedPair, PairEncoder};
 use crate::infer::pair_model::check_vocab_fits;
 use crate::model::build::Init;
-use crate::model::classifier::SequenceClassifier;
 use crate::model::pooling::Pooling;
 use crate::model::{checkpoint, BertConfig};
 use crate::progress::info;
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints::latest;
 use crate::train::loss::parse_class_weight;
-use crate::train::tasks::pair::PairClassification;
+use crate::train::tasks::pair::{PairClassification, PairLoss};
+use crate::train::tasks::Task;
 use crate::train::techniques::uda::data::UdaData;
 
 /// A checked fine-tuning task.
@@ -35,8 +36,9 @@ pub struct Prepared {
     pub pairs: Vec<PairRecord>,
     /// Their labels.
     pub labels: Vec<usize>,
-    /// Number of classes (max label + 1).
-    pub num_classes: usize,
+    /// The task: pair classification into as many classes as the labels imply (max
+    /// label + 1), with the loss `--class-weight` and `--label-smoothing` describe.
+    pub task: PairClassification,
     /// The fold assignment.
     pub folds: Folds,
     /// The vocabulary text is read with.
@@ -47,8 +49,6 @@ pub struct Prepared {
     pub encoded: Vec<EncodedPair>,
     /// Encoding counts over the whole file.
     pub stats: EncodeStats,
-    /// `--class-weight`, one per class.
-    pub class_weight: Option<Vec<f64>>,
     /// With `--soft-labels`: the teacher's probabilities of each labelled pair (in the
     /// order of `pairs`) and the unlabelled pairs, which join every fold's training part.
     pub soft: Option<SoftSet>,
@@ -88,8 +88,8 @@ pub struct SoftSet {
 
 /// The vocabulary dir: the checkpoint's own with `--init` (a different `--vocab` is a
 /// mismatch), else `--vocab`.
-fn vocab_dir(args: &FinetuneArgs, init: Option<&PathBuf>) -> Result<PathBuf> {
-    match (init, &args.vocab) {
+fn vocab_dir(r: &FinetuneRecipe, init: Option<&PathBuf>) -> Result<PathBuf> {
+    match (init, &r.vocab) {
         (Some(init), vocab) if Vocab::exists_in(init) => {
             if let Some(v) = vocab {
                 let (own, given) = (Vocab::load(init)?, Vocab::load(v)?);
@@ -125,7 +125,7 @@ fn vocab_dir(args: &FinetuneArgs, init: Option<&PathBuf>) -> Result<PathBuf> {
 }
 
 /// The encoder's configuration: the checkpoint's, or a preset / file for `vocab_size`.
-pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> Result<BertConfig> {
+pub fn model_config(r: &FinetuneRecipe, init: Option<&Path>, vocab: &Vocab) -> Result<BertConfig> {
     let mut config = match init {
         Some(init) => {
             let path = init.join(checkpoint::CONFIG);
@@ -137,14 +137,14 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
             }
             BertConfig::read(&path)?
         }
-        None => match BertConfig::preset(&args.model_config, vocab.len()) {
+        None => match BertConfig::preset(&r.model_config, vocab.len()) {
             Some(c) => c,
             None => {
-                let path = Path::new(&args.model_config);
+                let path = Path::new(&r.model_config);
                 if !path.is_file() {
                     crate::bad_input!(
                         "--model-config {}: not a preset (tiny, small, base) nor a config file",
-                        args.model_config
+                        r.model_config
                     );
                 }
                 let mut c = BertConfig::read(path)?;
@@ -153,20 +153,17 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
             }
         },
     };
-    let origin = args
-        .init
-        .as_deref()
-        .unwrap_or(Path::new(&args.model_config));
+    let origin = r.init.as_deref().unwrap_or(Path::new(&r.model_config));
     check_vocab_fits(vocab, &config, origin)?;
-    if args.max_len > config.max_position_embeddings {
+    if r.max_len > config.max_position_embeddings {
         crate::bad_input!(
             "--max-len {} exceeds the model's max_position_embeddings {}",
-            args.max_len,
+            r.max_len,
             config.max_position_embeddings
         );
     }
     // The head's options go into config.json, so predict and eval build the same head.
-    let t = &args.techniques;
+    let t = &r.techniques;
     config.dapt_pooling = (t.pooling != Pooling::Cls).then_some(t.pooling);
     config.dapt_match_embedding |= t.match_embedding;
     if t.classifier_dropout.is_some() {
@@ -175,14 +172,10 @@ pub fn model_config(args: &FinetuneArgs, init: Option<&Path>, vocab: &Vocab) -> 
     Ok(config)
 }
 
-/// Check the flags against the data of `job` (classes, weights, metric, folds), load the
+/// Check the configuration against the data of `job` (classes, weights, metric, folds), load the
 /// vocabulary and model configuration, and encode every pair.
-pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
-    args.techniques.validate()?;
-    args.soft_loss.validate()?;
-    args.uda.validate()?;
-    let records = read_pairs(&job.train, job.header, job.soft_labels.is_none(), None)?;
-    let c = num_classes(&job.train, &records)?;
+pub fn prepare(cfg: &FinetuneConfig, job: Job) -> Result<Prepared> {
+    let (records, c) = PairClassification::read(&job.train, job.header, job.soft_labels.is_none())?;
     // Teacher probabilities per record, split like the records into labelled pairs (the
     // folds') and unlabelled ones (soft-only training pairs).
     let soft_probs = match &job.soft_labels {
@@ -200,7 +193,7 @@ pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
         (probs(l), probs(u))
     });
     let labels: Vec<usize> = pairs.iter().map(|p| p.label.expect("labelled")).collect();
-    let class_weight = match &args.class_weight {
+    let class_weight = match &cfg.recipe.class_weight {
         Some(s) => {
             let w = parse_class_weight(s)?;
             if w.len() != c {
@@ -215,16 +208,14 @@ pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
         }
         None => None,
     };
-    if !(0.0..1.0).contains(&args.label_smoothing) {
-        crate::bad_input!(
-            "--label-smoothing {} must be in [0, 1), e.g. 0.1",
-            args.label_smoothing
-        );
-    }
-    PairClassification::check(c, args.metric, &args.augment, &job.train)?;
-    if args.epochs == 0 || args.batch_size == 0 || args.eval_batch_size == 0 {
-        crate::bad_input!("--epochs, --batch-size and --eval-batch-size must be at least 1");
-    }
+    PairClassification::check(c, cfg.recipe.metric, &cfg.recipe.augment, &job.train)?;
+    let task = PairClassification {
+        classes: c,
+        loss: PairLoss {
+            class_weight,
+            label_smoothing: cfg.recipe.label_smoothing,
+        },
+    };
     let triples: Vec<(&str, &str, usize)> = pairs
         .iter()
         .zip(&labels)
@@ -233,29 +224,22 @@ pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
     let folds = Folds::new(
         &triples,
         c,
-        args.folds,
-        args.fold_by,
-        args.fold_seed.unwrap_or(args.seed),
+        cfg.recipe.folds,
+        cfg.recipe.fold_by,
+        cfg.recipe.fold_seed.unwrap_or(cfg.run.seed),
     )
     .map_err(|e| e.context(format!("splitting {} into folds", job.train.display())))?;
-    if let Some(f) = job.fold.filter(|&f| f >= args.folds) {
-        crate::bad_input!(
-            "--fold {f}: folds are numbered 0..{} (--folds {})",
-            args.folds - 1,
-            args.folds
-        );
-    }
     check_existing_folds(&job.out, &folds)?;
-    let init = args.init.as_deref().map(resolve_init);
-    let vocab = Vocab::load(&vocab_dir(args, init.as_ref())?)?;
-    let config = model_config(args, init.as_deref(), &vocab)?;
-    let encoder = PairEncoder::new(&vocab, args.max_len)?;
+    let init = cfg.recipe.init.as_deref().map(resolve_init);
+    let vocab = Vocab::load(&vocab_dir(&cfg.recipe, init.as_ref())?)?;
+    let config = model_config(&cfg.recipe, init.as_deref(), &vocab)?;
+    let encoder = PairEncoder::new(&vocab, cfg.recipe.max_len)?;
     let mut stats = EncodeStats::default();
     let encoded = pairs
         .iter()
         .map(|p| encoder.encode(&p.a, &p.b, &mut stats))
         .collect::<Result<Vec<_>>>()?;
-    let uda = match &args.uda.uda {
+    let uda = match &job.uda {
         Some(path) => {
             let unlabelled = read_pairs(path, false, false, None)?;
             if unlabelled.is_empty() {
@@ -264,8 +248,8 @@ pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
             Some(UdaData::new(
                 unlabelled,
                 &records,
-                &args.uda,
-                args.batch_size,
+                &cfg.recipe.uda,
+                cfg.recipe.batch_size,
                 &encoder,
             )?)
         }
@@ -283,33 +267,32 @@ pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
         }),
         None => None,
     };
-    if stats.unknown_rate() > args.max_unk_rate {
+    if stats.unknown_rate() > cfg.recipe.max_unk_rate {
         crate::bad_input!(
             "{}: {:.1}% of its tokens are unknown to the vocabulary in {} (limit --max-unk-rate {}): the data and the vocabulary do not belong together; use the checkpoint pretrained on this kind of data, or build a vocabulary from it with `dapt vocab --input {}`",
             job.train.display(),
             100.0 * stats.unknown_rate(),
             vocab.dir.display(),
-            args.max_unk_rate,
+            cfg.recipe.max_unk_rate,
             job.train.display()
         );
     }
     if let Some(dir) = &init {
         // Load it once here, so that a checkpoint that does not fit its config (tensor
         // shapes, a corrupt file) is refused before anything is written.
-        SequenceClassifier::new(&config, c, &Device::Cpu, Init::Checkpoint(dir, args.seed))?;
+        task.model(&config, &Device::Cpu, Init::Checkpoint(dir, cfg.run.seed))?;
     }
     Ok(Prepared {
         job,
         init,
         pairs,
         labels,
-        num_classes: c,
+        task,
         folds,
         vocab,
         config,
         encoded,
         stats,
-        class_weight,
         soft,
         pseudo: Vec::new(),
         pseudo_encoded: Vec::new(),
@@ -317,11 +300,11 @@ pub fn prepare(args: &FinetuneArgs, job: Job) -> Result<Prepared> {
     })
 }
 
-/// The vocabulary a run of `args` reads text with (the `--init` checkpoint's own, else
+/// The vocabulary a run of `recipe` reads text with (the `--init` checkpoint's own, else
 /// `--vocab`), checked as [`prepare`] checks it.
-pub fn student_vocab(args: &FinetuneArgs) -> Result<Vocab> {
-    let init = args.init.as_deref().map(resolve_init);
-    Vocab::load(&vocab_dir(args, init.as_ref())?)
+pub fn student_vocab(recipe: &FinetuneRecipe) -> Result<Vocab> {
+    let init = recipe.init.as_deref().map(resolve_init);
+    Vocab::load(&vocab_dir(recipe, init.as_ref())?)
 }
 
 /// The checkpoint `--init` names: the dir itself, or for a `dapt pretrain` run dir

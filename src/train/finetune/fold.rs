@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::args::{FinetuneArgs, FoldResume};
+use super::config::FinetuneConfig;
 use super::data::Prepared;
 use super::parallel::scores;
 use super::resume::{self, Best, FoldState};
@@ -32,7 +32,9 @@ use crate::optim::{layer_lr_scale, NamedParam};
 use crate::progress::{info, Progress};
 use crate::text::vocab::checkpoint_files;
 use crate::train::log::MetricsLog;
-use crate::train::tasks::pair::{MicroBatch, PairClassification, PairLoss, Target, Targets};
+use crate::train::run::ResumeFrom;
+use crate::train::tasks::pair::{MicroBatch, Target, Targets};
+use crate::train::tasks::Task;
 use crate::train::techniques::{self, with_weights, Inputs, Technique};
 use crate::train::trainer::{dropout, MicroStep, Trainer};
 
@@ -68,12 +70,12 @@ pub fn fold_dir(out: &Path, k: usize) -> PathBuf {
 }
 
 /// The model for a fold: the `--init` checkpoint with new heads, or fresh weights.
-fn new_model(p: &Prepared, args: &FinetuneArgs, device: &Device) -> Result<SequenceClassifier> {
+fn new_model(p: &Prepared, cfg: &FinetuneConfig, device: &Device) -> Result<SequenceClassifier> {
     let init = match &p.init {
-        Some(dir) => Init::Checkpoint(dir, args.seed),
-        None => Init::Fresh(args.seed),
+        Some(dir) => Init::Checkpoint(dir, cfg.run.seed),
+        None => Init::Fresh(cfg.run.seed),
     };
-    let (model, report) = SequenceClassifier::new(&p.config, p.num_classes, device, init)?;
+    let (model, report) = p.task.model(&p.config, device, init)?;
     if let Some(dir) = &p.init {
         info(format!(
             "finetune: loaded {}; newly initialised: {}; unused checkpoint tensors: {}",
@@ -101,16 +103,15 @@ fn new_model(p: &Prepared, args: &FinetuneArgs, device: &Device) -> Result<Seque
 /// alone saves.
 pub fn train_fold(
     p: &Prepared,
-    args: &FinetuneArgs,
+    cfg: &FinetuneConfig,
     k: usize,
     fingerprint: &str,
-    device: &Device,
     log: &mut MetricsLog,
     group: &dyn Collective,
 ) -> Result<FoldResult> {
-    let root = group.is_root();
+    let (root, device) = (group.is_root(), &cfg.run.device);
     let (train_idx, valid_idx) = p.folds.split(k);
-    let (train, train_targets, augment) = training_set(p, args, &train_idx, k)?;
+    let (train, train_targets, augment) = training_set(p, cfg, &train_idx, k)?;
     let soft_only = train_targets.iter().filter(|t| t.label.is_none()).count();
     let pseudo = p.pseudo.len();
     info(format!(
@@ -122,40 +123,36 @@ pub fn train_fold(
         augment.closure_negative,
         valid_idx.len()
     ));
-    let t = &args.techniques;
-    let model = new_model(p, args, device)?;
+    let t = &cfg.recipe.techniques;
+    let model = new_model(p, cfg, device)?;
     let params = named_vars(&model.vars);
     broadcast_params(group, &params)?;
     // Encodes the augmented copies of UDA's unlabelled pairs (built once: a WordPiece
     // encoder loads its tokenizer).
-    let uda_encoder = PairEncoder::new(&p.vocab, args.max_len)?;
-    let techniques = fold_techniques(p, args, &uda_encoder)?;
+    let uda_encoder = PairEncoder::new(&p.vocab, cfg.recipe.max_len)?;
+    let techniques = fold_techniques(p, cfg, &uda_encoder)?;
     let model = techniques.iter().fold(model, |m, t| t.configure(m));
     let layers = model.config.num_hidden_layers;
-    let opt = args.optim.optimizer(params.clone(), |name| {
+    let opt = cfg.recipe.optim.optimizer(params.clone(), |name| {
         layer_lr_scale(name, layers, t.layer_lr_decay)
     })?;
-    let accum_n = args.optim.grad_accum;
-    let global_batch = args.batch_size * group.world_size();
+    let accum_n = cfg.recipe.optim.grad_accum;
+    let global_batch = cfg.recipe.batch_size * group.world_size();
     let steps_per_epoch = train.len().div_ceil(global_batch).div_ceil(accum_n) as u64;
-    let schedule = args.optim.schedule(steps_per_epoch * args.epochs)?;
+    let schedule = cfg
+        .recipe
+        .optim
+        .schedule(steps_per_epoch * cfg.recipe.epochs)?;
     let total_steps = schedule.total_steps;
     let dir = fold_dir(&p.job.out, k);
-    let (clip, label) = (args.optim.max_grad_norm, format!("fold {k}: "));
+    let (clip, label) = (cfg.recipe.optim.max_grad_norm, format!("fold {k}: "));
     let mut trainer =
         Trainer::new(opt, schedule, group, clip, dir.clone(), label).with_techniques(techniques)?;
     let f = Fold {
         p,
-        args,
+        cfg,
         k,
-        device,
         group,
-        task: PairClassification {
-            loss: PairLoss {
-                class_weight: p.class_weight.clone(),
-                label_smoothing: args.label_smoothing,
-            },
-        },
         model,
         params: params.clone(),
         train,
@@ -170,7 +167,7 @@ pub fn train_fold(
         fingerprint: fingerprint.to_string(),
         ..FoldState::default()
     };
-    if args.resume == FoldResume::Auto {
+    if cfg.run.resume == ResumeFrom::Auto {
         // Rank 0 first: restoring removes a checkpoint of other flags, which the other
         // ranks must then not find.
         for turn_of_root in [true, false] {
@@ -190,9 +187,14 @@ pub fn train_fold(
     log.retain(|v| v["fold"].as_u64() != Some(k as u64) || v["step"].as_u64() <= Some(resumed_at))?;
     let progress = Progress::items(&format!("fold {k}"), total_steps);
     progress.inc(st.step);
-    'epochs: for epoch in st.epoch..args.epochs {
+    'epochs: for epoch in st.epoch..cfg.recipe.epochs {
         let mut order: Vec<usize> = (0..f.train.len()).collect();
-        order.shuffle(&mut keyed_rng(args.seed, epoch, k as u64, Purpose::Epoch));
+        order.shuffle(&mut keyed_rng(
+            cfg.run.seed,
+            epoch,
+            k as u64,
+            Purpose::Epoch,
+        ));
         let batches: Vec<&[usize]> = order.chunks(global_batch).collect();
         let done = if epoch == st.epoch { st.next_group } else { 0 };
         for (s, micro_batches) in batches.chunks(accum_n).enumerate().skip(done) {
@@ -217,7 +219,9 @@ pub fn train_fold(
                 )?;
                 st.window = (0.0, 0);
             }
-            if end_of_epoch || (args.eval_every > 0 && step.is_multiple_of(args.eval_every)) {
+            if end_of_epoch
+                || (cfg.recipe.eval_every > 0 && step.is_multiple_of(cfg.recipe.eval_every))
+            {
                 let (probs, metrics, improved) =
                     f.evaluate(&mut trainer, st.best.as_ref(), step, epoch_pos)?;
                 let mut record =
@@ -235,23 +239,23 @@ pub fn train_fold(
                     st.since_best = 0;
                 } else {
                     st.since_best += 1;
-                    if args.patience > 0 && st.since_best >= args.patience {
+                    if cfg.recipe.patience > 0 && st.since_best >= cfg.recipe.patience {
                         info(format!(
                             "finetune: fold {k}: no better {} in {} evaluations; stopping at step {step}",
-                            args.metric.name(),
-                            args.patience
+                            cfg.recipe.metric.name(),
+                            cfg.recipe.patience
                         ));
                         break 'epochs;
                     }
                 }
             }
-            let save_now = match args.save_every {
+            let save_now = match cfg.save_every {
                 None => end_of_epoch,
                 Some(n) => n > 0 && step.is_multiple_of(n),
             };
             if save_now && step < total_steps && root {
                 (st.epoch, st.next_group) = (epoch, s + 1);
-                trainer.save(&f.model, step, args.keep_last, &[], &st)?;
+                trainer.save(&f.model, step, cfg.run.keep_last, &[], &st)?;
             }
         }
     }
@@ -275,27 +279,25 @@ pub fn train_fold(
 /// copies).
 pub fn fold_techniques<'a>(
     p: &'a Prepared,
-    args: &'a FinetuneArgs,
+    cfg: &'a FinetuneConfig,
     encoder: &'a PairEncoder,
 ) -> Result<Vec<Box<dyn Technique + 'a>>> {
     techniques::build(
-        &args.techniques,
+        &cfg.recipe.techniques,
         Inputs {
-            num_classes: p.num_classes,
-            soft_loss: p.soft.as_ref().map(|_| &args.soft_loss),
-            uda: (&args.uda, p.uda.as_ref(), encoder),
+            num_classes: p.task.num_labels(),
+            soft_loss: p.soft.as_ref().map(|_| &cfg.recipe.soft_loss),
+            uda: (&cfg.recipe.uda, p.uda.as_ref(), encoder),
         },
     )
 }
 
-/// What a fold's steps and evaluations read: the data, the model and the task.
+/// What a fold's steps and evaluations read: the data (with the task), the model.
 struct Fold<'a> {
     p: &'a Prepared,
-    args: &'a FinetuneArgs,
+    cfg: &'a FinetuneConfig,
     k: usize,
-    device: &'a Device,
     group: &'a dyn Collective,
-    task: PairClassification,
     model: SequenceClassifier,
     params: Vec<NamedParam>,
     train: Vec<EncodedPair>,
@@ -317,7 +319,7 @@ impl Fold<'_> {
         let (rank, world) = (self.group.rank(), self.group.world_size());
         let weight = |rows: &[usize]| -> f64 {
             rows.iter()
-                .map(|&i| self.task.loss.weight(&self.train_targets[i]))
+                .map(|&i| self.p.task.weight(&self.train_targets[i]))
                 .sum()
         };
         let rows = &all[slice_of(all.len(), rank, world)];
@@ -326,11 +328,11 @@ impl Fold<'_> {
             // Fewer pairs than ranks in the epoch's last batch: nothing to add here.
             return Ok(None);
         }
-        let (args, device) = (self.args, self.device);
+        let (cfg, device) = (self.cfg, &self.cfg.run.device);
         let matches = self.model.config.dapt_match_embedding;
         let batch: Vec<&EncodedPair> = rows.iter().map(|&i| &self.train[i]).collect();
         let targets: Vec<&Target> = rows.iter().map(|&i| &self.train_targets[i]).collect();
-        let key = (args.seed, micro, self.k as u64);
+        let key = (cfg.run.seed, micro, self.k as u64);
         let micro_batch = MicroBatch {
             inputs: pad_batch(&batch, self.p.vocab.special.pad, matches, device)?,
             targets: Targets::of(&targets, device)?,
@@ -342,9 +344,9 @@ impl Fold<'_> {
         };
         // Keyed by rank too: ranks drawing one stream would share dropout masks.
         let stream = self.k as u64 | (rank as u64) << 32;
-        let mut mode = dropout(args.seed, micro, stream, args.precision);
+        let mut mode = dropout(cfg.run.seed, micro, stream, cfg.run.precision);
         let objective = Objective {
-            task: &self.task.loss,
+            task: &self.p.task,
             techniques,
         };
         let (loss, grads) = micro_batch_grads(
@@ -374,22 +376,23 @@ impl Fold<'_> {
         step: u64,
         epoch: f64,
     ) -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
-        let (p, args) = (self.p, self.args);
+        let (p, cfg) = (self.p, self.cfg);
         let evaluate_here = || -> Result<(Vec<Vec<f64>>, Metrics, bool)> {
             let probs = scores(
                 &self.model,
                 &self.valid,
-                args.eval_batch_size,
+                cfg.recipe.eval_batch_size,
                 p.vocab.special.pad,
-                self.device,
+                &cfg.run.device,
                 self.group,
-                p.num_classes,
+                p.task.num_labels(),
             )?;
-            let m = self.task.evaluate(&probs, &self.valid_labels);
-            let value = args.metric.of(&m).unwrap_or(f64::NAN);
-            let improved = best.is_none_or(|b| args.metric.better(value, b.value(args.metric)));
+            let m = p.task.evaluate(&probs, &self.valid_labels);
+            let value = cfg.recipe.metric.of(&m).unwrap_or(f64::NAN);
+            let improved =
+                best.is_none_or(|b| cfg.recipe.metric.better(value, b.value(cfg.recipe.metric)));
             if improved && self.group.is_root() {
-                save_best(&self.model, p, args, self.k, step, epoch, value)?;
+                save_best(&self.model, p, cfg, self.k, step, epoch, value)?;
             }
             Ok((probs, m, improved))
         };
@@ -404,7 +407,7 @@ impl Fold<'_> {
 fn save_best(
     model: &SequenceClassifier,
     p: &Prepared,
-    args: &FinetuneArgs,
+    cfg: &FinetuneConfig,
     k: usize,
     step: u64,
     epoch: f64,
@@ -415,9 +418,9 @@ fn save_best(
         fold: k,
         step,
         epoch,
-        metric: args.metric.name().to_string(),
+        metric: cfg.recipe.metric.name().to_string(),
         best_metric: value,
-        max_len: args.max_len,
+        max_len: cfg.recipe.max_len,
     };
     let extra = checkpoint_files(&p.vocab.dir);
     let extra: Vec<(&str, &Path)> = extra.iter().map(|(n, p)| (*n, p.as_path())).collect();

@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use super::args::FinetuneArgs;
-
 /// The files of one k-fold run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -15,6 +13,8 @@ pub struct Job {
     pub header: bool,
     /// A teacher's probabilities of its pairs (`--soft-labels`).
     pub soft_labels: Option<PathBuf>,
+    /// Unlabelled pairs for UDA's consistency term (`--uda`).
+    pub uda: Option<PathBuf>,
     /// The one fold to train (`--fold`; `None`: every fold).
     pub fold: Option<usize>,
     /// The output dir (`--out`).
@@ -22,17 +22,6 @@ pub struct Job {
 }
 
 impl Job {
-    /// The job the flags name.
-    pub fn of(args: &FinetuneArgs) -> Job {
-        Job {
-            train: args.train.clone(),
-            header: args.header,
-            soft_labels: args.soft_labels.clone(),
-            fold: args.fold,
-            out: args.out.clone(),
-        }
-    }
-
     /// The same job writing into `out`.
     pub fn into_dir(&self, out: PathBuf) -> Job {
         Job {

@@ -6,7 +6,7 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::args::FinetuneArgs;
+use super::config::FinetuneConfig;
 use super::data::Prepared;
 use super::fold::{fold_dir, FoldResult};
 use super::RESULT_FILE;
@@ -156,9 +156,9 @@ fn summarise(ms: &[Metrics]) -> (Metrics, Metrics) {
 ///
 /// `oof.tsv` has one line per input pair, in input order:
 /// `line<TAB>fold<TAB>label<TAB>p_0<TAB>...<TAB>p_{C-1}` (line: 1-based line in `--train`).
-pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvReport>> {
+pub fn write_if_complete(p: &Prepared, cfg: &FinetuneConfig) -> Result<Option<CvReport>> {
     let mut results = Vec::new();
-    for k in 0..args.folds {
+    for k in 0..cfg.recipe.folds {
         let path = fold_dir(&p.job.out, k).join(RESULT_FILE);
         let Ok(bytes) = std::fs::read(&path) else {
             return Ok(None);
@@ -202,10 +202,10 @@ pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvR
     let metrics: Vec<Metrics> = results.iter().map(|r| r.metrics).collect();
     let (mean, std) = summarise(&metrics);
     let report = CvReport {
-        metric: args.metric,
-        num_folds: args.folds,
-        fold_by: args.fold_by,
-        seed: args.seed,
+        metric: cfg.recipe.metric,
+        num_folds: cfg.recipe.folds,
+        fold_by: cfg.recipe.fold_by,
+        seed: cfg.run.seed,
         folds: results
             .into_iter()
             .map(|r| FoldSummary {
@@ -222,7 +222,7 @@ pub fn write_if_complete(p: &Prepared, args: &FinetuneArgs) -> Result<Option<CvR
         mean,
         std,
         oof: evaluate(&oof, &p.labels),
-        baselines: Baselines::of(p, args.folds),
+        baselines: Baselines::of(p, cfg.recipe.folds),
     };
     write_atomic(
         &p.job.out.join("cv.json"),

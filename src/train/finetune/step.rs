@@ -10,13 +10,14 @@ use crate::data::pair_batch::PairTensors;
 use crate::model::classifier::SequenceClassifier;
 use crate::model::dropout::Mode;
 use crate::optim::NamedParam;
-use crate::train::tasks::pair::{MicroBatch, PairLoss, Targets};
+use crate::train::tasks::pair::{MicroBatch, Targets};
+use crate::train::tasks::Task;
 use crate::train::techniques::Technique;
 
 /// What the loss of a micro-batch is made of: the task's loss and the techniques.
 pub struct Objective<'a> {
-    /// The task's loss on the hard labels.
-    pub task: &'a PairLoss,
+    /// The task, whose loss on the hard labels the techniques build on.
+    pub task: &'a dyn Task,
     /// The techniques, in registration order.
     pub techniques: &'a [Box<dyn Technique + 'a>],
 }
@@ -35,7 +36,7 @@ impl Objective<'_> {
             Ok(None)
         };
         let hard = match &targets.hard {
-            Some(h) => self.task.hard_loss(logits, h, keep)?,
+            Some(h) => self.task.hard_loss(logits, h, &keep)?,
             None => None,
         };
         for t in self.techniques {

@@ -4,7 +4,7 @@
 
 use anyhow::Result;
 
-use super::args::FinetuneArgs;
+use super::config::FinetuneConfig;
 use super::data::Prepared;
 use crate::data::augment::AugmentRule;
 use crate::data::augment::{closure, swap, AugmentReport, Pair};
@@ -19,11 +19,11 @@ use crate::train::tasks::pair::Target;
 /// implied by closure have none.
 pub fn training_set(
     p: &Prepared,
-    args: &FinetuneArgs,
+    cfg: &FinetuneConfig,
     train_idx: &[usize],
     k: usize,
 ) -> Result<(Vec<EncodedPair>, Vec<Target>, AugmentReport)> {
-    let temperature = args.soft_loss.temperature;
+    let temperature = cfg.recipe.soft_loss.temperature;
     let soft_of = |i: usize| {
         p.soft
             .as_ref()
@@ -43,18 +43,18 @@ pub fn training_set(
         .collect();
     let mut report = AugmentReport::default();
     let mut added: Vec<(Pair, Option<Vec<f64>>)> = Vec::new();
-    if args.augment.contains(&AugmentRule::Closure) {
+    if cfg.recipe.augment.contains(&AugmentRule::Closure) {
         // Seeded per fold: each fold's training part implies different pairs.
         let (implied, r) = closure(
             &originals,
-            args.closure_max,
-            args.seed.wrapping_add(k as u64),
+            cfg.recipe.closure_max,
+            cfg.run.seed.wrapping_add(k as u64),
         );
         report.closure_positive = r.closure_positive;
         report.closure_negative = r.closure_negative;
         added.extend(implied.into_iter().map(|x| (x, None)));
     }
-    let swapping = args.augment.contains(&AugmentRule::Swap);
+    let swapping = cfg.recipe.augment.contains(&AugmentRule::Swap);
     if swapping {
         // Swap the implied pairs too, so every training pair appears in both orders.
         let mut base: Vec<(Pair, Option<Vec<f64>>)> = originals
@@ -66,7 +66,7 @@ pub fn training_set(
         report.swapped = swapped.len();
         added.extend(swapped.into_iter().zip(base.into_iter().map(|(_, t)| t)));
     }
-    let encoder = PairEncoder::new(&p.vocab, args.max_len)?;
+    let encoder = PairEncoder::new(&p.vocab, cfg.recipe.max_len)?;
     let mut stats = EncodeStats::default();
     for ((a, b, y), soft) in added {
         encoded.push(encoder.encode(&a, &b, &mut stats)?);

@@ -5,33 +5,10 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use crate::data::mask::{default_ngram_probs, MaskConfig, MaskStrategy};
-use crate::dist::DistArgs;
 use crate::model::align::AlignEmbeddings;
-use crate::model::Precision;
 use crate::text::corpus::Format;
 use crate::train::options::OptimArgs;
-
-/// Where a run starts from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResumeFrom {
-    /// A fresh run (refused if `--out` already holds checkpoints).
-    None,
-    /// The newest valid checkpoint under `--out`, or a fresh run if there is none.
-    Auto,
-    /// This checkpoint dir.
-    Dir(PathBuf),
-}
-
-impl std::str::FromStr for ResumeFrom {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Ok(match s {
-            "none" => ResumeFrom::None,
-            "auto" => ResumeFrom::Auto,
-            dir => ResumeFrom::Dir(PathBuf::from(dir)),
-        })
-    }
-}
+use crate::train::run::RunArgs;
 
 /// Pretraining task flag values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +39,18 @@ pub enum MaskFlag {
 /// interrupted run exactly. SIGINT/SIGTERM stop after writing a checkpoint.
 #[derive(Args, Debug, Clone)]
 pub struct PretrainArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub recipe: PretrainRecipe,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub run: RunArgs,
+}
+
+/// What a pretraining run does: its corpus, vocabulary, model, objective, masking,
+/// schedule and checkpoint cadence (every flag but the shared run options).
+#[derive(Args, Debug, Clone)]
+pub struct PretrainRecipe {
     /// Corpora: `.shard` files from `dapt encode`, directories (their `.shard` files),
     /// quoted glob patterns (e.g. 'shards/*.shard'), or text files (encoded once into a
     /// cached shard in --cache-dir); read as they are when the run starts
@@ -172,14 +161,6 @@ pub struct PretrainArgs {
     /// eval set costs time and changes little)
     #[arg(long, default_value_t = 0.01)]
     pub eval_fraction: f64,
-    /// Keep only the newest K checkpoints (0: all)
-    #[arg(long, default_value_t = 3)]
-    pub keep_last: usize,
-    /// Also write the logged scalars (train/loss, train/lr, train/grad_norm,
-    /// train/tokens_per_s, eval/eval_loss, eval/masked_accuracy, ...) as TensorBoard event
-    /// files in DIR: `tensorboard --logdir DIR`
-    #[arg(long, value_name = "DIR")]
-    pub tensorboard: Option<PathBuf>,
     /// Start this run from another run's newest checkpoint (a pretrain --out dir, or
     /// one checkpoint dir): its weights, optimizer moments, Lookahead slow weights and
     /// step counter (the schedule, set by this run's flags, starts at that step), on
@@ -187,35 +168,14 @@ pub struct PretrainArgs {
     /// optimizer state starting at zero. The nightly way to go on pretraining
     #[arg(long, value_name = "RUN", conflicts_with = "init_from")]
     pub continue_from: Option<PathBuf>,
-    /// none: fresh run; auto: continue from the newest valid checkpoint in --out; or a checkpoint dir
-    #[arg(long, default_value = "none", value_name = "none|auto|DIR")]
-    pub resume: ResumeFrom,
     /// Largest fraction of corpus tokens the vocabulary may not know ([UNK] or a rare
     /// placeholder; guards against a checkpoint whose tokenizer cannot read the corpus;
     /// 1 disables the check)
     #[arg(long, default_value_t = 0.5)]
     pub max_unk_rate: f64,
-    /// cpu, cuda (GPU 0; under a launcher, the GPU of the local rank) or cuda:N (build
-    /// with --features cuda)
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// f32, or bf16 mixed precision: bf16 matrix products over f32 master weights and
-    /// optimizer state, f32 LayerNorm, softmax and loss. For GPUs (--device cuda:N); on
-    /// the CPU it runs but is slower than f32
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: Precision,
-    /// Data-parallel training (--dist, --dist-timeout)
-    #[command(flatten)]
-    pub dist: DistArgs,
-    /// Seed of the initialisation, data order, masks and dropout
-    #[arg(long, default_value_t = 42)]
-    pub seed: u64,
-    /// Run dir for checkpoints and metrics.jsonl
-    #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
 }
 
-impl PretrainArgs {
+impl PretrainRecipe {
     /// The masking settings the flags describe (not yet validated).
     pub fn mask_config(&self) -> MaskConfig {
         MaskConfig {

@@ -14,7 +14,7 @@ use anyhow::Result;
 use candle_core::{Device, Tensor};
 use clap::ValueEnum;
 
-use super::args::PretrainArgs;
+use super::config::PretrainConfig;
 use super::objective::PretrainModel;
 use super::state::TrainerState;
 use crate::model::align::{AlignEmbeddings, RowSource};
@@ -43,13 +43,15 @@ pub fn run_checkpoint(run: &Path) -> Result<PathBuf> {
 
 /// The `--init-from` alignment: `--align-embeddings`, by default `shared` for WordPiece
 /// and `frequency` for word-level vocabularies.
-pub fn init_rule(args: &PretrainArgs, vocab: &Vocab) -> AlignEmbeddings {
+pub fn init_rule(cfg: &PretrainConfig, vocab: &Vocab) -> AlignEmbeddings {
     // Word-level vocabularies are desensitized corpora's: `frequency` won the alignment
     // study there (bench/results/align_study.md).
-    args.align_embeddings.unwrap_or(match vocab.meta.tokenizer {
-        TokenizerKind::Wordpiece => AlignEmbeddings::Shared,
-        TokenizerKind::Wordlevel => AlignEmbeddings::Frequency,
-    })
+    cfg.recipe
+        .align_embeddings
+        .unwrap_or(match vocab.meta.tokenizer {
+            TokenizerKind::Wordpiece => AlignEmbeddings::Shared,
+            TokenizerKind::Wordlevel => AlignEmbeddings::Frequency,
+        })
 }
 
 /// Fill `model` from checkpoint `dir` over another vocabulary, its per-token rows
@@ -59,12 +61,19 @@ pub fn align_from(
     model: &PretrainModel,
     vocab: &Vocab,
     rule: AlignEmbeddings,
-    args: &PretrainArgs,
+    cfg: &PretrainConfig,
     init_range: f64,
 ) -> Result<Vec<RowSource>> {
     let mut reports = Vec::new();
     for (vars, from) in model.init_targets(dir) {
-        reports.push(init_from(vars, &from, vocab, rule, init_range, args.seed)?);
+        reports.push(init_from(
+            vars,
+            &from,
+            vocab,
+            rule,
+            init_range,
+            cfg.run.seed,
+        )?);
     }
     let (align, load, rows) = reports.pop().expect("the main model is always initialised");
     info(format!(
@@ -83,7 +92,7 @@ pub fn continue_from(
     model: &PretrainModel,
     opt: &mut dyn Optimizer,
     vocab: &Vocab,
-    args: &PretrainArgs,
+    cfg: &PretrainConfig,
     init_range: f64,
 ) -> Result<TrainerState> {
     let before = TrainerState::load(&dir.join(TRAINER_STATE))?;
@@ -95,8 +104,11 @@ pub fn continue_from(
     } else {
         // Last night's vocabulary grown by today's words: a token means what it meant
         // yesterday, so its row is copied by identity (`shared`), whatever the tokenizer.
-        let rule = args.align_embeddings.unwrap_or(AlignEmbeddings::Shared);
-        let rows = align_from(dir, model, vocab, rule, args, init_range)?;
+        let rule = cfg
+            .recipe
+            .align_embeddings
+            .unwrap_or(AlignEmbeddings::Shared);
+        let rows = align_from(dir, model, vocab, rule, cfg, init_range)?;
         let params: HashMap<String, Tensor> = model
             .params()
             .into_iter()
@@ -132,7 +144,7 @@ pub fn continue_from(
         step: before.step,
         micro_step: before.micro_step,
         tokens_seen: before.tokens_seen,
-        seed: args.seed,
+        seed: cfg.run.seed,
         ..TrainerState::default()
     })
 }

@@ -6,6 +6,7 @@
 //! exactly the parameters of an uninterrupted one.
 
 pub mod args;
+pub mod config;
 mod continue_from;
 mod eval;
 mod feed;
@@ -26,7 +27,8 @@ use crate::progress::{info, Progress};
 use crate::train::checkpoints;
 use crate::train::log::MetricsLog;
 use crate::train::trainer::{dropout, MicroStep, StepOutcome};
-pub use args::PretrainArgs;
+pub use args::{PretrainArgs, PretrainRecipe};
+pub use config::PretrainConfig;
 pub use eval::{EvalResult, RtdEval};
 use feed::Feed;
 use objective::PretrainModel;
@@ -47,29 +49,29 @@ pub enum Outcome {
 /// Run `dapt pretrain`; `stop` is raised by a signal handler. In a data-parallel run
 /// (`--dist`), a rank that fails ends every rank (exit code as for one process) rather
 /// than leave them waiting for it.
-pub fn run(args: &PretrainArgs, stop: &AtomicBool) -> Result<Outcome> {
-    args.dist.run(|group| train(args, stop, group))
+pub fn run(cfg: &PretrainConfig, stop: &AtomicBool) -> Result<Outcome> {
+    cfg.run.dist.run(|group| train(cfg, stop, group))
 }
 
 /// The training run of one rank of `group`.
-fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Result<Outcome> {
-    crate::dist::check_same(group, &format!("{args:?}"), "flags")?;
-    let mut s = Setup::new(args, group)?;
+fn train(cfg: &PretrainConfig, stop: &AtomicBool, group: &dyn Collective) -> Result<Outcome> {
+    crate::dist::check_same(group, &cfg.identity(), "flags")?;
+    let mut s = Setup::new(cfg, group)?;
     let (rank, world) = (group.rank(), group.world_size());
     // Rank 0 alone writes: the lock, the log, the checkpoints.
     let _lock = group
         .is_root()
-        .then(|| crate::lock::lock_dir(&args.out))
+        .then(|| crate::lock::lock_dir(&cfg.run.out))
         .transpose()?;
     let mut log = match group.is_root() {
-        true => MetricsLog::open(&args.out.join("metrics.jsonl"), Some(s.state.step))?
-            .with_tensorboard(args.tensorboard.as_deref())?,
+        true => MetricsLog::open(&cfg.run.out.join("metrics.jsonl"), Some(s.state.step))?
+            .with_tensorboard(cfg.run.tensorboard.as_deref())?,
         false => MetricsLog::discard(),
     };
     if s.state.finished {
         info(format!(
             "pretrain: {} already finished at step {}; nothing to do",
-            args.out.display(),
+            cfg.run.out.display(),
             s.state.step
         ));
         return Ok(Outcome::Finished);
@@ -83,7 +85,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         &s.train,
         &s.batching,
         &s.collator,
-        args.seed,
+        cfg.run.seed,
         (rank, world),
         &s.state,
     )?;
@@ -91,8 +93,8 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     let mut saved_at = s.state.step;
     // A run from a pretrained checkpoint logs where it starts: the held-out MLM curve of
     // an adaptation begins at the checkpoint, not after the first --eval-every steps.
-    if args.init_from.is_some() && s.state.step == 0 {
-        evaluate_and_log(&s, args, &mut log)?;
+    if cfg.recipe.init_from.is_some() && s.state.step == 0 {
+        evaluate_and_log(&s, cfg, &mut log)?;
     }
     let outcome = loop {
         if s.state.step >= total_steps {
@@ -102,7 +104,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         // All ranks stop together: at a signal to any, or when any ran out of time.
         let mut halt = [
             f32::from(u8::from(stop.load(Ordering::SeqCst))),
-            f32::from(u8::from(args.max_time.is_some_and(|t| elapsed >= t))),
+            f32::from(u8::from(cfg.recipe.max_time.is_some_and(|t| elapsed >= t))),
         ];
         if world > 1 {
             group.all_reduce_sum(&mut halt)?;
@@ -113,16 +115,16 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         if halt[1] > 0.0 {
             break Outcome::TimeUp;
         }
-        let accum = args.optim.grad_accum;
+        let accum = cfg.recipe.optim.grad_accum;
         let step = s.trainer.step(s.state.step, 0..accum, |_, _| {
             let micro = s.state.micro_step;
             let batch = feed.next(&mut s.state)?;
             let t = batch.to_tensors(&s.device)?;
             // Keyed by rank too: ranks drawing one stream would share their dropout masks.
-            let mut mode = dropout(args.seed, micro, rank as u64, args.precision);
+            let mut mode = dropout(cfg.run.seed, micro, rank as u64, cfg.run.precision);
             let out = s
                 .model
-                .loss(&batch, &t, &s.collator, (args.seed, micro), &mut mode)?;
+                .loss(&batch, &t, &s.collator, (cfg.run.seed, micro), &mut mode)?;
             if let Some((g, d)) = out.parts {
                 window.parts.0 += g / accum as f64;
                 window.parts.1 += d / accum as f64;
@@ -139,7 +141,7 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         s.state.step += 1;
         window.add(&step);
         progress.inc(1);
-        let due = match args.log_every {
+        let due = match cfg.recipe.log_every {
             0 => window.start.elapsed().as_secs_f64() >= 2.0,
             n => s.state.step.is_multiple_of(n),
         };
@@ -159,13 +161,13 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         let step = s.state.step;
         // An interval of 0 means only at the end.
         let every = |n: u64| n > 0 && step.is_multiple_of(n) && step < total_steps;
-        if every(args.eval_every) {
-            evaluate_and_log(&s, args, &mut log)?;
+        if every(cfg.recipe.eval_every) {
+            evaluate_and_log(&s, cfg, &mut log)?;
         }
-        if every(args.save_every) {
+        if every(cfg.recipe.save_every) {
             s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
             if group.is_root() {
-                save(&s, args)?;
+                save(&s, cfg)?;
             }
             saved_at = step;
         }
@@ -173,9 +175,9 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
     progress.finish();
     s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
     s.state.finished = outcome == Outcome::Finished;
-    let result = evaluate_and_log(&s, args, &mut log)?;
+    let result = evaluate_and_log(&s, cfg, &mut log)?;
     if group.is_root() && (saved_at != s.state.step || s.state.finished) {
-        save(&s, args)?;
+        save(&s, cfg)?;
     }
     log.write(&json!({
         "event": "end", "step": s.state.step, "outcome": format!("{outcome:?}"),
@@ -199,19 +201,19 @@ fn train(args: &PretrainArgs, stop: &AtomicBool, group: &dyn Collective) -> Resu
         result.unigram_accuracy,
         result.eval_loss,
         result.perplexity,
-        checkpoints::latest(&args.out).map_or("-".into(), |p| p.display().to_string())
+        checkpoints::latest(&cfg.run.out).map_or("-".into(), |p| p.display().to_string())
     ));
     Ok(outcome)
 }
 
 /// Evaluate on the held-out documents and append the result to the log.
-fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Result<EvalResult> {
+fn evaluate_and_log(s: &Setup, cfg: &PretrainConfig, log: &mut MetricsLog) -> Result<EvalResult> {
     let r = eval::evaluate(
         &s.model,
         &s.heldout,
         &s.collator,
-        args.batch_size,
-        args.seed,
+        cfg.recipe.batch_size,
+        cfg.run.seed,
         &s.device,
     )?;
     let mut record = serde_json::to_value(&r)?;
@@ -222,14 +224,14 @@ fn evaluate_and_log(s: &Setup, args: &PretrainArgs, log: &mut MetricsLog) -> Res
 }
 
 /// Save a checkpoint of the current state, point `latest` at it and rotate old ones.
-fn save(s: &Setup, args: &PretrainArgs) -> Result<()> {
+fn save(s: &Setup, cfg: &PretrainConfig) -> Result<()> {
     let files: Vec<(&str, &Path)> = s
         .vocab_files
         .iter()
         .map(|(n, p)| (*n, p.as_path()))
         .collect();
     s.trainer
-        .save(&s.model, s.state.step, args.keep_last, &files, &s.state)
+        .save(&s.model, s.state.step, cfg.run.keep_last, &files, &s.state)
 }
 
 /// The loss, tokens and time of the steps since the last log line.

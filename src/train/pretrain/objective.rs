@@ -8,7 +8,8 @@ use anyhow::Result;
 use candle_core::{Tensor, Var};
 use candle_nn::VarMap;
 
-use super::args::{ObjectiveFlag, PretrainArgs};
+use super::args::ObjectiveFlag;
+use super::config::PretrainConfig;
 use crate::data::collate::{Batch, BatchTensors, Collator};
 use crate::model::bert::BertForMaskedLM;
 use crate::model::build::Init;
@@ -37,43 +38,44 @@ pub struct StepLoss {
 }
 
 impl PretrainModel {
-    /// A fresh model of `config` for the run of `args` on `device`.
+    /// A fresh model of `config` for the run of `cfg` on `device`.
     pub fn new(
         config: &BertConfig,
-        args: &PretrainArgs,
+        cfg: &PretrainConfig,
         device: &candle_core::Device,
     ) -> Result<Self> {
-        Ok(match args.objective {
+        Ok(match cfg.recipe.objective {
             ObjectiveFlag::Mlm => PretrainModel::Mlm(Box::new(
-                BertForMaskedLM::new(config, device, Init::Fresh(args.seed))?.0,
+                BertForMaskedLM::new(config, device, Init::Fresh(cfg.run.seed))?.0,
             )),
             ObjectiveFlag::Rtd => {
                 // A dapt rtd checkpoint brings its generator's shape along.
-                let saved = args
+                let saved = cfg
+                    .recipe
                     .init_from
                     .as_ref()
                     .map(|d| d.join(GENERATOR_DIR).join(checkpoint::CONFIG))
                     .filter(|p| p.exists());
                 let gen = match saved {
                     Some(path) => rtd_generator_config(config, &path.to_string_lossy())?,
-                    None => rtd_generator_config(config, &args.generator_size)?,
+                    None => rtd_generator_config(config, &cfg.recipe.generator_size)?,
                 };
-                if !(args.disc_weight > 0.0 && args.disc_weight.is_finite()) {
+                if !(cfg.recipe.disc_weight > 0.0 && cfg.recipe.disc_weight.is_finite()) {
                     crate::bad_input!(
                         "--disc-weight {} must be positive (the paper's 50)",
-                        args.disc_weight
+                        cfg.recipe.disc_weight
                     );
                 }
                 info(format!(
                     "pretrain: replaced-token detection with a generator of {} layers, hidden {}, {} heads (--generator-size {}), --disc-weight {}",
-                    gen.num_hidden_layers, gen.hidden_size, gen.num_attention_heads, args.generator_size, args.disc_weight
+                    gen.num_hidden_layers, gen.hidden_size, gen.num_attention_heads, cfg.recipe.generator_size, cfg.recipe.disc_weight
                 ));
                 PretrainModel::Rtd(Box::new(Rtd::new(
                     config,
                     &gen,
                     device,
-                    args.seed,
-                    args.disc_weight,
+                    cfg.run.seed,
+                    cfg.recipe.disc_weight,
                 )?))
             }
         })

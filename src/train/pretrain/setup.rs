@@ -8,7 +8,8 @@ use anyhow::Result;
 use candle_core::Device;
 use rand::seq::index::sample;
 
-use super::args::{ObjectiveFlag, PretrainArgs, ResumeFrom};
+use super::args::ObjectiveFlag;
+use super::config::PretrainConfig;
 use super::continue_from::{align_from, continue_from, init_rule, run_checkpoint};
 use super::objective::PretrainModel;
 use super::state::TrainerState;
@@ -27,7 +28,7 @@ use crate::progress::info;
 use crate::text::vocab::checkpoint_files;
 use crate::text::vocab::Vocab;
 use crate::train::checkpoints;
-use crate::train::options::parse_device;
+use crate::train::run::ResumeFrom;
 use crate::train::trainer::{TrainedModel, Trainer};
 
 /// A run ready to train.
@@ -55,14 +56,14 @@ fn same_dir(a: &Path, b: &Path) -> bool {
 /// For `--continue-from OUT --out OUT`: OUT's newest checkpoint when its run finished
 /// (tonight goes on from last night), None when OUT holds no run yet; an unfinished run
 /// there is resumed with `--resume auto`, and refused without it.
-fn own_continuation(args: &PretrainArgs) -> Result<Option<PathBuf>> {
-    let Some(dir) = checkpoints::newest_valid(&args.out)? else {
+fn own_continuation(cfg: &PretrainConfig) -> Result<Option<PathBuf>> {
+    let Some(dir) = checkpoints::newest_valid(&cfg.run.out)? else {
         return Ok(None);
     };
     if TrainerState::load(&dir.join(TRAINER_STATE))?.finished {
         return Ok(Some(dir));
     }
-    if matches!(args.resume, ResumeFrom::None) {
+    if matches!(cfg.run.resume, ResumeFrom::None) {
         crate::bad_input!(
             "{}: an unfinished run (an interrupted night?); pass --resume auto to finish it first",
             dir.display()
@@ -76,16 +77,20 @@ const MAX_HELDOUT: usize = 20_000;
 
 /// The model's configuration: from the config.json of the checkpoint it starts `from`
 /// (resumed, continued or `--init-from`), else a preset or a file.
-fn model_config(args: &PretrainArgs, from: Option<&Path>, vocab_size: usize) -> Result<BertConfig> {
+fn model_config(
+    cfg: &PretrainConfig,
+    from: Option<&Path>,
+    vocab_size: usize,
+) -> Result<BertConfig> {
     let mut c = match from {
         Some(dir) => BertConfig::read(&dir.join(checkpoint::CONFIG))?,
-        None => match BertConfig::preset(&args.model_config, vocab_size) {
+        None => match BertConfig::preset(&cfg.recipe.model_config, vocab_size) {
             Some(c) => c,
-            None => BertConfig::read(args.model_config.as_ref())?,
+            None => BertConfig::read(cfg.recipe.model_config.as_ref())?,
         },
     };
-    let origin = from.unwrap_or(args.model_config.as_ref()).display();
-    match (args.objective, c.model_type == "electra") {
+    let origin = from.unwrap_or(cfg.recipe.model_config.as_ref()).display();
+    match (cfg.recipe.objective, c.model_type == "electra") {
         (ObjectiveFlag::Mlm, true) => crate::bad_input!(
             "{origin}: an ELECTRA checkpoint, but --objective mlm trains a BERT masked LM: pretrain it with --objective rtd, or fine-tune it with `dapt finetune --init`"
         ),
@@ -102,11 +107,11 @@ fn model_config(args: &PretrainArgs, from: Option<&Path>, vocab_size: usize) -> 
         (ObjectiveFlag::Mlm, false) => {}
     }
     c.vocab_size = vocab_size;
-    c.dapt_match_embedding |= args.match_embedding;
-    if args.max_len > c.max_position_embeddings {
+    c.dapt_match_embedding |= cfg.recipe.match_embedding;
+    if cfg.recipe.max_len > c.max_position_embeddings {
         crate::bad_input!(
             "--max-len {} exceeds the model's max_position_embeddings {}",
-            args.max_len,
+            cfg.recipe.max_len,
             c.max_position_embeddings
         );
     }
@@ -189,58 +194,63 @@ impl<'g> Setup<'g> {
     /// `group.rank()` of a data-parallel run of `group.world_size()` processes (one for a
     /// plain run): every rank builds the same model and plans the same global batches of
     /// `group.world_size() x --batch-size` sequences.
-    pub fn new(args: &PretrainArgs, group: &'g dyn Collective) -> Result<Self> {
+    pub fn new(cfg: &PretrainConfig, group: &'g dyn Collective) -> Result<Self> {
         let world = group.world_size();
-        if args.objective == ObjectiveFlag::Rtd {
+        if cfg.recipe.objective == ObjectiveFlag::Rtd {
             crate::dist::refuse_in_group(
                 group,
                 "--objective rtd",
                 "data-parallel pretraining covers the MLM objective so far",
             )?;
         }
-        let resume_dir = match &args.resume {
+        let resume_dir = match &cfg.run.resume {
             ResumeFrom::None => {
-                let own = args
+                let own = cfg
+                    .recipe
                     .continue_from
                     .as_ref()
-                    .is_some_and(|r| same_dir(r, &args.out));
-                if let Some((_, dir)) = checkpoints::list(&args.out)?.last().filter(|_| !own) {
+                    .is_some_and(|r| same_dir(r, &cfg.run.out));
+                if let Some((_, dir)) = checkpoints::list(&cfg.run.out)?.last().filter(|_| !own) {
                     crate::bad_input!(
                         "{} already holds checkpoints (e.g. {}); pass --resume auto to continue that run, or choose another --out",
-                        args.out.display(),
+                        cfg.run.out.display(),
                         dir.display()
                     );
                 }
                 None
             }
-            ResumeFrom::Auto => checkpoints::newest_valid(&args.out)?,
+            ResumeFrom::Auto => checkpoints::newest_valid(&cfg.run.out)?,
             ResumeFrom::Dir(d) => Some(d.clone()),
         };
         // A run continuing another starts from that run's checkpoint, unless its own
         // --out already holds checkpoints to resume. `--continue-from OUT` (a nightly job
         // growing one run dir) goes on from OUT's own run once it finished.
-        let (resume_dir, continue_dir) = match (resume_dir, &args.continue_from) {
-            (resume, Some(run)) if same_dir(run, &args.out) => match own_continuation(args)? {
+        let (resume_dir, continue_dir) = match (resume_dir, &cfg.recipe.continue_from) {
+            (resume, Some(run)) if same_dir(run, &cfg.run.out) => match own_continuation(cfg)? {
                 Some(finished) => (None, Some(finished)),
                 None => (resume, None),
             },
             (None, Some(run)) => (None, Some(run_checkpoint(run)?)),
             (resume, _) => (resume, None),
         };
-        let vocab = Vocab::load(&args.vocab)?;
-        let mask = args.mask_config();
-        mask.validate()?;
+        let vocab = Vocab::load(&cfg.recipe.vocab)?;
+        let mask = cfg.mask.clone();
         let special = SpecialTokens::new(vocab.len(), vocab.rare.len())?;
-        let collator = Collator::new(args.max_len, args.swap_prob, Masker::new(mask, special)?)?;
-        let cache = args
+        let collator = Collator::new(
+            cfg.recipe.max_len,
+            cfg.recipe.swap_prob,
+            Masker::new(mask, special)?,
+        )?;
+        let cache = cfg
+            .recipe
             .cache_dir
             .clone()
-            .unwrap_or_else(|| default_cache_dir(&args.out));
+            .unwrap_or_else(|| default_cache_dir(&cfg.run.out));
         // Rank 0 encodes text corpora into the cache first; the others then read it.
         if !group.is_root() {
             group.barrier()?;
         }
-        let shards = resolve(&args.corpus, &vocab, args.corpus_format, &cache)?;
+        let shards = resolve(&cfg.recipe.corpus, &vocab, cfg.recipe.corpus_format, &cache)?;
         if group.is_root() && world > 1 {
             group.barrier()?;
         }
@@ -251,61 +261,61 @@ impl<'g> Setup<'g> {
                 store.num_docs()
             );
         }
-        check_unknown(&store, &vocab, &args.corpus, args.max_unk_rate)?;
-        let heldout = heldout_ids(store.num_docs(), args.eval_fraction, args.seed)?;
+        check_unknown(&store, &vocab, &cfg.recipe.corpus, cfg.recipe.max_unk_rate)?;
+        let heldout = heldout_ids(store.num_docs(), cfg.recipe.eval_fraction, cfg.run.seed)?;
         let train = Excluding::new(store.clone(), &heldout);
         let heldout = Subset::new(store.clone(), heldout);
         let batching = BatchingConfig {
-            batch_size: args.batch_size * world,
-            max_len: args.max_len,
-            pack: args.pack,
-            group_by_length: args.group_by_length,
+            batch_size: cfg.recipe.batch_size * world,
+            max_len: cfg.recipe.max_len,
+            pack: cfg.recipe.pack,
+            group_by_length: cfg.recipe.group_by_length,
             drop_last: true,
             ..BatchingConfig::default()
         };
-        let device = parse_device(&args.device)?;
-        if let Some(w) = args.precision.warning(&device) {
+        let device = cfg.run.device.clone();
+        if let Some(w) = cfg.run.precision.warning(&device) {
             info(format!("warning: {w}"));
         }
         // The architecture of the checkpoint a run starts from (its own when resuming).
         let from = resume_dir
             .as_deref()
             .or(continue_dir.as_deref())
-            .or(args.init_from.as_deref());
-        let config = model_config(args, from, vocab.len())?;
+            .or(cfg.recipe.init_from.as_deref());
+        let config = model_config(cfg, from, vocab.len())?;
         let collator = collator.with_match_flags(config.dapt_match_embedding);
-        let model = PretrainModel::new(&config, args, &device)?;
-        let opt = args.optim.optimizer(model.params(), |_| 1.0)?;
-        let per_epoch = epoch_plan(&train, &batching, args.seed, 0)?.num_batches() as u64
-            / args.optim.grad_accum as u64;
+        let model = PretrainModel::new(&config, cfg, &device)?;
+        let opt = cfg.recipe.optim.optimizer(model.params(), |_| 1.0)?;
+        let per_epoch = epoch_plan(&train, &batching, cfg.run.seed, 0)?.num_batches() as u64
+            / cfg.recipe.optim.grad_accum as u64;
         if per_epoch == 0 {
             crate::bad_input!(
                 "{} training documents make no full batch of {} x {} micro-batches{}; lower --batch-size",
                 train.num_docs(),
-                args.batch_size * world,
-                args.optim.grad_accum,
+                cfg.recipe.batch_size * world,
+                cfg.recipe.optim.grad_accum,
                 if world > 1 {
-                    format!(" ({world} processes x --batch-size {})", args.batch_size)
+                    format!(" ({world} processes x --batch-size {})", cfg.recipe.batch_size)
                 } else {
                     String::new()
                 }
             );
         }
-        let total_steps = match (args.max_steps, args.epochs) {
+        let total_steps = match (cfg.recipe.max_steps, cfg.recipe.epochs) {
             (Some(s), _) => s,
             (None, e) => e.unwrap_or(1) * per_epoch,
         };
-        let schedule = args.optim.schedule(total_steps)?;
+        let schedule = cfg.recipe.optim.schedule(total_steps)?;
         let mut trainer = Trainer::new(
             opt,
             schedule,
             group,
-            args.optim.max_grad_norm,
-            args.out.clone(),
+            cfg.recipe.optim.max_grad_norm,
+            cfg.run.out.clone(),
             String::new(),
         );
         let mut state = TrainerState {
-            seed: args.seed,
+            seed: cfg.run.seed,
             ..TrainerState::default()
         };
         if let Some(dir) = &resume_dir {
@@ -314,18 +324,18 @@ impl<'g> Setup<'g> {
                 crate::bad_input!(
                     "{}: trained with vocabulary sha256 {trained_with} but --vocab {} has sha256 {}; resume with the same vocabulary, or start a new run in another --out",
                     dir.display(),
-                    args.vocab.display(),
+                    cfg.recipe.vocab.display(),
                     vocab.sha256
                 );
             }
             let restored = trainer.restore(&model, dir)?;
             state = TrainerState::load(&dir.join(TRAINER_STATE))?;
-            if state.seed != args.seed {
+            if state.seed != cfg.run.seed {
                 crate::bad_input!(
                     "{}: the run used --seed {} but this one has --seed {}; an exact resume needs the same seed",
                     dir.display(),
                     state.seed,
-                    args.seed
+                    cfg.run.seed
                 );
             }
             // A continued run's schedule starts at the step it continued from.
@@ -348,13 +358,13 @@ impl<'g> Setup<'g> {
                 &model,
                 trainer.opt.as_mut(),
                 &vocab,
-                args,
+                cfg,
                 config.initializer_range,
             )?;
             trainer.schedule = trainer.schedule.clone().starting_at(state.step);
-        } else if let Some(dir) = &args.init_from {
-            let rule = init_rule(args, &vocab);
-            align_from(dir, &model, &vocab, rule, args, config.initializer_range)?;
+        } else if let Some(dir) = &cfg.recipe.init_from {
+            let rule = init_rule(cfg, &vocab);
+            align_from(dir, &model, &vocab, rule, cfg, config.initializer_range)?;
         }
         if resume_dir.is_some() && state.world_size != world {
             info(format!(
@@ -375,7 +385,7 @@ impl<'g> Setup<'g> {
             model.num_parameters(),
             device
         ));
-        let vocab_files = checkpoint_files(&args.vocab);
+        let vocab_files = checkpoint_files(&cfg.recipe.vocab);
         Ok(Setup {
             model,
             trainer,

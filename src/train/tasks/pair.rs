@@ -1,25 +1,42 @@
 //! Sentence-pair classification: each training pair has a class, a teacher's tempered
 //! distribution (soft labels), or both; the loss is the class-weighted, label-smoothed
-//! cross-entropy of its hard labels.
+//! cross-entropy of its hard labels; the head is a classifier over the pooled encoding.
 
 use std::path::Path;
 
 use anyhow::Result;
 use candle_core::{Device, Tensor};
 
+use super::{KeepRows, Task};
 use crate::data::augment::AugmentRule;
 use crate::data::pair_batch::PairTensors;
+use crate::data::pairs::{num_classes, read_pairs, PairRecord};
 use crate::metrics::{evaluate, MetricKind, Metrics};
+use crate::model::build::Init;
+use crate::model::checkpoint::LoadReport;
+use crate::model::classifier::SequenceClassifier;
+use crate::model::config::BertConfig;
 use crate::train::loss::cross_entropy;
 use crate::train::soft::SoftTargets;
 
-/// The task: which metrics and augmentations it allows, how it is scored, its loss.
+/// The task: `classes` classes of sentence pairs, and the loss of their hard labels.
 pub struct PairClassification {
+    /// Number of classes (labels 0..classes-1).
+    pub classes: usize,
     /// The loss of its hard labels.
     pub loss: PairLoss,
 }
 
 impl PairClassification {
+    /// Its training pairs: `text_a<TAB>text_b<TAB>label` lines of `path` (after a header
+    /// line with `header`; `labelled`: every line must have a label), and the number of
+    /// classes their labels imply.
+    pub fn read(path: &Path, header: bool, labelled: bool) -> Result<(Vec<PairRecord>, usize)> {
+        let records = read_pairs(path, header, labelled, None)?;
+        let classes = num_classes(path, &records)?;
+        Ok((records, classes))
+    }
+
     /// Refuse (exit 2) what `train`'s `classes` classes do not allow: AUC as the metric
     /// (two classes only) and transitive closure (binary match labels only).
     pub fn check(
@@ -42,9 +59,36 @@ impl PairClassification {
         }
         Ok(())
     }
+}
 
-    /// The metrics of class probabilities `probs` against `labels`.
-    pub fn evaluate(&self, probs: &[Vec<f64>], labels: &[usize]) -> Metrics {
+impl Task for PairClassification {
+    fn num_labels(&self) -> usize {
+        self.classes
+    }
+
+    fn model(
+        &self,
+        config: &BertConfig,
+        device: &Device,
+        init: Init,
+    ) -> Result<(SequenceClassifier, LoadReport)> {
+        SequenceClassifier::new(config, self.classes, device, init)
+    }
+
+    fn weight(&self, target: &Target) -> f64 {
+        self.loss.weight(target)
+    }
+
+    fn hard_loss(
+        &self,
+        logits: &Tensor,
+        hard: &(Tensor, Option<Tensor>),
+        keep: KeepRows,
+    ) -> candle_core::Result<Option<Tensor>> {
+        self.loss.hard_loss(logits, hard, keep)
+    }
+
+    fn evaluate(&self, probs: &[Vec<f64>], labels: &[usize]) -> Metrics {
         evaluate(probs, labels)
     }
 }
@@ -146,7 +190,7 @@ impl PairLoss {
         &self,
         logits: &Tensor,
         (ys, rows): &(Tensor, Option<Tensor>),
-        keep: impl Fn(&Tensor, &Tensor) -> candle_core::Result<Option<Vec<u32>>>,
+        keep: KeepRows,
     ) -> candle_core::Result<Option<Tensor>> {
         let l = match rows {
             None => logits.clone(),

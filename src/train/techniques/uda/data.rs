@@ -5,8 +5,6 @@
 //! the pairs it is confident about. Training-signal annealing (TSA) drops labelled pairs
 //! the model already gets right with a probability above a threshold rising from 1/K to 1.
 
-use std::path::PathBuf;
-
 use anyhow::Result;
 use candle_core::{DType, Device, Tensor, D};
 use clap::{Args, ValueEnum};
@@ -160,12 +158,9 @@ impl UdaData {
     }
 }
 
-/// The flags of UDA.
+/// The flags of UDA (its unlabelled file, `--uda`, is one of the job's files).
 #[derive(Args, Debug, Clone)]
 pub struct UdaArgs {
-    /// Unlabelled pairs (text_a<TAB>text_b; a label column is ignored) for consistency training
-    #[arg(long, value_name = "FILE", help_heading = "UDA")]
-    pub uda: Option<PathBuf>,
     /// Weight λ of the consistency term
     #[arg(
         long,
