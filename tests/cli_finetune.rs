@@ -460,8 +460,22 @@ fn resume_auto_skips_the_folds_an_identical_run_finished() {
         std::fs::read_to_string(out.join("oof.tsv")).unwrap(),
         "the resumed run equals the uninterrupted one"
     );
-    // Other flags: nothing is reused.
+    // Where and how a run runs does not count: every fold is reused.
+    let tb = tmp.path().join("tb");
+    let tb = tb.to_str().unwrap();
+    let err = flags(&["--keep-last", "0", "--tensorboard", tb, "--save-every", "3"]);
+    for k in 0..3 {
+        assert!(err.contains(&format!("fold {k}: finished")), "{err}");
+    }
+    // Another recipe, or another seed (the shared run options' part of the outcome):
+    // nothing is reused.
     let err = flags(&["--warmup-ratio", "0.2"]);
+    assert!(!err.contains("finished by an earlier run"), "{err}");
+    flags(&["--fold-seed", "7"]);
+    let args = quick_args(&out, "8", &["--resume", "auto", "--fold-seed", "7"]);
+    let err = common::stderr(&dapt_ok(
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    ));
     assert!(!err.contains("finished by an earlier run"), "{err}");
 }
 

@@ -62,7 +62,7 @@ pub struct FinetuneArgs {
 
 /// What decides a fold's results apart from the data, the seed and the precision: the
 /// model, the folds, the loss, the schedule and the techniques. A run resumes only
-/// folds made with the same recipe ([`super::config::FinetuneConfig::fingerprint`]).
+/// folds made with the same recipe ([`super::resume::fingerprint`]).
 #[derive(Args, Debug, Clone)]
 pub struct FinetuneRecipe {
     /// Pretrained checkpoint dir whose encoder and tokenizer are fine-tuned

@@ -5,10 +5,8 @@
 use anyhow::Result;
 
 use super::args::{FinetuneArgs, FinetuneRecipe};
-use super::data::Prepared;
 use super::job::Job;
 use super::pseudo::PseudoArgs;
-use crate::text::vocab::sha256_hex;
 use crate::train::run::{Command, RunOptions};
 
 /// A checked `dapt finetune` (or `dapt distill` student) run.
@@ -80,36 +78,6 @@ impl FinetuneConfig {
             save_every: args.save_every,
             run,
         })
-    }
-
-    /// sha256 of what decides a fold's outcome: the recipe, the seed and precision, the
-    /// number of processes (the global batch is `world` x `--batch-size`), the checkpoint
-    /// `--init` resolved to and the identity of its weights (a re-trained checkpoint in
-    /// the same dir is another init), the pseudo-labelled pairs, and the job's files by
-    /// their bytes (a moved file is the same data; `dapt distill` writes its training
-    /// pairs inside OUT).
-    pub fn fingerprint(&self, p: &Prepared, world: usize) -> Result<String> {
-        let init = match &p.init {
-            Some(dir) => crate::model::checkpoint::identity(dir)?,
-            None => String::new(),
-        };
-        let job = &p.job;
-        let mut bytes = format!(
-            "{:?}\n{}\nheader {} soft labels {} uda {}\n{:?} {init}\n{:?}\nworld {world}",
-            self.recipe,
-            self.run.outcome(),
-            job.header,
-            job.soft_labels.is_some(),
-            job.uda.is_some(),
-            p.init,
-            p.pseudo
-        )
-        .into_bytes();
-        let files = [Some(&job.train), job.soft_labels.as_ref(), job.uda.as_ref()];
-        for f in files.into_iter().flatten() {
-            bytes.extend(std::fs::read(f).unwrap_or_default());
-        }
-        Ok(sha256_hex(&bytes))
     }
 
     /// What every rank of a data-parallel run must have been given alike.

@@ -193,7 +193,7 @@ pub fn train_folds(
     } else {
         MetricsLog::discard()
     };
-    let fingerprint = cfg.fingerprint(p, group.world_size())?;
+    let fingerprint = resume::fingerprint(cfg, p, group.world_size())?;
     let mut results = Vec::new();
     for &k in folds {
         if cfg.run.resume == ResumeFrom::Auto {

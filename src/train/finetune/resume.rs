@@ -9,12 +9,15 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::config::FinetuneConfig;
+use super::data::Prepared;
 use crate::error::InputError;
 use crate::metrics::MetricKind;
 use crate::metrics::Metrics;
 use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::classifier::SequenceClassifier;
 use crate::progress::info;
+use crate::text::vocab::sha256_hex;
 use crate::train::checkpoints;
 use crate::train::trainer::Trainer;
 
@@ -61,6 +64,36 @@ pub struct FoldState {
     pub best: Option<Best>,
     /// Evaluations since the best one (for `--patience`).
     pub since_best: usize,
+}
+
+/// sha256 of what decides a fold's outcome: the recipe, the seed and precision, the
+/// number of processes (the global batch is `world` x `--batch-size`), the checkpoint
+/// `--init` resolved to and the identity of its weights (a re-trained checkpoint in
+/// the same dir is another init), the pseudo-labelled pairs, and the job's files by
+/// their bytes (a moved file is the same data; `dapt distill` writes its training
+/// pairs inside OUT).
+pub fn fingerprint(cfg: &FinetuneConfig, p: &Prepared, world: usize) -> Result<String> {
+    let init = match &p.init {
+        Some(dir) => crate::model::checkpoint::identity(dir)?,
+        None => String::new(),
+    };
+    let job = &p.job;
+    let mut bytes = format!(
+        "{:?}\n{}\nheader {} soft labels {} uda {}\n{:?} {init}\n{:?}\nworld {world}",
+        cfg.recipe,
+        cfg.run.outcome(),
+        job.header,
+        job.soft_labels.is_some(),
+        job.uda.is_some(),
+        p.init,
+        p.pseudo
+    )
+    .into_bytes();
+    let files = [Some(&job.train), job.soft_labels.as_ref(), job.uda.as_ref()];
+    for f in files.into_iter().flatten() {
+        bytes.extend(std::fs::read(f).unwrap_or_default());
+    }
+    Ok(sha256_hex(&bytes))
 }
 
 /// Restore the newest valid checkpoint of `fold_dir` into the model, optimizer and
