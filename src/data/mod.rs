@@ -19,5 +19,6 @@ pub mod shards;
 pub mod soft_labels;
 pub mod span;
 pub mod special;
+pub mod task;
 pub mod uda_augment;
 pub mod union_find;

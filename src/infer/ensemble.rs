@@ -66,6 +66,15 @@ pub fn load_models(
         let m = PairModel::load(&path, name, vocab_dir, device)?;
         if let Some(first) = models.first() {
             let first: &PairModel = first;
+            if first.task() != m.task() {
+                crate::bad_input!(
+                    "{} was fine-tuned for --task {} but {} for --task {}: they cannot be ensembled",
+                    m.dir.display(),
+                    m.task().name(),
+                    first.dir.display(),
+                    first.task().name()
+                );
+            }
             if first.num_labels() != m.num_labels() {
                 crate::bad_input!(
                     "{} has {} classes but {} has {}: they cannot be ensembled",

@@ -7,6 +7,7 @@ use anyhow::Result;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::data::task::TaskKind;
 use crate::error::InputError;
 use crate::model::build::Init;
 use crate::model::checkpoint::TRAINER_STATE;
@@ -134,5 +135,10 @@ impl PairModel {
     /// Number of classes.
     pub fn num_labels(&self) -> usize {
         self.model.config.num_labels.unwrap_or(2)
+    }
+
+    /// The task it was fine-tuned for.
+    pub fn task(&self) -> TaskKind {
+        TaskKind::of_config(self.model.config.dapt_task)
     }
 }

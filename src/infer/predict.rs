@@ -51,6 +51,11 @@ pub fn predict_file(
     opts: &PredictOptions,
 ) -> Result<Predictions> {
     let models = load_models(model_dir, opts.vocab.as_deref(), &opts.device)?;
+    if opts.tta == Tta::Swap {
+        for m in &models {
+            m.task().check_swap_tta(&m.dir)?;
+        }
+    }
     let num_labels = models[0].num_labels();
     let pairs = read_pairs(input, opts.header, labels_required, Some(num_labels))?;
     let texts: Vec<(&str, &str)> = pairs.iter().map(|p| (p.a.as_str(), p.b.as_str())).collect();

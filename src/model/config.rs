@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::pooling::Pooling;
+use crate::data::task::TaskKind;
 use crate::error::InputError;
 
 /// The hyper-parameters of a BERT encoder, under the key names of Hugging Face's
@@ -71,6 +72,9 @@ pub struct BertConfig {
     /// ignores the key and cannot load such a dir as a plain `BertModel`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dapt_match_embedding: bool,
+    /// The fine-tuning task (dapt's key, `--task`; absent: pair classification).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dapt_task: Option<TaskKind>,
     /// Model classes that can load the checkpoint, for transformers' `AutoModel`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub architectures: Vec<String>,
@@ -146,6 +150,7 @@ impl BertConfig {
             classifier_dropout: None,
             dapt_pooling: None,
             dapt_match_embedding: false,
+            dapt_task: None,
             architectures: Vec::new(),
             model_type: default_model_type(),
         })

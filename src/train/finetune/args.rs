@@ -8,6 +8,7 @@ use clap::Args;
 
 use crate::data::augment::AugmentRule;
 use crate::data::folds::FoldBy;
+use crate::data::task::TaskKind;
 use crate::metrics::MetricKind;
 use crate::train::finetune::pseudo::PseudoArgs;
 use crate::train::options::OptimArgs;
@@ -65,6 +66,11 @@ pub struct FinetuneArgs {
 /// folds made with the same recipe ([`super::resume::fingerprint`]).
 #[derive(Args, Debug, Clone)]
 pub struct FinetuneRecipe {
+    /// The task: pair-classification (pairs whose order does not matter, e.g. paraphrase
+    /// or query matching) or nli (ordered pairs: premise, hypothesis; refuses the swap
+    /// and closure augmentations). Recorded in each checkpoint's config.json
+    #[arg(long, value_enum, default_value = "pair-classification")]
+    pub task: TaskKind,
     /// Pretrained checkpoint dir whose encoder and tokenizer are fine-tuned
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,

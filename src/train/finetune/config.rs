@@ -31,6 +31,7 @@ impl FinetuneConfig {
     /// [`super::data::prepare`]).
     pub fn new(args: &FinetuneArgs) -> Result<FinetuneConfig> {
         let r = &args.recipe;
+        r.task.check_augment(&r.augment)?;
         r.techniques.validate()?;
         r.soft_loss.validate()?;
         r.uda.validate()?;

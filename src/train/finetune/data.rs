@@ -166,6 +166,7 @@ pub fn model_config(r: &FinetuneRecipe, init: Option<&Path>, vocab: &Vocab) -> R
     let t = &r.techniques;
     config.dapt_pooling = (t.pooling != Pooling::Cls).then_some(t.pooling);
     config.dapt_match_embedding |= t.match_embedding;
+    config.dapt_task = r.task.recorded();
     if t.classifier_dropout.is_some() {
         config.classifier_dropout = t.classifier_dropout;
     }

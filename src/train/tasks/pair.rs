@@ -53,7 +53,7 @@ impl PairClassification {
         }
         if classes > 2 && augment.contains(&AugmentRule::Closure) {
             crate::bad_input!(
-                "--augment closure needs binary labels (1 = match) but {} has {classes} classes; use --augment swap",
+                "--augment closure needs binary match labels (1 = match) but {} has {classes} classes; drop it (--augment swap suits pairs whose order does not matter; for NLI, where it does, pass --task nli)",
                 train.display()
             );
         }
