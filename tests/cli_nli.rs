@@ -118,3 +118,115 @@ fn closure_on_three_classes_points_nli_users_to_the_task() {
         "{err}"
     );
 }
+
+/// The sample as KorNLI ships it: a header and the label names.
+fn named_sample(dir: &Path) -> PathBuf {
+    let names = ["entailment", "neutral", "contradiction"];
+    let mut text = String::from("sentence1\tsentence2\tgold_label\n");
+    for row in lines(Path::new(TRAIN)) {
+        let (pair, id) = row.rsplit_once('\t').unwrap();
+        text += &format!("{pair}\t{}\n", names[id.parse::<usize>().unwrap()]);
+    }
+    let path = dir.join("named.tsv");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn label_names_are_read_kept_in_config_json_and_printed() {
+    let dir = fresh_dir("cli_nli_names");
+    let train = named_sample(&dir);
+    let named_args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let flags = [
+            &["--metric", "accuracy", "--task", "nli", "--header"],
+            extra,
+        ]
+        .concat();
+        common::finetune_tiny_args(&train, vocab(), "2", out, &flags)
+    };
+    let id2label = |out: &Path| -> Value {
+        let text = std::fs::read_to_string(out.join("fold-1/best/config.json")).unwrap();
+        let config: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            config["label2id"][config["id2label"]["0"].as_str().unwrap()],
+            0
+        );
+        config["id2label"].clone()
+    };
+
+    // Names read from the file, sorted as transformers' run_glue sorts its label list.
+    let out = dir.join("ft");
+    let res = run(&named_args(&out, &[]));
+    assert!(res.status.success(), "{}", stderr(&res));
+    assert_eq!(
+        id2label(&out),
+        serde_json::json!({"0": "contradiction", "1": "entailment", "2": "neutral"})
+    );
+    // Predictions print the names; the id table keeps ids and adds the name.
+    let preds = dir.join("preds.tsv");
+    let predict = |extra: &[&str]| {
+        let args = [
+            &[
+                "predict",
+                "--model",
+                arg(&out),
+                "--input",
+                arg(&train),
+                "--header",
+            ],
+            &["--out", arg(&preds)][..],
+            extra,
+        ]
+        .concat();
+        dapt_ok(&args);
+        lines(&preds)
+    };
+    let plain = predict(&[]);
+    assert_eq!(plain.len(), 600);
+    assert!(
+        plain
+            .iter()
+            .all(|l| ["contradiction", "entailment", "neutral"].contains(&l.as_str())),
+        "{:?}",
+        &plain[..3]
+    );
+    let table = predict(&["--with-ids"]);
+    assert_eq!(
+        table[0],
+        "line\tp_0\tp_1\tp_2\tprediction\tpredicted_label\tlabel"
+    );
+    // Line 2 of the file is the sample's first pair, a contradiction (id 0 here).
+    let first: Vec<&str> = table[1].split('\t').collect();
+    assert_eq!((first[0], first[6]), ("2", "0"), "{}", table[1]);
+    let names = ["contradiction", "entailment", "neutral"];
+    assert_eq!(first[5], names[first[4].parse::<usize>().unwrap()]);
+
+    // --labels fixes the order.
+    let given = dir.join("given");
+    let order = "entailment,neutral,contradiction";
+    let res = run(&named_args(&given, &["--labels", order]));
+    assert!(res.status.success(), "{}", stderr(&res));
+    assert_eq!(
+        id2label(&given),
+        serde_json::json!({"0": "entailment", "1": "neutral", "2": "contradiction"})
+    );
+
+    // A label outside --labels, or a listed label without examples: exit 2, nothing written.
+    for (labels, says) in [
+        (
+            "entailment,neutral,other",
+            "not one of the labels entailment, neutral, other",
+        ),
+        (
+            "entailment,neutral,contradiction,other",
+            "no example has label \"other\"",
+        ),
+    ] {
+        let refused = dir.join("refused");
+        let res = run(&named_args(&refused, &["--labels", labels]));
+        assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
+        let err = stderr(&res);
+        assert!(err.contains(says), "{err}");
+        assert!(!refused.exists());
+    }
+}

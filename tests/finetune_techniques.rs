@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 use common::max_abs;
+use dapt::data::labels::Labels;
 use dapt::data::pair_batch::PairTensors;
 use dapt::model::build::Init;
 use dapt::model::classifier::SequenceClassifier;
@@ -68,6 +69,7 @@ fn train3(attack: Option<Adversarial>) -> Vec<NamedParam> {
     let micro = micro_batch(&[1, 0, 1]);
     let task = PairClassification {
         classes: 2,
+        labels: Labels::Ids(None),
         loss: PairLoss {
             class_weight: Some(vec![1.0, 1.3]),
             label_smoothing: 0.0,
@@ -143,6 +145,7 @@ fn attack_restores_the_embeddings_exactly() {
     let micro = micro_batch(&[1, 0, 1]);
     let task = PairClassification {
         classes: 2,
+        labels: Labels::Ids(None),
         loss: PairLoss::default(),
     };
     let pgd = Adversarial {

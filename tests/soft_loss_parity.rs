@@ -4,6 +4,7 @@
 //! gradient, for rows with both, one or the other kind of target.
 
 use candle_core::{Device, Tensor, Var};
+use dapt::data::labels::Labels;
 use dapt::train::finetune::step::Objective;
 use dapt::train::soft::{tempered, SoftLossArgs};
 use dapt::train::tasks::pair::{PairClassification, PairLoss, Target, Targets};
@@ -50,6 +51,7 @@ fn matches_torch_distillation_loss() {
         };
         let task = PairClassification {
             classes: c.logits[0].len(),
+            labels: Labels::Ids(None),
             loss: PairLoss {
                 class_weight: c.weight.clone(),
                 label_smoothing: c.label_smoothing,
@@ -86,6 +88,7 @@ fn without_soft_labels_the_objective_is_the_cross_entropy() {
     let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
     let task = PairClassification {
         classes: 2,
+        labels: Labels::Ids(None),
         loss: PairLoss {
             class_weight: Some(vec![1.0, 1.3]),
             label_smoothing: 0.1,

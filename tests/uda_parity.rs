@@ -6,6 +6,7 @@
 
 use candle_core::{Device, Tensor, Var};
 use clap::ValueEnum;
+use dapt::data::labels::Labels;
 use dapt::train::finetune::step::Objective;
 use dapt::train::tasks::pair::{PairClassification, PairLoss, Target, Targets};
 use dapt::train::techniques::uda::data::{consistency, Tsa};
@@ -61,6 +62,7 @@ fn matches_the_papers_loss_in_torch() {
         let targets = Targets::of(&rows.iter().collect::<Vec<_>>(), &dev).unwrap();
         let task = PairClassification {
             classes,
+            labels: Labels::Ids(None),
             loss: PairLoss {
                 class_weight: c.weight.clone(),
                 label_smoothing: 0.0,

@@ -8,6 +8,7 @@ pub mod collate;
 pub mod doc;
 pub mod encode;
 pub mod folds;
+pub mod labels;
 pub mod mask;
 pub mod matching;
 pub mod overlap;

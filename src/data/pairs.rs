@@ -7,6 +7,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::data::labels::Labels;
 use crate::error::InputError;
 use crate::text::corpus::{check_text, is_blank, parse_line, strip_bom, Format};
 
@@ -23,13 +24,13 @@ pub struct PairRecord {
     pub line: u64,
 }
 
-/// Read a pair TSV. With `labels_required`, every line needs a label in
-/// `0..num_classes` (`num_classes` from the checkpoint or the data).
+/// Read a pair TSV, its label column as `labels` says. With `labels_required`, every
+/// line needs a label.
 pub fn read_pairs(
     path: &Path,
     header: bool,
     labels_required: bool,
-    num_classes: Option<usize>,
+    labels: &Labels,
 ) -> Result<Vec<PairRecord>> {
     let bytes = std::fs::read(path).map_err(|e| {
         InputError::at_path(
@@ -47,11 +48,9 @@ pub fn read_pairs(
         let rec =
             parse_line(Format::Pairs, line).map_err(|m| InputError::at_line(path, line_no, m))?;
         let label = match rec.label {
-            Some(l) if l < 0 || num_classes.is_some_and(|c| l as usize >= c) => {
-                let range = num_classes.map_or("0, 1, ...".to_string(), |c| format!("0..{}", c - 1));
-                return Err(InputError::at_line(path, line_no, format!("field 3 (label): {l} is outside {range}")).into());
-            }
-            Some(l) => Some(l as usize),
+            Some(l) => labels
+                .id(l)
+                .map_err(|m| InputError::at_line(path, line_no, m))?,
             None if labels_required => {
                 return Err(InputError::at_line(
                     path,
@@ -119,7 +118,7 @@ mod tests {
     #[test]
     fn reads_pairs_and_checks_labels() {
         let (_d, p) = write("a b\tc\t1\n\nd\te f\t0\n");
-        let pairs = read_pairs(&p, false, true, Some(2)).unwrap();
+        let pairs = read_pairs(&p, false, true, &Labels::Ids(Some(2))).unwrap();
         assert_eq!(pairs.len(), 2);
         assert_eq!(
             (
@@ -131,7 +130,7 @@ mod tests {
             ("d", "e f", Some(0), 3)
         );
         assert_eq!(num_classes(&p, &pairs).unwrap(), 2);
-        let err = read_pairs(&p, false, true, Some(1))
+        let err = read_pairs(&p, false, true, &Labels::Ids(Some(1)))
             .unwrap_err()
             .to_string();
         assert!(
@@ -139,13 +138,16 @@ mod tests {
             "{err}"
         );
         let (_d, p) = write("a\tb\n");
-        assert!(read_pairs(&p, false, true, None)
+        assert!(read_pairs(&p, false, true, &Labels::Ids(None))
             .unwrap_err()
             .to_string()
             .contains("missing field 3"));
-        assert_eq!(read_pairs(&p, false, false, None).unwrap()[0].label, None);
+        assert_eq!(
+            read_pairs(&p, false, false, &Labels::Ids(None)).unwrap()[0].label,
+            None
+        );
         let (_d, p) = write("a\tb\t0\nc\td\t2\n");
-        let pairs = read_pairs(&p, false, true, None).unwrap();
+        let pairs = read_pairs(&p, false, true, &Labels::Ids(None)).unwrap();
         assert!(num_classes(&p, &pairs)
             .unwrap_err()
             .to_string()

@@ -7,6 +7,7 @@ use anyhow::Result;
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 
+use crate::data::labels::Labels;
 use crate::data::task::TaskKind;
 use crate::error::InputError;
 use crate::model::build::Init;
@@ -135,6 +136,12 @@ impl PairModel {
     /// Number of classes.
     pub fn num_labels(&self) -> usize {
         self.model.config.num_labels.unwrap_or(2)
+    }
+
+    /// How it writes its classes: the names of its config.json, or ids.
+    pub fn labels(&self) -> Labels {
+        let names = self.model.config.label_names();
+        Labels::of_checkpoint(names.as_deref(), self.num_labels())
     }
 
     /// The task it was fine-tuned for.

@@ -8,6 +8,7 @@ use anyhow::Result;
 use candle_core::Device;
 
 use super::ensemble::{load_models, mean, model_probs, Tta};
+use crate::data::labels::Labels;
 use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::data::pair_batch::EncodeStats;
 use crate::data::pairs::{read_pairs, PairRecord};
@@ -34,6 +35,8 @@ pub struct PredictOptions {
 pub struct Predictions {
     /// The input pairs, in file order.
     pub pairs: Vec<PairRecord>,
+    /// How the models write their classes (names from config.json, or ids).
+    pub classes: Labels,
     /// Model names (`fold-0`, ... or the checkpoint dir).
     pub names: Vec<String>,
     /// `[model][pair][class]`.
@@ -56,8 +59,8 @@ pub fn predict_file(
             m.task().check_swap_tta(&m.dir)?;
         }
     }
-    let num_labels = models[0].num_labels();
-    let pairs = read_pairs(input, opts.header, labels_required, Some(num_labels))?;
+    let classes = models[0].labels();
+    let pairs = read_pairs(input, opts.header, labels_required, &classes)?;
     let texts: Vec<(&str, &str)> = pairs.iter().map(|p| (p.a.as_str(), p.b.as_str())).collect();
     let mut per_model = Vec::new();
     for m in &models {
@@ -83,6 +86,7 @@ pub fn predict_file(
     }
     Ok(Predictions {
         pairs,
+        classes,
         names: models.into_iter().map(|m| m.name).collect(),
         ensemble: mean(&per_model),
         per_model,
@@ -90,33 +94,49 @@ pub fn predict_file(
 }
 
 impl Predictions {
-    /// The submission format: the ensemble's probability of class 1, one per line in
-    /// input order; with `with_ids`, a TSV with a header:
-    /// `line<TAB>p_0<TAB>...<TAB>p_{C-1}<TAB>prediction[<TAB>label]`.
+    /// The submission format, one line per pair in input order: the ensemble's
+    /// probability of class 1 for two classes, else its predicted class (name or id);
+    /// with `with_ids`, a TSV with a header:
+    /// `line<TAB>p_0<TAB>...<TAB>p_{C-1}<TAB>prediction[<TAB>predicted_label][<TAB>label]`,
+    /// `prediction` the class id, `predicted_label` its name (when the classes have
+    /// names), `label` the input's label as written in it.
     pub fn to_text(&self, with_ids: bool) -> String {
         let mut out = String::new();
+        let argmax = |p: &[f64]| {
+            (0..p.len())
+                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+                .unwrap_or(0)
+        };
+        let classes = self.ensemble.first().map_or(2, |p| p.len());
         if !with_ids {
             for p in &self.ensemble {
-                let _ = writeln!(out, "{:.8}", p[1]);
+                let _ = match classes {
+                    2 => writeln!(out, "{:.8}", p[1]),
+                    _ => writeln!(out, "{}", self.classes.name(argmax(p))),
+                };
             }
             return out;
         }
-        let classes = self.ensemble.first().map_or(2, |p| p.len());
+        let named = self.classes.names().is_some();
         let labelled = self.pairs.iter().all(|p| p.label.is_some());
         let mut header: Vec<String> = vec!["line".into()];
         header.extend((0..classes).map(|c| format!("p_{c}")));
         header.push("prediction".into());
+        if named {
+            header.push("predicted_label".into());
+        }
         if labelled {
             header.push("label".into());
         }
         let _ = writeln!(out, "{}", header.join("\t"));
         for (rec, p) in self.pairs.iter().zip(&self.ensemble) {
-            let pred = (0..p.len())
-                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-                .unwrap_or(0);
+            let pred = argmax(p);
             let mut cols = vec![rec.line.to_string()];
             cols.extend(p.iter().map(|x| format!("{x:.8}")));
             cols.push(pred.to_string());
+            if named {
+                cols.push(self.classes.name(pred));
+            }
             if let (true, Some(l)) = (labelled, rec.label) {
                 cols.push(l.to_string());
             }

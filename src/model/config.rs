@@ -1,5 +1,6 @@
 //! `BertConfig`: the Hugging Face `config.json` keys of a BERT encoder, and the size presets.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -58,6 +59,13 @@ pub struct BertConfig {
     /// Number of classes of the pair head (transformers derives it from `id2label`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub num_labels: Option<usize>,
+    /// Class names by id, as strings (transformers' key; dapt writes it when the classes
+    /// have names, `--labels` or the training file's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    /// Class ids by name (transformers' key, the inverse of `id2label`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label2id: Option<BTreeMap<String, usize>>,
     /// Dropout before the pair classifier (transformers' key; `None`: `hidden_dropout_prob`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier_dropout: Option<f64>,
@@ -123,6 +131,26 @@ const SIZE_LIMITS: [(&str, usize); 8] = [
 const MAX_PARAMETERS: f64 = 2e9;
 
 impl BertConfig {
+    /// The class names of `id2label` in id order (`None` without it, or when its keys
+    /// are not the ids 0..n-1).
+    pub fn label_names(&self) -> Option<Vec<String>> {
+        let map = self.id2label.as_ref()?;
+        (0..map.len())
+            .map(|i| map.get(&i.to_string()).cloned())
+            .collect()
+    }
+
+    /// Record `names` (class names in id order; `None`: ids only) as `id2label` and
+    /// `label2id`.
+    pub fn set_label_names(&mut self, names: Option<&[String]>) {
+        self.id2label = names.map(|n| {
+            (0..n.len())
+                .map(|i| (i.to_string(), n[i].clone()))
+                .collect()
+        });
+        self.label2id = names.map(|n| (0..n.len()).map(|i| (n[i].clone(), i)).collect());
+    }
+
     /// A preset by name (`tiny`, `small`, `base`, as in DESIGN.md) for `vocab_size` tokens.
     pub fn preset(name: &str, vocab_size: usize) -> Option<Self> {
         let (layers, hidden, heads, ffn) = match name {
@@ -147,6 +175,8 @@ impl BertConfig {
             pad_token_id: 0,
             initializer_range: default_init_range(),
             num_labels: None,
+            id2label: None,
+            label2id: None,
             classifier_dropout: None,
             dapt_pooling: None,
             dapt_match_embedding: false,

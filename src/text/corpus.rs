@@ -229,8 +229,8 @@ pub struct Record<'a> {
     pub a: &'a str,
     /// The second text of a pair.
     pub b: Option<&'a str>,
-    /// The label column, if present.
-    pub label: Option<i64>,
+    /// The label column, if present (trimmed; a class id or a class name).
+    pub label: Option<&'a str>,
 }
 
 /// Parse one line in `format`. Errors say which field is wrong and how to fix it.
@@ -251,14 +251,7 @@ pub fn parse_line(format: Format, line: &str) -> std::result::Result<Record<'_>,
                         .to_string(),
                 );
             };
-            let label = match fields.next() {
-                None => None,
-                Some(l) => Some(l.trim().parse::<i64>().map_err(|_| {
-                    format!(
-                        "field 3 (label): {l:?} is not an integer; labels are class ids 0, 1, ..."
-                    )
-                })?),
-            };
+            let label = fields.next().map(str::trim);
             if fields.next().is_some() {
                 let n = memchr::memchr_iter(b'\t', line.as_bytes()).count() + 1;
                 return Err(format!(
@@ -522,15 +515,14 @@ mod tests {
     #[test]
     fn pair_lines_parse_or_say_what_is_wrong() {
         let r = parse_line(Format::Pairs, "a b\tc\t1").unwrap();
-        assert_eq!((r.a, r.b, r.label), ("a b", Some("c"), Some(1)));
+        assert_eq!((r.a, r.b, r.label), ("a b", Some("c"), Some("1")));
         assert!(parse_line(Format::Pairs, "a b")
             .unwrap_err()
             .contains("found 1"));
         assert!(parse_line(Format::Pairs, "a\tb\t1\tx")
             .unwrap_err()
             .contains("found 4"));
-        assert!(parse_line(Format::Pairs, "a\tb\tz")
-            .unwrap_err()
-            .contains("label"));
+        let named = parse_line(Format::Pairs, "a\tb\t entailment ").unwrap();
+        assert_eq!(named.label, Some("entailment"));
     }
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
+use crate::data::labels::Labels;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
 use crate::infer::ensemble::find_checkpoints;
@@ -20,6 +21,7 @@ use crate::infer::predict::{predict_file, PredictOptions};
 use crate::model::checkpoint;
 use crate::progress::info;
 use crate::text::vocab::{sha256_hex, Vocab};
+use crate::train::finetune::data::training_labels;
 use crate::train::finetune::{
     self, data::student_vocab, FinetuneArgs, FinetuneConfig, FoldResult, Job,
 };
@@ -116,14 +118,15 @@ pub fn run(cfg: &DistillConfig) -> Result<FoldResult> {
     check_vocabulary(cfg)?;
     let student = &cfg.student;
     // Every input is read (and refused if bad) before OUT is created.
-    let train = read_pairs(&student.job.train, student.job.header, true, None)?;
+    let labels = training_labels(&student.recipe, &student.job.train, student.job.header)?;
+    let train = read_pairs(&student.job.train, student.job.header, true, &labels)?;
     let mut unlabelled = Vec::new();
     for path in &cfg.unlabelled {
-        unlabelled.extend(read_pairs(path, false, false, None)?);
+        unlabelled.extend(read_pairs(path, false, false, &Labels::Ignore)?);
     }
     let out = &student.job.out;
     let _lock = crate::lock::lock_dir(out)?;
-    let (pairs, soft) = label_once(cfg, &train, &unlabelled)?;
+    let (pairs, soft) = label_once(cfg, &train, &labels, &unlabelled)?;
     let k = student.job.fold.unwrap_or(0);
     let job = Job {
         train: pairs,
@@ -195,6 +198,7 @@ fn identity(cfg: &DistillConfig) -> Result<Identity> {
 fn label_once(
     cfg: &DistillConfig,
     train: &[PairRecord],
+    labels: &Labels,
     unlabelled: &[PairRecord],
 ) -> Result<(PathBuf, PathBuf)> {
     let dir = cfg.student.job.out.join(TEACHER_DIR);
@@ -218,7 +222,9 @@ fn label_once(
     let _ = std::fs::remove_file(&id_path);
     let mut text = String::new();
     for p in train {
-        text += &format!("{}\t{}\t{}\n", p.a, p.b, p.label.expect("labelled"));
+        // Written as read (names stay names), so the student finds the same labels.
+        let label = labels.name(p.label.expect("labelled"));
+        text += &format!("{}\t{}\t{label}\n", p.a, p.b);
     }
     for p in unlabelled {
         text += &format!("{}\t{}\n", p.a, p.b);

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::data::labels::Labels;
 use crate::data::overlap::Overlap;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::fsutil::write_atomic;
@@ -124,7 +125,7 @@ pub struct Stacked {
 
 /// Run `dapt stack` up to the scores (writing is the caller's).
 pub fn stack(opts: &StackOptions) -> Result<Stacked> {
-    let train = read_pairs(&opts.train, opts.header, true, Some(2))?;
+    let train = read_pairs(&opts.train, opts.header, true, &Labels::Ids(Some(2)))?;
     let labels: Vec<usize> = train.iter().map(|p| p.label.expect("labelled")).collect();
     let runs: Vec<Run> = opts
         .runs
@@ -133,7 +134,7 @@ pub fn stack(opts: &StackOptions) -> Result<Stacked> {
         .collect::<Result<_>>()?;
     check_same_folds(&runs)?;
     let (assignment, k) = (&runs[0].folds.assignment, runs[0].folds.k);
-    let test = read_pairs(&opts.test, opts.header, false, Some(2))?;
+    let test = read_pairs(&opts.test, opts.header, false, &Labels::Ids(Some(2)))?;
     let test_labels: Option<Vec<usize>> = test.iter().map(|p| p.label).collect();
     let mut test_probs = Vec::new();
     for r in &runs {

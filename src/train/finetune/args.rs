@@ -71,6 +71,12 @@ pub struct FinetuneRecipe {
     /// and closure augmentations). Recorded in each checkpoint's config.json
     #[arg(long, value_enum, default_value = "pair-classification")]
     pub task: TaskKind,
+    /// Class names in id order, e.g. entailment,neutral,contradiction: the label column
+    /// holds these names (or ids); default: the training file's distinct names, sorted,
+    /// when its labels are not all integers. Recorded as id2label in config.json;
+    /// predictions print them
+    #[arg(long, value_name = "NAME,NAME,..")]
+    pub labels: Option<String>,
     /// Pretrained checkpoint dir whose encoder and tokenizer are fine-tuned
     #[arg(long, value_name = "DIR")]
     pub init: Option<PathBuf>,

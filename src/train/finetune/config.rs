@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::args::{FinetuneArgs, FinetuneRecipe};
 use super::job::Job;
 use super::pseudo::PseudoArgs;
+use crate::data::labels::Labels;
 use crate::train::run::{Command, RunOptions};
 
 /// A checked `dapt finetune` (or `dapt distill` student) run.
@@ -32,6 +33,9 @@ impl FinetuneConfig {
     pub fn new(args: &FinetuneArgs) -> Result<FinetuneConfig> {
         let r = &args.recipe;
         r.task.check_augment(&r.augment)?;
+        if let Some(list) = &r.labels {
+            Labels::parse_flag(list)?;
+        }
         r.techniques.validate()?;
         r.soft_loss.validate()?;
         r.uda.validate()?;

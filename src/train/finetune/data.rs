@@ -9,6 +9,7 @@ use super::args::FinetuneRecipe;
 use super::config::FinetuneConfig;
 use super::job::Job;
 use crate::data::folds::{Folds, FOLDS_FILE};
+use crate::data::labels::Labels;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::data::soft_labels::SoftLabels;
 use candle_core::Device;
@@ -176,7 +177,13 @@ pub fn model_config(r: &FinetuneRecipe, init: Option<&Path>, vocab: &Vocab) -> R
 /// Check the configuration against the data of `job` (classes, weights, metric, folds), load the
 /// vocabulary and model configuration, and encode every pair.
 pub fn prepare(cfg: &FinetuneConfig, job: Job) -> Result<Prepared> {
-    let (records, c) = PairClassification::read(&job.train, job.header, job.soft_labels.is_none())?;
+    let label_set = training_labels(&cfg.recipe, &job.train, job.header)?;
+    let (records, c) = PairClassification::read(
+        &job.train,
+        job.header,
+        job.soft_labels.is_none(),
+        &label_set,
+    )?;
     // Teacher probabilities per record, split like the records into labelled pairs (the
     // folds') and unlabelled ones (soft-only training pairs).
     let soft_probs = match &job.soft_labels {
@@ -212,6 +219,7 @@ pub fn prepare(cfg: &FinetuneConfig, job: Job) -> Result<Prepared> {
     PairClassification::check(c, cfg.recipe.metric, &cfg.recipe.augment, &job.train)?;
     let task = PairClassification {
         classes: c,
+        labels: label_set,
         loss: PairLoss {
             class_weight,
             label_smoothing: cfg.recipe.label_smoothing,
@@ -233,7 +241,8 @@ pub fn prepare(cfg: &FinetuneConfig, job: Job) -> Result<Prepared> {
     check_existing_folds(&job.out, &folds)?;
     let init = cfg.recipe.init.as_deref().map(resolve_init);
     let vocab = Vocab::load(&vocab_dir(&cfg.recipe, init.as_ref())?)?;
-    let config = model_config(&cfg.recipe, init.as_deref(), &vocab)?;
+    let mut config = model_config(&cfg.recipe, init.as_deref(), &vocab)?;
+    config.set_label_names(task.labels.names());
     let encoder = PairEncoder::new(&vocab, cfg.recipe.max_len)?;
     let mut stats = EncodeStats::default();
     let encoded = pairs
@@ -242,7 +251,7 @@ pub fn prepare(cfg: &FinetuneConfig, job: Job) -> Result<Prepared> {
         .collect::<Result<Vec<_>>>()?;
     let uda = match &job.uda {
         Some(path) => {
-            let unlabelled = read_pairs(path, false, false, None)?;
+            let unlabelled = read_pairs(path, false, false, &Labels::Ignore)?;
             if unlabelled.is_empty() {
                 crate::bad_input!("--uda {}: no pairs", path.display());
             }
@@ -299,6 +308,15 @@ pub fn prepare(cfg: &FinetuneConfig, job: Job) -> Result<Prepared> {
         pseudo_encoded: Vec::new(),
         uda,
     })
+}
+
+/// How the labels of training file `path` are read: the names of `--labels`, else the
+/// file's own names, else class ids.
+pub fn training_labels(recipe: &FinetuneRecipe, path: &Path, header: bool) -> Result<Labels> {
+    match &recipe.labels {
+        Some(list) => Labels::parse_flag(list),
+        None => Labels::of_file(path, header),
+    }
 }
 
 /// The vocabulary a run of `recipe` reads text with (the `--init` checkpoint's own, else

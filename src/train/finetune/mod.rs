@@ -20,6 +20,7 @@ mod training_set;
 use anyhow::Result;
 
 pub use crate::data::augment::AugmentRule;
+use crate::data::labels::Labels;
 use crate::data::pair_batch::PairEncoder;
 use crate::data::pairs::{read_pairs, PairRecord};
 use crate::dist::Collective;
@@ -61,7 +62,7 @@ fn run_in(cfg: &FinetuneConfig, group: &dyn Collective) -> Result<Option<CvRepor
     )?;
     let file = ps.pseudo.as_ref().expect("a pseudo config has its file");
     // The file is read before round 0 trains, so a bad one fails fast.
-    read_pairs(file, false, false, None)?;
+    read_pairs(file, false, false, &Labels::Ignore)?;
     let opts = PredictOptions {
         tta: Default::default(),
         batch_size: cfg.recipe.eval_batch_size,

@@ -9,6 +9,7 @@ use candle_core::{Device, Tensor};
 
 use super::{KeepRows, Task};
 use crate::data::augment::AugmentRule;
+use crate::data::labels::Labels;
 use crate::data::pair_batch::PairTensors;
 use crate::data::pairs::{num_classes, read_pairs, PairRecord};
 use crate::metrics::{evaluate, MetricKind, Metrics};
@@ -23,18 +24,38 @@ use crate::train::soft::SoftTargets;
 pub struct PairClassification {
     /// Number of classes (labels 0..classes-1).
     pub classes: usize,
+    /// How the classes are written (ids, or names recorded in config.json).
+    pub labels: Labels,
     /// The loss of its hard labels.
     pub loss: PairLoss,
 }
 
 impl PairClassification {
     /// Its training pairs: `text_a<TAB>text_b<TAB>label` lines of `path` (after a header
-    /// line with `header`; `labelled`: every line must have a label), and the number of
-    /// classes their labels imply.
-    pub fn read(path: &Path, header: bool, labelled: bool) -> Result<(Vec<PairRecord>, usize)> {
-        let records = read_pairs(path, header, labelled, None)?;
-        let classes = num_classes(path, &records)?;
-        Ok((records, classes))
+    /// line with `header`; `labelled`: every line must have a label) read with `labels`,
+    /// and the number of classes: as many as the names, each of which must occur, or the
+    /// ids' maximum + 1 with no id missing.
+    pub fn read(
+        path: &Path,
+        header: bool,
+        labelled: bool,
+        labels: &Labels,
+    ) -> Result<(Vec<PairRecord>, usize)> {
+        let records = read_pairs(path, header, labelled, labels)?;
+        let Some(names) = labels.names() else {
+            let classes = num_classes(path, &records)?;
+            return Ok((records, classes));
+        };
+        for (id, name) in names.iter().enumerate() {
+            if !records.iter().any(|r| r.label == Some(id)) {
+                crate::bad_input!(
+                    "{}: no example has label {name:?} (labels: {}); every class needs training examples",
+                    path.display(),
+                    names.join(", ")
+                );
+            }
+        }
+        Ok((records, names.len()))
     }
 
     /// Refuse (exit 2) what `train`'s `classes` classes do not allow: AUC as the metric
