@@ -48,12 +48,32 @@ fn missing_column() {
 }
 
 #[test]
-fn label_not_an_integer() {
-    vocab_fails(
-        b"1 2\t3 4\t1\n1 2\t3 4\tyes\n",
-        &[],
-        &["bad.tsv:2:", "field 3 (label)", "\"yes\""],
-    );
+fn labels_mixing_ids_and_names() {
+    // A name among class ids is a typo: finetune refuses it before reading anything else
+    // (vocab and encode take any label column: they do not read labels).
+    let tmp = tempfile::tempdir().unwrap();
+    let input = write(tmp.path(), "bad.tsv", b"1 2\t3 4\t1\n1 2\t3 4\tyes\n");
+    let out_dir = tmp.path().join("out");
+    let args = [
+        "finetune",
+        "--train",
+        &input,
+        "--vocab",
+        "no-such-vocab",
+        "--out",
+    ];
+    let out = dapt(&[&args[..], &[arg(&out_dir)]].concat());
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    for n in [
+        "bad.tsv:2:",
+        "field 3 (label)",
+        "\"yes\"",
+        "mixes class ids",
+    ] {
+        assert!(err.contains(n), "stderr lacks {n:?}: {err}");
+    }
+    assert!(!out_dir.exists());
 }
 
 #[test]
@@ -110,7 +130,11 @@ fn vocab_dir_without_vocab_txt() {
 #[test]
 fn skip_bad_lines_reports_how_many() {
     let tmp = tempfile::tempdir().unwrap();
-    let input = write(tmp.path(), "mixed.tsv", b"1 2\t3 4\n5 6\n7\t8\tx\n9\t10\n");
+    let input = write(
+        tmp.path(),
+        "mixed.tsv",
+        b"1 2\t3 4\n5 6\n7\t8\t1\tx\n9\t10\n",
+    );
     let out_dir = tmp.path().join("v");
     let out = dapt(&[
         "vocab",

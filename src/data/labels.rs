@@ -53,22 +53,38 @@ impl Labels {
         })?;
         let text = check_text(path, &bytes, 1, 0)?;
         let mut names: Vec<String> = Vec::new();
-        let mut any_name = false;
+        // The first line with a class id and the first with a name: a file mixing them
+        // is a typo (`yes` among 0/1), not a task with a class named `1`.
+        let (mut first_id, mut first_name) = (None, None);
         for (i, line) in strip_bom(text).lines().enumerate().skip(header as usize) {
             if is_blank(line) {
                 continue;
             }
+            let line_no = i as u64 + 1;
             let rec = parse_line(Format::Pairs, line)
-                .map_err(|m| InputError::at_line(path, i as u64 + 1, m))?;
-            if let Some(l) = rec.label {
-                any_name |= l.parse::<i64>().is_err();
-                if !names.iter().any(|n| n == l) {
-                    names.push(l.to_string());
-                }
+                .map_err(|m| InputError::at_line(path, line_no, m))?;
+            let Some(l) = rec.label else { continue };
+            match l.parse::<i64>() {
+                Ok(_) => first_id = first_id.or(Some((line_no, l.to_string()))),
+                Err(_) => first_name = first_name.or(Some((line_no, l.to_string()))),
+            }
+            if !names.iter().any(|n| n == l) {
+                names.push(l.to_string());
             }
         }
-        if !any_name {
-            return Ok(Labels::Ids(None));
+        match (first_id, first_name) {
+            (_, None) => return Ok(Labels::Ids(None)),
+            (Some((id_line, id)), Some((line, name))) => {
+                return Err(InputError::at_line(
+                    path,
+                    line.max(id_line),
+                    format!(
+                        "field 3 (label): the file mixes class ids ({id:?}, line {id_line}) and names ({name:?}, line {line}); write every label as an id or every label as a name"
+                    ),
+                )
+                .into())
+            }
+            (None, Some(_)) => {}
         }
         names.sort();
         Ok(Labels::Names(names))
@@ -169,6 +185,12 @@ mod tests {
             .contains("not one of the labels"));
         let (_d, p) = write("a\tb\t1\nc\td\t0\n");
         assert_eq!(Labels::of_file(&p, false).unwrap(), Labels::Ids(None));
+        let (_d, p) = write("a\tb\t1\nc\td\t0\ne\tf\tyes\n");
+        let err = Labels::of_file(&p, false).unwrap_err().to_string();
+        assert!(
+            err.contains("train.tsv:3:") && err.contains("mixes class ids"),
+            "{err}"
+        );
         let given = Labels::parse_flag("entailment, neutral,contradiction").unwrap();
         assert_eq!(given.id("contradiction"), Ok(Some(2)));
         assert_eq!(given.name(1), "neutral");
