@@ -137,11 +137,7 @@ fn label_names_are_read_kept_in_config_json_and_printed() {
     let dir = fresh_dir("cli_nli_names");
     let train = named_sample(&dir);
     let named_args = |out: &Path, extra: &[&str]| -> Vec<String> {
-        let flags = [
-            &["--metric", "accuracy", "--task", "nli", "--header"],
-            extra,
-        ]
-        .concat();
+        let flags = [&["--task", "nli", "--header"], extra].concat();
         common::finetune_tiny_args(&train, vocab(), "2", out, &flags)
     };
     let id2label = |out: &Path| -> Value {
@@ -156,8 +152,9 @@ fn label_names_are_read_kept_in_config_json_and_printed() {
 
     // Names read from the file, sorted as transformers' run_glue sorts its label list.
     let out = dir.join("ft");
-    let res = run(&named_args(&out, &[]));
+    let res = run(&named_args(&out, &["--metric", "macro_f1"]));
     assert!(res.status.success(), "{}", stderr(&res));
+    check_class_report(&out, &["contradiction", "entailment", "neutral"]);
     assert_eq!(
         id2label(&out),
         serde_json::json!({"0": "contradiction", "1": "entailment", "2": "neutral"})
@@ -204,7 +201,10 @@ fn label_names_are_read_kept_in_config_json_and_printed() {
     // --labels fixes the order.
     let given = dir.join("given");
     let order = "entailment,neutral,contradiction";
-    let res = run(&named_args(&given, &["--labels", order]));
+    let res = run(&named_args(
+        &given,
+        &["--metric", "accuracy", "--labels", order],
+    ));
     assert!(res.status.success(), "{}", stderr(&res));
     assert_eq!(
         id2label(&given),
@@ -223,10 +223,67 @@ fn label_names_are_read_kept_in_config_json_and_printed() {
         ),
     ] {
         let refused = dir.join("refused");
-        let res = run(&named_args(&refused, &["--labels", labels]));
+        let res = run(&named_args(
+            &refused,
+            &["--metric", "accuracy", "--labels", labels],
+        ));
         assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
         let err = stderr(&res);
         assert!(err.contains(says), "{err}");
         assert!(!refused.exists());
     }
+}
+
+/// cv.json's per-class report of run `out` against one computed here from its oof.tsv
+/// (argmax of the probabilities against the label column), and `dapt eval --json` and
+/// `dapt report` showing the same.
+fn check_class_report(out: &Path, names: &[&str]) {
+    let cv: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("cv.json")).unwrap()).unwrap();
+    let classes = &cv["classes"];
+    assert_eq!(classes["labels"], serde_json::json!(names));
+    let n = names.len();
+    let mut confusion = vec![vec![0u64; n]; n];
+    for row in lines(&out.join("oof.tsv")) {
+        let f: Vec<&str> = row.split('\t').collect();
+        let p: Vec<f64> = f[3..].iter().map(|x| x.parse().unwrap()).collect();
+        let pred = (0..n).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+        confusion[f[2].parse::<usize>().unwrap()][pred] += 1;
+    }
+    assert_eq!(classes["confusion"], serde_json::json!(confusion));
+    assert_eq!(classes["support"], serde_json::json!([200, 200, 200]));
+    let mut f1_sum = 0.0;
+    for c in 0..n {
+        let tp = confusion[c][c] as f64;
+        let predicted: u64 = (0..n).map(|t| confusion[t][c]).sum();
+        let f1 = if tp == 0.0 {
+            0.0
+        } else {
+            2.0 * tp / (200.0 + predicted as f64)
+        };
+        let got = classes["f1"][c].as_f64().unwrap();
+        assert!((got - f1).abs() < 1e-12, "class {c}: {got} vs {f1}");
+        f1_sum += f1;
+    }
+    let macro_f1 = cv["oof"]["macro_f1"].as_f64().unwrap();
+    assert!((macro_f1 - f1_sum / n as f64).abs() < 1e-12);
+    assert_eq!(cv["metric"], "macro_f1");
+
+    let eval = dapt_ok(&["eval", "--model", arg(out), "--input", TRAIN, "--json"]);
+    let rows: Vec<Value> = String::from_utf8(eval.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ensemble = rows.iter().find(|r| r["model"] == "ensemble").unwrap();
+    assert_eq!(ensemble["classes"]["labels"], serde_json::json!(names));
+    assert!(ensemble["macro_f1"].as_f64().is_some());
+
+    let html = out.with_extension("html");
+    dapt_ok(&["report", "--runs", arg(out), "--out", arg(&html)]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("class=\"confusion\"") && page.contains("neutral"),
+        "no confusion table"
+    );
 }

@@ -5,6 +5,7 @@ use clap::Args as ClapArgs;
 
 use super::predict::ModelArgs;
 use crate::infer::predict::predict_file;
+use crate::metrics::ClassReport;
 
 /// Print AUC, accuracy, F1 and log-loss of each model and of the ensemble, and the AUC
 /// of the word-overlap baselines (Jaccard, overlap coefficient, edit similarity of the
@@ -33,9 +34,13 @@ pub fn run(args: Args) -> Result<()> {
                 .collect()
         })
         .unwrap_or_default();
+    let classes = preds.class_report();
     if args.json {
         for (name, metrics) in rows {
             let mut v = serde_json::to_value(metrics)?;
+            if name == "ensemble" {
+                v["classes"] = serde_json::to_value(&classes)?;
+            }
             v["model"] = name.into();
             println!("{v}");
         }
@@ -51,21 +56,52 @@ pub fn run(args: Args) -> Result<()> {
         .max()
         .unwrap_or(5);
     println!(
-        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}",
-        "model", "auc", "accuracy", "f1", "log_loss"
+        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "model", "auc", "accuracy", "f1", "macro_f1", "log_loss"
     );
     for (name, r) in rows {
         let auc = r.auc.map_or("-".to_string(), |a| format!("{a:.4}"));
         println!(
-            "{name:<width$}  {auc:>8}  {:>8.4}  {:>8.4}  {:>8.4}",
-            r.accuracy, r.f1, r.log_loss
+            "{name:<width$}  {auc:>8}  {:>8.4}  {:>8.4}  {:>8.4}  {:>8.4}",
+            r.accuracy, r.f1, r.macro_f1, r.log_loss
         );
     }
     for (name, auc) in baselines {
         println!(
-            "{name:<width$}  {auc:>8.4}  {:>8}  {:>8}  {:>8}",
-            "-", "-", "-"
+            "{name:<width$}  {auc:>8.4}  {:>8}  {:>8}  {:>8}  {:>8}",
+            "-", "-", "-", "-"
         );
     }
+    print_classes(&classes);
     Ok(())
+}
+
+/// The ensemble's per class table and confusion matrix (rows: true class, columns:
+/// predicted).
+fn print_classes(c: &ClassReport) {
+    let width = c.labels.iter().map(String::len).max().unwrap_or(5).max(8);
+    println!(
+        "\n{:<width$}  {:>9}  {:>8}  {:>8}  {:>8}",
+        "class", "precision", "recall", "f1", "support"
+    );
+    for (i, name) in c.labels.iter().enumerate() {
+        println!(
+            "{name:<width$}  {:>9.4}  {:>8.4}  {:>8.4}  {:>8}",
+            c.precision[i], c.recall[i], c.f1[i], c.support[i]
+        );
+    }
+    let corner = "true \\ predicted";
+    let first = width.max(corner.len());
+    print!("\n{corner:<first$}");
+    for name in &c.labels {
+        print!("  {name:>width$}");
+    }
+    println!();
+    for (name, row) in c.labels.iter().zip(&c.confusion) {
+        print!("{name:<first$}");
+        for n in row {
+            print!("  {n:>width$}");
+        }
+        println!();
+    }
 }

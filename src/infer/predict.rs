@@ -12,7 +12,7 @@ use crate::data::labels::Labels;
 use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::data::pair_batch::EncodeStats;
 use crate::data::pairs::{read_pairs, PairRecord};
-use crate::metrics::{evaluate, Metrics};
+use crate::metrics::{evaluate, ClassReport, Metrics};
 
 /// How to predict.
 #[derive(Debug, Clone)]
@@ -165,6 +165,14 @@ impl Predictions {
             .collect();
         rows.push(("ensemble".into(), evaluate(&self.ensemble, &labels)));
         rows
+    }
+
+    /// Per class scores and the confusion matrix of the ensemble; the pairs must be
+    /// labelled.
+    pub fn class_report(&self) -> ClassReport {
+        let classes = self.ensemble.first().map_or(2, |p| p.len());
+        let names = (0..classes).map(|c| self.classes.name(c)).collect();
+        ClassReport::of(&self.ensemble, &self.labels(), names)
     }
 
     /// The AUC of each word-overlap baseline on the pairs, which must be labelled; `None`

@@ -19,6 +19,8 @@ use anyhow::Result;
 use charts::{line_chart, Bounds, Series};
 use runs::{FinetuneRun, PretrainRun, Run};
 
+use crate::metrics::ClassReport;
+
 /// Calibration bins.
 const CALIBRATION_BINS: usize = 10;
 /// ROC points drawn at most.
@@ -102,21 +104,25 @@ fn fold_table(r: &FinetuneRun) -> String {
         return "<p>No cv.json yet: the run has not finished every fold.</p>\n".into();
     }
     let mut t = String::from(
-        "<table class=\"folds\">\n<tr><th>fold</th><th>AUC</th><th>accuracy</th><th>F1</th><th>log-loss</th><th>best step</th></tr>\n",
+        "<table class=\"folds\">\n<tr><th>fold</th><th>AUC</th><th>accuracy</th><th>F1</th><th>macro-F1</th><th>log-loss</th><th>best step</th></tr>\n",
     );
     for row in &r.table {
         let _ = writeln!(
             t,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             escape(&row.label),
             cell(row.auc),
             cell(Some(row.accuracy)),
             cell(Some(row.f1)),
+            cell(Some(row.macro_f1)),
             cell(Some(row.log_loss)),
             row.best_step.map_or("–".into(), |s| s.to_string())
         );
     }
     t += "</table>\n";
+    if let Some(c) = &r.classes {
+        t += &class_table(c);
+    }
     if let Some(j) = r.jaccard_auc {
         let _ = writeln!(
             t,
@@ -124,6 +130,38 @@ fn fold_table(r: &FinetuneRun) -> String {
         );
     }
     t
+}
+
+/// Per class precision, recall, F1 and support, then the confusion matrix (rows: true
+/// class, columns: predicted), of the out-of-fold predictions.
+fn class_table(c: &ClassReport) -> String {
+    let mut t = String::from(
+        "<table class=\"classes\">\n<tr><th>class (out-of-fold)</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>\n",
+    );
+    for (i, name) in c.labels.iter().enumerate() {
+        let _ = writeln!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(name),
+            cell(Some(c.precision[i])),
+            cell(Some(c.recall[i])),
+            cell(Some(c.f1[i])),
+            c.support[i]
+        );
+    }
+    t += "</table>\n<table class=\"confusion\">\n<tr><th>true \\ predicted</th>";
+    for name in &c.labels {
+        let _ = write!(t, "<th>{}</th>", escape(name));
+    }
+    t += "</tr>\n";
+    for (name, row) in c.labels.iter().zip(&c.confusion) {
+        let _ = write!(t, "<tr><th>{}</th>", escape(name));
+        for n in row {
+            let _ = write!(t, "<td>{n}</td>");
+        }
+        t += "</tr>\n";
+    }
+    t + "</table>\n"
 }
 
 fn finetune_section(r: &FinetuneRun) -> Result<String> {

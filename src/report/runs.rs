@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::error::InputError;
+use crate::metrics::ClassReport;
 
 /// A pretraining run's curves, by optimizer step.
 #[derive(Debug, Default)]
@@ -41,6 +42,8 @@ pub struct FoldRow {
     pub accuracy: f64,
     /// F1.
     pub f1: f64,
+    /// Macro-F1 (NaN in a `cv.json` written before dapt reported it).
+    pub macro_f1: f64,
     /// Log-loss.
     pub log_loss: f64,
     /// Step of the best checkpoint (folds only).
@@ -62,6 +65,8 @@ pub struct FinetuneRun {
     pub table: Vec<FoldRow>,
     /// The Jaccard baseline's out-of-fold AUC (binary tasks).
     pub jaccard_auc: Option<f64>,
+    /// Per class scores and the confusion matrix of the out-of-fold predictions.
+    pub classes: Option<ClassReport>,
 }
 
 /// A run a report shows.
@@ -161,6 +166,7 @@ fn finetune(name: String, dir: &Path, recs: &[Value]) -> Result<FinetuneRun> {
             auc: num(m, "auc"),
             accuracy: num(m, "accuracy").unwrap_or(f64::NAN),
             f1: num(m, "f1").unwrap_or(f64::NAN),
+            macro_f1: num(m, "macro_f1").unwrap_or(f64::NAN),
             log_loss: num(m, "log_loss").unwrap_or(f64::NAN),
             best_step: m["best_step"].as_u64(),
         };
@@ -172,6 +178,7 @@ fn finetune(name: String, dir: &Path, recs: &[Value]) -> Result<FinetuneRun> {
         }
         r.table.push(row("out-of-fold".into(), &cv["oof"]));
         r.jaccard_auc = num(&cv["baselines"]["all"], "jaccard");
+        r.classes = serde_json::from_value(cv["classes"].clone()).ok();
     }
     r.oof = read_oof(&dir.join("oof.tsv"))?;
     Ok(r)

@@ -15,7 +15,7 @@ use crate::data::folds::FoldBy;
 use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::fsutil::write_atomic;
 use crate::metrics::MetricKind;
-use crate::metrics::{evaluate, Metrics};
+use crate::metrics::{evaluate, ClassReport, Metrics};
 
 /// One fold's line of `cv.json`.
 #[derive(Debug, Clone, Serialize)]
@@ -58,6 +58,9 @@ pub struct CvReport {
     pub std: Metrics,
     /// The metrics of all out-of-fold predictions together.
     pub oof: Metrics,
+    /// Per class precision, recall, F1 and the confusion matrix of the out-of-fold
+    /// predictions.
+    pub classes: ClassReport,
     /// The word-overlap baselines' AUC on the same validation parts (binary tasks only).
     pub baselines: Option<Baselines>,
 }
@@ -136,17 +139,20 @@ fn summarise(ms: &[Metrics]) -> (Metrics, Metrics) {
     let aucs: Option<Vec<f64>> = ms.iter().map(|m| m.auc).collect();
     let auc = aucs.map(|a| mean_std(&a));
     let (acc, f1, ll) = (of(|m| m.accuracy), of(|m| m.f1), of(|m| m.log_loss));
+    let macro_f1 = of(|m| m.macro_f1);
     (
         Metrics {
             auc: auc.map(|a| a.0),
             accuracy: acc.0,
             f1: f1.0,
+            macro_f1: macro_f1.0,
             log_loss: ll.0,
         },
         Metrics {
             auc: auc.map(|a| a.1),
             accuracy: acc.1,
             f1: f1.1,
+            macro_f1: macro_f1.1,
             log_loss: ll.1,
         },
     )
@@ -222,6 +228,7 @@ pub fn write_if_complete(p: &Prepared, cfg: &FinetuneConfig) -> Result<Option<Cv
         mean,
         std,
         oof: evaluate(&oof, &p.labels),
+        classes: ClassReport::of(&oof, &p.labels, p.task.class_names()),
         baselines: Baselines::of(p, cfg.recipe.folds),
     };
     write_atomic(

@@ -58,6 +58,11 @@ impl PairClassification {
         Ok((records, names.len()))
     }
 
+    /// How each class is written, in id order (its name, or its id).
+    pub fn class_names(&self) -> Vec<String> {
+        (0..self.classes).map(|c| self.labels.name(c)).collect()
+    }
+
     /// Refuse (exit 2) what `train`'s `classes` classes do not allow: AUC as the metric
     /// (two classes only) and transitive closure (binary match labels only).
     pub fn check(
