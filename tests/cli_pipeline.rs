@@ -116,6 +116,8 @@ fn pretrain_and_finetune_resume_by_default() {
         "--config",
         "configs/quickstart.toml",
         "--dry-run",
+        // Shown even when the quick start already ran in this checkout.
+        "--force",
     ]));
     for stage in ["pretrain", "finetune"] {
         let line = shown
