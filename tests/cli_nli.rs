@@ -198,6 +198,47 @@ fn label_names_are_read_kept_in_config_json_and_printed() {
     let names = ["contradiction", "entailment", "neutral"];
     assert_eq!(first[5], names[first[4].parse::<usize>().unwrap()]);
 
+    // Distillation keeps the task and the names: the teacher's pairs are written with
+    // them and the student reads them back.
+    let student = dir.join("student");
+    // finetune_tiny_args starts with "finetune": the rest are the student's flags.
+    let mut distill: Vec<String> = named_args(&student, &["--metric", "accuracy"]);
+    distill.splice(0..1, ["distill", "--teacher", arg(&out)].map(String::from));
+    let distill: Vec<&str> = distill.iter().map(String::as_str).collect();
+    dapt_ok(&distill);
+    let config: Value = serde_json::from_str(
+        &std::fs::read_to_string(student.join("fold-0/best/config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["dapt_task"], "nli");
+    assert_eq!(config["id2label"], id2label(&out));
+
+    // Stacking combines binary models only: refused, naming the classes.
+    let res = dapt(&[
+        "stack",
+        "--runs",
+        arg(&out),
+        "--train",
+        arg(&train),
+        "--test",
+        arg(&train),
+        "--header",
+        "--out",
+        arg(&dir.join("stack.tsv")),
+    ]);
+    assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
+    assert!(stderr(&res).contains("3 classes"), "{}", stderr(&res));
+
+    // UDA's pair-swap noise would call a swapped NLI pair the same example.
+    let refused = dir.join("uda");
+    let res = run(&named_args(
+        &refused,
+        &["--uda", TRAIN, "--uda-augment", "tfidf,pair-swap"],
+    ));
+    assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
+    assert!(stderr(&res).contains("--uda-augment pair-swap with --task nli"));
+    assert!(!refused.exists());
+
     // --labels fixes the order.
     let given = dir.join("given");
     let order = "entailment,neutral,contradiction";

@@ -154,8 +154,16 @@ fn report_renders_in_chromium_and_tensorboard_reads_the_events() {
             CHARTS.len(),
             "charts in the rendered DOM"
         );
-        // Two folds, mean, std and out-of-fold rows under the header.
-        assert_eq!(text.matches("<tr>").count(), 6, "rows of the fold table");
+        // Two folds, mean, std and out-of-fold rows under the header; then the two
+        // classes' rows, and the confusion matrix's header and two rows.
+        let table = |class: &str| {
+            let start = text.find(&format!("<table class=\"{class}\">")).unwrap();
+            let end = start + text[start..].find("</table>").unwrap();
+            text[start..end].matches("<tr>").count()
+        };
+        assert_eq!(table("folds"), 6, "rows of the fold table");
+        assert_eq!(table("classes"), 3, "rows of the per-class table");
+        assert_eq!(table("confusion"), 3, "rows of the confusion matrix");
         let log = String::from_utf8_lossy(&dom.stderr);
         for bad in ["CONSOLE", "Uncaught", "Refused to"] {
             assert!(!log.contains(bad), "console message {bad}: {log}");

@@ -8,6 +8,7 @@ use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use crate::data::augment::AugmentRule;
+use crate::data::uda_augment::UdaRule;
 
 /// A kind of fine-tuning task.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
@@ -73,6 +74,18 @@ impl TaskKind {
         Ok(())
     }
 
+    /// Refuse (exit 2) UDA's `pair-swap` noise for a task whose pairs are ordered: the
+    /// consistency term would teach the model that swapped pairs mean the same.
+    pub fn check_uda(self, rules: &[UdaRule]) -> Result<()> {
+        if !self.symmetric() && rules.contains(&UdaRule::PairSwap) {
+            crate::bad_input!(
+                "--uda-augment pair-swap with --task {}: a pair's order matters in this task, so a swapped copy is not the same example; use tfidf, delete or span-swap",
+                self.name()
+            );
+        }
+        Ok(())
+    }
+
     /// Refuse (exit 2) swap test-time augmentation for a task whose pairs are ordered;
     /// `model` names the checkpoint.
     pub fn check_swap_tta(self, model: &std::path::Path) -> Result<()> {
@@ -106,6 +119,10 @@ mod tests {
             );
         }
         assert!(TaskKind::Nli.check_augment(&[]).is_ok());
+        let uda = [UdaRule::Tfidf, UdaRule::PairSwap];
+        assert!(TaskKind::PairClassification.check_uda(&uda).is_ok());
+        assert!(TaskKind::Nli.check_uda(&uda).is_err());
+        assert!(TaskKind::Nli.check_uda(&uda[..1]).is_ok());
         let dir = std::path::Path::new("m");
         assert!(TaskKind::PairClassification.check_swap_tta(dir).is_ok());
         assert!(TaskKind::Nli.check_swap_tta(dir).is_err());

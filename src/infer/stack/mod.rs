@@ -125,8 +125,19 @@ pub struct Stacked {
 
 /// Run `dapt stack` up to the scores (writing is the caller's).
 pub fn stack(opts: &StackOptions) -> Result<Stacked> {
-    let train = read_pairs(&opts.train, opts.header, true, &Labels::Ids(Some(2)))?;
+    // Read as finetune reads it (names or ids), then refused unless binary.
+    let classes = Labels::of_file(&opts.train, opts.header)?;
+    let train = read_pairs(&opts.train, opts.header, true, &classes)?;
     let labels: Vec<usize> = train.iter().map(|p| p.label.expect("labelled")).collect();
+    let count = classes
+        .names()
+        .map_or_else(|| labels.iter().max().map_or(0, |m| m + 1), <[String]>::len);
+    if count != 2 {
+        crate::bad_input!(
+            "{}: {count} classes; dapt stack combines binary pair classifiers (its features are each run's probability of class 1)",
+            opts.train.display()
+        );
+    }
     let runs: Vec<Run> = opts
         .runs
         .iter()
@@ -134,7 +145,7 @@ pub fn stack(opts: &StackOptions) -> Result<Stacked> {
         .collect::<Result<_>>()?;
     check_same_folds(&runs)?;
     let (assignment, k) = (&runs[0].folds.assignment, runs[0].folds.k);
-    let test = read_pairs(&opts.test, opts.header, false, &Labels::Ids(Some(2)))?;
+    let test = read_pairs(&opts.test, opts.header, false, &classes)?;
     let test_labels: Option<Vec<usize>> = test.iter().map(|p| p.label).collect();
     let mut test_probs = Vec::new();
     for r in &runs {

@@ -33,6 +33,9 @@ impl FinetuneConfig {
     pub fn new(args: &FinetuneArgs) -> Result<FinetuneConfig> {
         let r = &args.recipe;
         r.task.check_augment(&r.augment)?;
+        if args.uda.is_some() {
+            r.task.check_uda(&r.uda.uda_augment)?;
+        }
         if let Some(list) = &r.labels {
             Labels::parse_flag(list)?;
         }
