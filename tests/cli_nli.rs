@@ -86,6 +86,26 @@ fn nli_trains_three_classes_and_refuses_swaps() {
     let res = predict(&[]);
     assert!(res.status.success(), "{}", stderr(&res));
     assert_eq!(lines(&preds).len(), 600);
+    // --task is optional; one that contradicts config.json is refused.
+    std::fs::remove_file(&preds).unwrap();
+    let res = predict(&["--task", "pair-classification"]);
+    assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
+    assert!(
+        stderr(&res).contains("was fine-tuned for --task nli"),
+        "{}",
+        stderr(&res)
+    );
+    assert!(!preds.exists());
+    assert!(predict(&["--task", "nli"]).status.success());
+    // A teacher of another task cannot teach an NLI student.
+    let res = run(&[
+        &["distill".to_string(), "--teacher".into(), arg(&out).into()][..],
+        &finetune_args(&dir.join("student"), &[])[1..],
+    ]
+    .concat());
+    assert_eq!(res.status.code(), Some(2), "{}", stderr(&res));
+    assert!(stderr(&res).contains("the student trains --task pair-classification"));
+    assert!(!dir.join("student").exists());
 
     // Training on swapped or closed pairs: refused before anything is written.
     for rule in ["swap", "closure"] {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args as ClapArgs;
 
+use crate::data::task::TaskKind;
 use crate::fsutil::write_atomic;
 use crate::infer::ensemble::Tta;
 use crate::infer::predict::{predict_file, PredictOptions};
@@ -24,9 +25,14 @@ pub struct ModelArgs {
     /// The first line of --input is a header
     #[arg(long)]
     pub header: bool,
-    /// Test-time augmentation: swap also averages over (b, a)
+    /// Test-time augmentation: swap also averages over (b, a) (pair tasks whose order
+    /// does not matter)
     #[arg(long, value_enum, default_value = "none")]
     pub tta: Tta,
+    /// The task the models must have been fine-tuned for (default: what their
+    /// config.json records); a model of another task is refused
+    #[arg(long, value_enum)]
+    pub task: Option<TaskKind>,
     /// Pairs per forward pass
     #[arg(long, default_value_t = 128)]
     pub batch_size: usize,
@@ -46,6 +52,7 @@ impl ModelArgs {
     pub fn options(&self) -> Result<PredictOptions> {
         Ok(PredictOptions {
             tta: self.tta,
+            task: self.task,
             batch_size: self.batch_size,
             vocab: self.vocab.clone(),
             header: self.header,

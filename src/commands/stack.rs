@@ -64,6 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         seed: args.seed,
         predict: PredictOptions {
             tta: Tta::None,
+            task: None,
             batch_size: 128,
             vocab: None,
             header: args.header,

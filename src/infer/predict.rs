@@ -12,6 +12,7 @@ use crate::data::labels::Labels;
 use crate::data::overlap::{baseline_aucs, Overlap};
 use crate::data::pair_batch::EncodeStats;
 use crate::data::pairs::{read_pairs, PairRecord};
+use crate::data::task::TaskKind;
 use crate::metrics::{evaluate, ClassReport, Metrics};
 
 /// How to predict.
@@ -19,6 +20,8 @@ use crate::metrics::{evaluate, ClassReport, Metrics};
 pub struct PredictOptions {
     /// Test-time augmentation.
     pub tta: Tta,
+    /// The task the models must have (`None`: whatever their config.json records).
+    pub task: Option<TaskKind>,
     /// Pairs per forward pass.
     pub batch_size: usize,
     /// Read text with this vocabulary instead of each checkpoint's own.
@@ -54,8 +57,16 @@ pub fn predict_file(
     opts: &PredictOptions,
 ) -> Result<Predictions> {
     let models = load_models(model_dir, opts.vocab.as_deref(), &opts.device)?;
-    if opts.tta == Tta::Swap {
-        for m in &models {
+    for m in &models {
+        if let Some(task) = opts.task.filter(|&t| t != m.task()) {
+            crate::bad_input!(
+                "--task {}: {} was fine-tuned for --task {} (dapt_task in its config.json); drop --task or pass that one",
+                task.name(),
+                m.dir.display(),
+                m.task().name()
+            );
+        }
+        if opts.tta == Tta::Swap {
             m.task().check_swap_tta(&m.dir)?;
         }
     }

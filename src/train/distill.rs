@@ -15,10 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::labels::Labels;
 use crate::data::pairs::{read_pairs, PairRecord};
+use crate::data::task::TaskKind;
 use crate::fsutil::write_atomic;
 use crate::infer::ensemble::find_checkpoints;
 use crate::infer::predict::{predict_file, PredictOptions};
 use crate::model::checkpoint;
+use crate::model::config::BertConfig;
 use crate::progress::info;
 use crate::text::vocab::{sha256_hex, Vocab};
 use crate::train::finetune::data::training_labels;
@@ -115,7 +117,7 @@ pub fn run(cfg: &DistillConfig) -> Result<FoldResult> {
     if cfg.unlabelled.is_empty() {
         info("distill: no --unlabelled files; the student learns from the teacher's labels of --train only");
     }
-    check_vocabulary(cfg)?;
+    check_teacher(cfg)?;
     let student = &cfg.student;
     // Every input is read (and refused if bad) before OUT is created.
     let labels = training_labels(&student.recipe, &student.job.train, student.job.header)?;
@@ -145,10 +147,22 @@ pub fn run(cfg: &DistillConfig) -> Result<FoldResult> {
     Ok(result)
 }
 
-/// The teacher must read text as the student does.
-fn check_vocabulary(cfg: &DistillConfig) -> Result<()> {
+/// The teacher must have been trained for the student's task and read text as it does.
+fn check_teacher(cfg: &DistillConfig) -> Result<()> {
     let student = student_vocab(&cfg.student.recipe)?;
+    let task = cfg.student.recipe.task;
     for (name, path) in find_checkpoints(&cfg.teacher)? {
+        let config = BertConfig::read(&path.join(checkpoint::CONFIG))?;
+        let taught = TaskKind::of_config(config.dapt_task);
+        if taught != task {
+            crate::bad_input!(
+                "--teacher {}: {name} was fine-tuned for --task {} but the student trains --task {}; pass --task {} (or another teacher)",
+                cfg.teacher.display(),
+                taught.name(),
+                task.name(),
+                taught.name()
+            );
+        }
         if !Vocab::exists_in(&path) {
             continue;
         }
@@ -232,6 +246,8 @@ fn label_once(
     write_atomic(&pairs_path, &text)?;
     let opts = PredictOptions {
         tta: Default::default(),
+        // The teacher must have been trained for the student's task.
+        task: Some(cfg.student.recipe.task),
         batch_size: cfg.teacher_batch_size,
         vocab: None,
         header: false,

@@ -65,6 +65,8 @@ fn run_in(cfg: &FinetuneConfig, group: &dyn Collective) -> Result<Option<CvRepor
     read_pairs(file, false, false, &Labels::Ignore)?;
     let opts = PredictOptions {
         tta: Default::default(),
+        // The teacher must have been trained for the task the rounds train.
+        task: Some(cfg.recipe.task),
         batch_size: cfg.recipe.eval_batch_size,
         vocab: None,
         header: false,
