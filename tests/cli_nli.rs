@@ -348,3 +348,34 @@ fn check_class_report(out: &Path, names: &[&str]) {
         "no confusion table"
     );
 }
+
+/// transformers' AutoTokenizer reads `tokenizer_config.json`; without it, it lowercases and
+/// strips accents, which decomposes Hangul into jamo that the vocabulary does not hold
+/// (every Korean word became [UNK] in transformers; tests/fixtures/model/
+/// check_transformers.py compares the probabilities). Each vocabulary writes it, with
+/// its own casing, and every checkpoint carries it.
+#[test]
+fn vocabularies_and_checkpoints_tell_transformers_their_casing() {
+    let dir = fresh_dir("cli_nli_casing");
+    let casing = |vocab: &Path| -> Value {
+        let text = std::fs::read_to_string(vocab.join("tokenizer_config.json")).unwrap();
+        let config: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(config["tokenizer_class"], "BertTokenizer");
+        config["do_lower_case"].clone()
+    };
+    assert_eq!(casing(vocab()), false);
+    let lower = dir.join("lower");
+    dapt_ok(&[
+        "vocab",
+        "--input",
+        TRAIN,
+        "--lowercase",
+        "--out",
+        arg(&lower),
+    ]);
+    assert_eq!(casing(&lower), true);
+    let out = dir.join("ft");
+    let res = run(&finetune_args(&out, &["--task", "nli", "--fold", "0"]));
+    assert!(res.status.success(), "{}", stderr(&res));
+    assert_eq!(casing(&out.join("fold-0/best")), false);
+}

@@ -37,9 +37,10 @@ pub enum TokenizerKind {
 
 /// The files of a vocabulary dir that every checkpoint carries, so that it reads text
 /// on its own and a later `dapt vocab --extend` sees the counts.
-pub const CHECKPOINT_FILES: [&str; 4] = [
+pub const CHECKPOINT_FILES: [&str; 5] = [
     "vocab.txt",
     "tokenizer.json",
+    "tokenizer_config.json",
     "dapt_vocab.json",
     "counts.tsv",
 ];
@@ -148,7 +149,28 @@ pub fn write_files(
         dir.join("dapt_vocab.json"),
         serde_json::to_string_pretty(meta)? + "\n",
     )?;
+    fs::write(
+        dir.join("tokenizer_config.json"),
+        serde_json::to_string_pretty(&hf_tokenizer_config(meta))? + "\n",
+    )?;
     Ok(())
+}
+
+/// transformers' `tokenizer_config.json` for a vocabulary: without it, `AutoTokenizer`
+/// builds a `BertTokenizer` that lowercases and strips accents, which, among other
+/// things, decomposes every Hangul syllable into jamo that a cased vocabulary does not
+/// hold (all Korean text would read as `[UNK]`).
+fn hf_tokenizer_config(meta: &VocabMeta) -> serde_json::Value {
+    serde_json::json!({
+        "tokenizer_class": "BertTokenizer",
+        "do_lower_case": meta.lowercase,
+        "tokenize_chinese_chars": true,
+        "unk_token": "[UNK]",
+        "sep_token": "[SEP]",
+        "pad_token": "[PAD]",
+        "cls_token": "[CLS]",
+        "mask_token": "[MASK]",
+    })
 }
 
 /// Every token of `tok` (added tokens included) with its id, in id order.
