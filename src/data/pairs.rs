@@ -52,12 +52,20 @@ pub fn read_pairs(
                 .id(l)
                 .map_err(|m| InputError::at_line(path, line_no, m))?,
             None if labels_required => {
+                // `text<TAB>label`, a single-text file, reads as a pair without a label.
+                let single = rec
+                    .b
+                    .is_some_and(|b| matches!(labels.id(b.trim()), Ok(Some(_))));
+                let hint = match single {
+                    true => "; this line looks like text<TAB>label (one text and its label), which the pair tasks do not read",
+                    false => "",
+                };
                 return Err(InputError::at_line(
                     path,
                     line_no,
-                    "missing field 3 (label): training and evaluation files are text_a<TAB>text_b<TAB>label",
+                    format!("missing field 3 (label): training and evaluation files are text_a<TAB>text_b<TAB>label{hint}"),
                 )
-                .into())
+                .into());
             }
             None => None,
         };
@@ -138,10 +146,22 @@ mod tests {
             "{err}"
         );
         let (_d, p) = write("a\tb\n");
-        assert!(read_pairs(&p, false, true, &Labels::Ids(None))
+        let err = read_pairs(&p, false, true, &Labels::Ids(None))
             .unwrap_err()
-            .to_string()
-            .contains("missing field 3"));
+            .to_string();
+        assert!(
+            err.contains("missing field 3") && !err.contains("looks like"),
+            "{err}"
+        );
+        // A single-text line: text and a label.
+        let (_d, p) = write("a news title\t7\n");
+        let err = read_pairs(&p, false, true, &Labels::Ids(None))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train.tsv:1:") && err.contains("looks like text<TAB>label"),
+            "{err}"
+        );
         assert_eq!(
             read_pairs(&p, false, false, &Labels::Ids(None)).unwrap()[0].label,
             None
