@@ -29,7 +29,7 @@ use crate::model::checkpoint::TRAINER_STATE;
 use crate::model::classifier::SequenceClassifier;
 use crate::model::params::named_vars;
 use crate::optim::{layer_lr_scale, NamedParam};
-use crate::progress::{info, Progress};
+use crate::progress::info;
 use crate::text::vocab::checkpoint_files;
 use crate::train::log::MetricsLog;
 use crate::train::run::ResumeFrom;
@@ -185,8 +185,7 @@ pub fn train_fold(
     // lines an earlier run wrote for them go.
     let resumed_at = st.step;
     log.retain(|v| v["fold"].as_u64() != Some(k as u64) || v["step"].as_u64() <= Some(resumed_at))?;
-    let progress = Progress::items(&format!("fold {k}"), total_steps);
-    progress.inc(st.step);
+    let mut trainer = trainer.with_progress(&format!("fold {k}"), st.step);
     'epochs: for epoch in st.epoch..cfg.recipe.epochs {
         let mut order: Vec<usize> = (0..f.train.len()).collect();
         order.shuffle(&mut keyed_rng(
@@ -206,13 +205,12 @@ pub fn train_fold(
             st.step += 1;
             let step = st.step;
             st.train_seconds += step_start.elapsed().as_secs_f64();
-            progress.inc(1);
             st.window = (st.window.0 + outcome.loss, st.window.1 + 1);
             let epoch_pos = epoch as f64 + (s + 1) as f64 / steps_per_epoch as f64;
             let end_of_epoch = s + 1 == steps_per_epoch as usize;
             if st.window.1 == 10 || end_of_epoch {
                 let (loss, lr) = (st.window.0 / st.window.1 as f64, outcome.lr);
-                progress.set_message(format!("loss {loss:.4} lr {lr:.2e}"));
+                trainer.show(format!("loss {loss:.4} lr {lr:.2e}"));
                 log.write(
                     &json!({"fold": k, "step": step, "epoch": epoch_pos, "loss": loss, "lr": lr,
                         "train_seconds": st.train_seconds}),
@@ -259,7 +257,7 @@ pub fn train_fold(
             }
         }
     }
-    progress.finish();
+    trainer.finish_progress();
     let best = st.best.expect("at least one evaluation");
     Ok(FoldResult {
         fold: k,

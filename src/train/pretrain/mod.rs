@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::data::collate::Batch;
 use crate::dist::Collective;
-use crate::progress::{info, Progress};
+use crate::progress::info;
 use crate::train::checkpoints;
 use crate::train::log::MetricsLog;
 use crate::train::trainer::{dropout, MicroStep, StepOutcome};
@@ -77,8 +77,7 @@ fn train(cfg: &PretrainConfig, stop: &AtomicBool, group: &dyn Collective) -> Res
         return Ok(Outcome::Finished);
     }
     let total_steps = s.trainer.schedule.total_steps;
-    let progress = Progress::items("pretrain", total_steps);
-    progress.set_position(s.state.step);
+    s.trainer = s.trainer.with_progress("pretrain", s.state.step);
     let segment_start = Instant::now();
     let seconds_before = s.state.train_seconds;
     let mut feed = Feed::new(
@@ -140,7 +139,6 @@ fn train(cfg: &PretrainConfig, stop: &AtomicBool, group: &dyn Collective) -> Res
         s.state.tokens_seen += step.tokens;
         s.state.step += 1;
         window.add(&step);
-        progress.inc(1);
         let due = match cfg.recipe.log_every {
             0 => window.start.elapsed().as_secs_f64() >= 2.0,
             n => s.state.step.is_multiple_of(n),
@@ -149,7 +147,7 @@ fn train(cfg: &PretrainConfig, stop: &AtomicBool, group: &dyn Collective) -> Res
             let seconds = seconds_before + segment_start.elapsed().as_secs_f64();
             let record = window.record(&s, &step, seconds, world);
             let figure = |key: &str| record[key].as_f64().unwrap_or(f64::NAN);
-            progress.set_message(format!(
+            s.trainer.show(format!(
                 "loss {:.4} lr {:.2e} {:.0} tok/s",
                 figure("loss"),
                 step.lr,
@@ -172,7 +170,7 @@ fn train(cfg: &PretrainConfig, stop: &AtomicBool, group: &dyn Collective) -> Res
             saved_at = step;
         }
     };
-    progress.finish();
+    s.trainer.finish_progress();
     s.state.train_seconds = seconds_before + segment_start.elapsed().as_secs_f64();
     s.state.finished = outcome == Outcome::Finished;
     let result = evaluate_and_log(&s, cfg, &mut log)?;

@@ -1,8 +1,8 @@
 //! The one trainer every training loop runs on (pretraining, each fine-tuning fold,
 //! distillation and pseudo-label rounds): the optimizer and its schedule, gradient
 //! accumulation, the data-parallel all-reduce, clipping, the divergence check, the
-//! techniques' hooks around the optimizer step, and the training checkpoints
-//! ([`checkpoint`]).
+//! techniques' hooks around the optimizer step, the progress bar over the schedule's
+//! steps, and the training checkpoints ([`checkpoint`]).
 //!
 //! A loop hands [`Trainer::step`] its micro-batches and a closure that turns one into a
 //! loss value and gradients ([`MicroStep`]); everything between the gradients and the
@@ -22,6 +22,7 @@ use crate::dist::{all_reduce_grads, Collective, BUCKET};
 use crate::model::dropout::Mode;
 use crate::model::Precision;
 use crate::optim::{clip_grad_norm, GradAccumulator, NamedParam, Optimizer, Schedule};
+use crate::progress::Progress;
 use crate::train::checkpoints;
 use crate::train::techniques::Technique;
 pub use checkpoint::TrainedModel;
@@ -66,6 +67,7 @@ pub struct Trainer<'a> {
     max_grad_norm: f64,
     run_dir: PathBuf,
     label: String,
+    progress: Option<Progress>,
 }
 
 impl<'a> Trainer<'a> {
@@ -89,6 +91,30 @@ impl<'a> Trainer<'a> {
             max_grad_norm,
             run_dir,
             label,
+            progress: None,
+        }
+    }
+
+    /// The same trainer drawing a progress bar titled `title` over the schedule's steps,
+    /// `done` of them already taken (a resumed run); each [`Trainer::step`] advances it.
+    pub fn with_progress(mut self, title: &str, done: u64) -> Self {
+        let bar = Progress::items(title, self.schedule.total_steps);
+        bar.set_position(done);
+        self.progress = Some(bar);
+        self
+    }
+
+    /// Show `message` (the latest loss, learning rate, ...) beside the progress bar.
+    pub fn show(&self, message: String) {
+        if let Some(bar) = &self.progress {
+            bar.set_message(message);
+        }
+    }
+
+    /// Close the progress bar (at the end of the loop, however it ended).
+    pub fn finish_progress(&self) {
+        if let Some(bar) = &self.progress {
+            bar.finish();
         }
     }
 
@@ -166,6 +192,9 @@ impl<'a> Trainer<'a> {
         self.opt.step(&grads, lr)?;
         for t in &mut self.techniques {
             t.after_step(self.opt.params())?;
+        }
+        if let Some(bar) = &self.progress {
+            bar.inc(1);
         }
         Ok(StepOutcome {
             loss,
